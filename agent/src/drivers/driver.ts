@@ -1,0 +1,27 @@
+import type { Guest, Hypervisor, ReportError } from '@hvmap/shared';
+import type { Runner } from '../runner.js';
+
+/** What one driver found. A driver that fails part-way returns what it has plus its errors. */
+export interface GuestScan {
+  guests: Guest[];
+  errors: ReportError[];
+}
+
+/** One kind of hypervisor: is it here, what is it, which guests does it run. */
+export interface Driver {
+  readonly name: string;
+  detect(run: Runner): Promise<boolean>;
+  hypervisor(run: Runner): Promise<Hypervisor>;
+  guests(run: Runner): Promise<GuestScan>;
+}
+
+/** An error with a stable code, for failures a driver cannot work around (e.g. VIRSH_NOT_FOUND). */
+export class DriverError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DriverError';
+  }
+}

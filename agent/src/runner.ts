@@ -1,0 +1,63 @@
+/**
+ * The one place the agent runs programs and reads host files. Drivers receive a Runner and never
+ * spawn or read by themselves, so the same driver runs on a host, over SSH, or on replayed outputs.
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  /** Exit code; null when the program could not start or was killed. */
+  code: number | null;
+  /** Set when the program could not be run at all: ENOENT (not installed), EACCES, TIMEOUT. */
+  error?: 'ENOENT' | 'EACCES' | 'TIMEOUT' | 'MAXBUFFER' | 'OTHER';
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+}
+
+export interface Runner {
+  /** Runs a program with arguments, never through a shell. Never throws. */
+  run(program: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /** Reads a host file as text; null when it does not exist or cannot be read. */
+  readFile(file: string): Promise<string | null>;
+}
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
+
+/** A Runner on this machine through `child_process.execFile`. `root` prefixes host file paths (a fixture root). */
+export function localRunner(options: { root?: string; timeoutMs?: number } = {}): Runner {
+  const defaultTimeout = options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  return {
+    run(program, args, runOptions) {
+      const timeout = runOptions?.timeoutMs ?? defaultTimeout;
+      return new Promise((resolve) => {
+        execFile(
+          program,
+          [...args],
+          { timeout, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8', windowsHide: true, env: { ...process.env, LC_ALL: 'C' } },
+          (err, stdout, stderr) => {
+            if (!err) return resolve({ stdout, stderr, code: 0 });
+            const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: string | number };
+            if (e.code === 'ENOENT') return resolve({ stdout, stderr, code: null, error: 'ENOENT' });
+            if (e.code === 'EACCES') return resolve({ stdout, stderr, code: null, error: 'EACCES' });
+            if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') return resolve({ stdout, stderr, code: null, error: 'MAXBUFFER' });
+            if (e.killed) return resolve({ stdout, stderr, code: null, error: 'TIMEOUT' });
+            resolve({ stdout, stderr, code: typeof e.code === 'number' ? e.code : null, error: typeof e.code === 'number' ? undefined : 'OTHER' });
+          },
+        );
+      });
+    },
+    async readFile(file) {
+      const full = options.root ? path.join(options.root, file) : file;
+      try {
+        return await readFile(full, 'utf8');
+      } catch {
+        return null;
+      }
+    },
+  };
+}
