@@ -4,7 +4,11 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     // Tests run from source: the shared package resolves to its TypeScript, not its build.
-    alias: { '@hvmap/shared': fileURLToPath(new URL('./shared/src/index.ts', import.meta.url)) },
+    alias: {
+      '@hvmap/shared': fileURLToPath(new URL('./shared/src/index.ts', import.meta.url)),
+      '@hvmap/agent': fileURLToPath(new URL('./agent/src/index.ts', import.meta.url)),
+      '@hvmap/collector': fileURLToPath(new URL('./collector/src/index.ts', import.meta.url)),
+    },
   },
   test: {
     include: ['{shared,agent,collector}/src/**/*.test.ts', 'test/**/*.test.ts'],

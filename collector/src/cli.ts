@@ -1,0 +1,233 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { identifyGuestOsText, identifyHypervisorText } from '@hvmap/shared';
+import { validateCatalogDir } from './catalog/load.js';
+import { COLLECTOR_DEFAULTS, loadCollectorCatalog, SHIPPED_CATALOG_DIR, startCollector } from './collector.js';
+import { evaluate } from './compat/evaluate.js';
+import { runDemo } from './demo/demo.js';
+import { createLogger } from './log.js';
+import { today } from './map/evaluator.js';
+import { guestsCsv, reportTable } from './report/format.js';
+import { openDatabase } from './store/db.js';
+import { type Report, readReport } from './store/report.js';
+import { TokenError, TokenStore } from './store/tokens.js';
+
+/** Usage errors exit 2; everything else that fails exits 1 (DESIGN.md CLI contract). */
+class UsageError extends Error {}
+
+const STATUSES = ['certified', 'not-certified', 'unknown'];
+
+function print(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+async function fetchReport(collector: string, status?: string): Promise<Report> {
+  const url = new URL('/api/report', collector);
+  if (status) url.searchParams.set('status', status);
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    throw new Error(`cannot reach the collector at ${url.origin}: ${(err as Error).cause ?? (err as Error).message}`);
+  }
+  if (!res.ok) throw new Error(`the collector answered ${res.status} for ${url.pathname}`);
+  return (await res.json()) as Report;
+}
+
+function readReportFromDb(file: string, status?: string): Report {
+  if (!existsSync(file)) throw new UsageError(`no database at ${file}; pass --db PATH or --collector URL`);
+  const db = openDatabase(file, { readonly: true });
+  try {
+    return readReport(db, { status });
+  } finally {
+    db.close();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('hvmap')
+    .description('hvmap collector: hypervisor inventory and the Microsoft / Red Hat compatibility map')
+    .exitOverride()
+    .showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('run the collector: agents connect at ws://LISTEN/agent, reports at http://LISTEN/api/report')
+    .option('--listen <host:port>', 'address to bind (loopback unless told otherwise)', COLLECTOR_DEFAULTS.listen)
+    .option('--db <path>', 'SQLite database file', COLLECTOR_DEFAULTS.db)
+    .option('--catalog <dir>', 'directory of local catalog files merged over the shipped ones')
+    .option('--interval <seconds>', 'scan interval asked of agents', String(COLLECTOR_DEFAULTS.intervalSec))
+    .action(async (opts) => {
+      const logger = createLogger();
+      const collector = await startCollector({
+        db: opts.db,
+        listen: opts.listen,
+        localCatalogDir: opts.catalog,
+        intervalSec: positiveInt(opts.interval, '--interval'),
+        logger,
+      });
+      print(`hvmap collector on ${collector.url}  (agents: ${collector.agentUrl}; report: ${collector.url}/api/report)`);
+      await waitForSignal();
+      await collector.close();
+    });
+
+  program
+    .command('demo')
+    .description('a collector plus a demo fleet of simulated hosts whose agents run the real drivers')
+    .option('--listen <host:port>', 'address to bind', COLLECTOR_DEFAULTS.listen)
+    .option('--db <path>', 'SQLite database file (default: a fresh file under ./data/)')
+    .option('--interval <seconds>', 'scan interval of the demo agents', '5')
+    .option('--duration <seconds>', 'stop after this many seconds (default: run until Ctrl-C)')
+    .action(async (opts) => {
+      const code = await runDemo({
+        listen: opts.listen,
+        db: opts.db,
+        intervalSec: positiveInt(opts.interval, '--interval'),
+        durationSec: opts.duration ? positiveInt(opts.duration, '--duration') : undefined,
+        out: print,
+      });
+      process.exitCode = code;
+    });
+
+  program
+    .command('check')
+    .description('is this guest OS supported on this hypervisor? (answers from the catalog)')
+    .requiredOption('--hypervisor <text>', 'e.g. "Hyper-V on Windows Server 2019", "RHEL 9.2 KVM"')
+    .requiredOption('--guest <text>', 'e.g. "Red Hat Enterprise Linux Server release 7.9 (Maipo)", "Windows Server 2022"')
+    .option('--date <YYYY-MM-DD>', 'evaluation date (end-of-life flags)', today())
+    .option('--catalog <dir>', 'local catalog files merged over the shipped ones')
+    .option('--json', 'print one JSON object')
+    .action((opts) => {
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(opts.date)) throw new UsageError(`--date must be YYYY-MM-DD, got "${opts.date}"`);
+      const catalog = loadCollectorCatalog(opts.catalog);
+      const hv = identifyHypervisorText(opts.hypervisor);
+      const guest = identifyGuestOsText(opts.guest);
+      const verdict = evaluate(hv, guest, catalog, opts.date);
+      const out = {
+        hypervisor: hv ? { id: hv.id, product: hv.product, version: hv.version } : null,
+        guest: guest ? { id: guest.id, family: guest.family, distro: guest.distro, version: guest.version, name: guest.name } : null,
+        status: verdict.status,
+        eol: verdict.eol ? { date: verdict.eol.date } : null,
+        programs: verdict.programs,
+      };
+      if (opts.json) return print(JSON.stringify(out, null, 2));
+      const lines = [
+        `hypervisor: ${hv ? hv.name : `not identified ("${opts.hypervisor}")`}`,
+        `guest:      ${guest ? guest.name : `not identified ("${opts.guest}")`}`,
+        `status:     ${verdict.status}${verdict.eol ? ` (end of support ${verdict.eol.date})` : ''}`,
+        ...verdict.programs.map(
+          (p) => `  ${p.program}: ${p.verdict}${p.conditions.length ? ` [${p.conditions.join('; ')}]` : ''}${p.source ? `  ${p.source}` : ''}`,
+        ),
+      ];
+      print(lines.join('\n'));
+    });
+
+  program
+    .command('report')
+    .description('the compatibility map: every host and guest with its status')
+    .option('--collector <url>', 'read from a running collector (http://HOST:PORT)')
+    .option('--db <path>', 'read from a database file', COLLECTOR_DEFAULTS.db)
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
+    .addOption(new Option('--status <status>', 'only guests with this status').choices(STATUSES))
+    .action(async (opts) => {
+      const report = opts.collector ? await fetchReport(opts.collector, opts.status) : readReportFromDb(opts.db, opts.status);
+      if (opts.format === 'json') print(JSON.stringify(report, null, 2));
+      else if (opts.format === 'csv') process.stdout.write(guestsCsv(report));
+      else print(reportTable(report));
+    });
+
+  const tokens = program.command('tokens').description('per-agent tokens (stored hashed; shown once at creation)');
+  const withDb = (cmd: Command) => cmd.option('--db <path>', 'SQLite database file', COLLECTOR_DEFAULTS.db);
+  withDb(tokens.command('create <name>').description('create a token for one agent and print it once')).action((name, opts) => {
+    const db = openDatabase(opts.db);
+    try {
+      const { token } = new TokenStore(db).create(name);
+      print(token);
+    } finally {
+      db.close();
+    }
+  });
+  withDb(tokens.command('list').description('list tokens (never their values)')).action((opts) => {
+    const db = openDatabase(opts.db);
+    try {
+      for (const t of new TokenStore(db).list()) {
+        print(`${t.name}\t${t.revokedAt ? `revoked ${t.revokedAt}` : 'active'}\tcreated ${t.createdAt}\tagent ${t.agentId ?? '-'}\tlast hello ${t.lastHelloAt ?? '-'}`);
+      }
+    } finally {
+      db.close();
+    }
+  });
+  withDb(tokens.command('revoke <name>').description('revoke a token: its agent is refused from now on')).action((name, opts) => {
+    const db = openDatabase(opts.db);
+    try {
+      new TokenStore(db).revoke(name);
+      print(`revoked ${name}`);
+    } finally {
+      db.close();
+    }
+  });
+
+  const catalogCmd = program.command('catalog').description('the certification catalog');
+  catalogCmd
+    .command('list')
+    .option('--catalog <dir>', 'local catalog files merged over the shipped ones')
+    .action((opts) => {
+      const catalog = loadCollectorCatalog(opts.catalog);
+      for (const p of catalog.programs) print(`${p.program}\t${p.rows.length} rows\t${p.coverage}\t${p.title}`);
+      print(`catalog version ${catalog.version}`);
+    });
+  catalogCmd
+    .command('show <program>')
+    .option('--catalog <dir>', 'local catalog files merged over the shipped ones')
+    .action((name, opts) => {
+      const catalog = loadCollectorCatalog(opts.catalog);
+      const p = catalog.programs.find((x) => x.program === name);
+      if (!p) throw new UsageError(`no program "${name}"; known: ${catalog.programs.map((x) => x.program).join(', ')}`);
+      print(JSON.stringify(p, null, 2));
+    });
+  catalogCmd
+    .command('validate [dir]')
+    .description('check catalog files (default: the shipped ones)')
+    .action((dir) => {
+      const problems = validateCatalogDir(dir ?? SHIPPED_CATALOG_DIR);
+      for (const p of problems) print(p);
+      if (problems.length) process.exitCode = 1;
+      else print('catalog valid');
+    });
+
+  return program;
+}
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof UsageError) {
+      process.stderr.write(`hvmap: ${err.message}\n`);
+      return 2;
+    }
+    const code = err instanceof TokenError ? err.code : ((err as { code?: string }).code ?? 'FAILED');
+    process.stderr.write(`hvmap: ${(err as Error).message} (${code})\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,157 @@
+import type { IncomingMessage } from 'node:http';
+import {
+  type AgentFrame,
+  CLOSE_CODES,
+  type CollectorFrame,
+  type Inventory,
+  PROTOCOL_VERSION,
+  parseAgentFrame,
+} from '@hvmap/shared';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import type { Evaluator } from '../map/evaluator.js';
+import type { Change, InventoryStore } from '../store/inventory.js';
+
+export interface IngestOptions {
+  store: InventoryStore;
+  evaluator: Evaluator;
+  logger: Logger;
+  /** Scan interval the collector asks agents to use, seconds. */
+  intervalSec: number;
+  helloTimeoutMs: number;
+  pingIntervalMs: number;
+  /** Called after each stored snapshot with what changed (the live map and alerts hang here). */
+  onChanges?: (agentName: string, changes: Change[]) => void;
+}
+
+export interface IngestCounters {
+  framesAccepted: number;
+  framesRejected: number;
+  snapshotsStored: number;
+}
+
+/**
+ * One agent's session: hello within the deadline, then snapshots (stored, then acked) and heartbeats.
+ * A bad frame is answered with an `error` frame and a 4xxx close; nothing it carried is stored.
+ */
+export class AgentSessions {
+  readonly counters: IngestCounters = { framesAccepted: 0, framesRejected: 0, snapshotsStored: 0 };
+  private readonly open = new Map<string, WebSocket>();
+
+  constructor(private readonly options: IngestOptions) {}
+
+  get connected(): number {
+    return this.open.size;
+  }
+
+  /** Asks every connected agent (or one) to scan now. */
+  rescan(agentName?: string): number {
+    let n = 0;
+    for (const [name, socket] of this.open) {
+      if (agentName && name !== agentName) continue;
+      send(socket, { type: 'rescan' });
+      n++;
+    }
+    return n;
+  }
+
+  closeAll(): void {
+    for (const socket of this.open.values()) socket.close(1001, 'collector shutting down');
+  }
+
+  attach(socket: WebSocket, agentName: string, request: IncomingMessage): void {
+    const { store, logger: parentLogger } = this.options;
+    const log = parentLogger.child({ agent: agentName, remote: request.socket.remoteAddress });
+    let helloDone = false;
+    let alive = true;
+
+    const reject = (code: string, message: string, closeCode: number) => {
+      this.counters.framesRejected++;
+      log.warn({ code }, message);
+      send(socket, { type: 'error', code, message });
+      socket.close(closeCode, code);
+    };
+
+    const helloTimer = setTimeout(() => {
+      if (!helloDone) reject('HELLO_TIMEOUT', `no hello within ${this.options.helloTimeoutMs} ms`, CLOSE_CODES.helloTimeout);
+    }, this.options.helloTimeoutMs);
+    const pingTimer = setInterval(() => {
+      // A peer that missed a whole ping interval is gone (half-open TCP): free its slot.
+      if (!alive) return socket.terminate();
+      alive = false;
+      socket.ping();
+    }, this.options.pingIntervalMs);
+    socket.on('pong', () => {
+      alive = true;
+    });
+
+    socket.on('error', (err: Error & { code?: string }) => {
+      // ws reports oversized frames (WS_ERR_UNSUPPORTED_MESSAGE_LENGTH) here and closes with 1009.
+      this.counters.framesRejected++;
+      log.warn({ code: err.code ?? 'SOCKET_ERROR' }, err.message);
+    });
+
+    socket.on('close', () => {
+      clearTimeout(helloTimer);
+      clearInterval(pingTimer);
+      if (this.open.get(agentName) === socket) this.open.delete(agentName);
+    });
+
+    socket.on('message', (data, isBinary) => {
+      if (isBinary) return reject('BINARY_FRAME', 'frames are JSON text', CLOSE_CODES.badFrame);
+      const parsed = parseAgentFrame(data.toString());
+      if (!parsed.ok) return reject(parsed.code, parsed.reason, CLOSE_CODES.badFrame);
+      const frame: AgentFrame = parsed.frame;
+      if (!helloDone) {
+        if (frame.type !== 'hello') return reject('HELLO_EXPECTED', `expected hello, got ${frame.type}`, CLOSE_CODES.badFrame);
+        if (frame.protocol !== PROTOCOL_VERSION) {
+          return reject(
+            'PROTOCOL_VERSION',
+            `protocol ${frame.protocol} is not supported; this collector speaks ${PROTOCOL_VERSION}`,
+            CLOSE_CODES.protocolVersion,
+          );
+        }
+        if (!store.recordHello(agentName, frame.agentId, frame.agentVersion)) {
+          return reject('TOKEN_BOUND', 'this token belongs to another agent; create a token for this host', CLOSE_CODES.unauthorized);
+        }
+        helloDone = true;
+        clearTimeout(helloTimer);
+        this.counters.framesAccepted++;
+        const previous = this.open.get(agentName);
+        if (previous && previous !== socket) previous.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
+        this.open.set(agentName, socket);
+        log.info({ agentId: frame.agentId, agentVersion: frame.agentVersion, hostname: frame.hostname }, 'agent connected');
+        const lastSeq = store.lastSeq(agentName);
+        send(socket, { type: 'welcome', protocol: PROTOCOL_VERSION, interval: this.options.intervalSec, ...(lastSeq !== null ? { lastSeq } : {}) });
+        return;
+      }
+      this.counters.framesAccepted++;
+      if (frame.type === 'hello') return reject('HELLO_REPEATED', 'hello was already received', CLOSE_CODES.badFrame);
+      if (frame.type === 'heartbeat') return store.recordContact(agentName);
+      this.ingest(socket, agentName, frame, log);
+    });
+  }
+
+  private ingest(socket: WebSocket, agentName: string, inventory: Inventory, log: Logger): void {
+    const { store, evaluator } = this.options;
+    let changes: Change[];
+    try {
+      changes = store.apply(agentName, evaluator.evaluateInventory(inventory));
+    } catch (err) {
+      // Not acknowledged: the agent keeps the snapshot and resends it.
+      log.error({ code: 'STORE_FAILED', err: (err as Error).message, seq: inventory.seq }, 'snapshot not stored');
+      send(socket, { type: 'error', code: 'STORE_FAILED', message: 'the collector could not store this snapshot; it will be resent' });
+      return;
+    }
+    this.counters.snapshotsStored++;
+    send(socket, { type: 'ack', seq: inventory.seq });
+    if (changes.length) {
+      log.info({ seq: inventory.seq, changes: changes.length, guests: inventory.guests.length, partial: inventory.partial }, 'snapshot stored');
+      this.options.onChanges?.(agentName, changes);
+    }
+  }
+}
+
+function send(socket: WebSocket, frame: CollectorFrame): void {
+  if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame));
+}

@@ -1,0 +1,151 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Guest, Inventory } from '@hvmap/shared';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Db, openDatabase } from './db.js';
+import { type EvaluatedInventory, guestKeys, InventoryStore } from './inventory.js';
+import { readReport } from './report.js';
+import { TokenStore } from './tokens.js';
+
+let dir: string;
+let db: Db;
+let store: InventoryStore;
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'hvmap-store-'));
+  db = openDatabase(path.join(dir, 'hvmap.db'));
+  new TokenStore(db).create('kvm-01');
+  store = new InventoryStore(db);
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function guest(name: string, uuid: string, osId: string | null, state: Guest['state'] = 'running'): Guest {
+  return { uuid, name, state, vcpus: 2, memoryBytes: 2 ** 31, os: { evidence: osId ? [{ source: 'libosinfo', text: osId }] : [] } };
+}
+
+function snapshot(seq: number, guests: Guest[]): EvaluatedInventory {
+  const inventory: Inventory = {
+    type: 'inventory',
+    seq,
+    collectedAt: new Date().toISOString(),
+    host: { hostname: 'kvm-01.example', os: { platform: 'linux' }, cpu: {} },
+    hypervisor: { driver: 'libvirt', product: 'kvm', version: '8.2.0' },
+    guests,
+    errors: [],
+    partial: false,
+  };
+  const keys = guestKeys(guests);
+  return {
+    inventory,
+    hypervisor: { id: 'kvm-rhel-9.2', product: 'kvm', version: 'RHEL 9.2', name: 'KVM on RHEL 9.2' },
+    catalogVersion: 'test',
+    guests: guests.map((g, i) => {
+      const text = g.os.evidence[0]?.text ?? null;
+      return {
+        key: keys[i],
+        guest: g,
+        os: text ? { id: text, family: 'linux', distro: text.split('-')[0], version: '', name: text } : null,
+        status: text ? 'certified' : 'unknown',
+        eolDate: null,
+        verdict: { programs: [] },
+      };
+    }),
+  };
+}
+
+describe('InventoryStore', () => {
+  it('records a first snapshot as the host and every guest added', () => {
+    const changes = store.apply('kvm-01', snapshot(1, [guest('a', 'u-1', 'rhel-9.2'), guest('b', 'u-2', null)]));
+    expect(changes.map((c) => c.kind)).toEqual(['host-added', 'guest-added', 'guest-added']);
+    const report = readReport(db);
+    expect(report.hosts).toHaveLength(1);
+    expect(report.guests.map((g) => [g.name, g.status])).toEqual([
+      ['a', 'certified'],
+      ['b', 'unknown'],
+    ]);
+  });
+
+  it('writes nothing for an unchanged snapshot', () => {
+    store.apply('kvm-01', snapshot(1, [guest('a', 'u-1', 'rhel-9.2')]));
+    const before = db.prepare('SELECT COUNT(*) AS n FROM changes').get() as { n: number };
+    expect(store.apply('kvm-01', snapshot(2, [guest('a', 'u-1', 'rhel-9.2')]))).toEqual([]);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM changes').get()).toEqual(before);
+    expect(store.lastSeq('kvm-01')).toBe(2);
+  });
+
+  it('records OS, state, status changes and removals, and keeps the removed guest with its time', () => {
+    store.apply('kvm-01', snapshot(1, [guest('a', 'u-1', 'rhel-8.6'), guest('b', 'u-2', 'ubuntu-22.04')]));
+    const changes = store.apply('kvm-01', snapshot(2, [guest('a', 'u-1', 'rhel-9.2', 'shutoff')]));
+    expect(changes.map((c) => [c.kind, c.old, c.new])).toEqual([
+      ['os-changed', 'rhel-8.6', 'rhel-9.2'],
+      ['state-changed', 'running', 'shutoff'],
+      ['guest-removed', 'b', null],
+    ]);
+    const removed = readReport(db).guests.find((g) => g.name === 'b');
+    expect(removed?.removedAt).toMatch(/^\d{4}-/);
+    expect(readReport(db, { includeRemoved: false }).guests.map((g) => g.name)).toEqual(['a']);
+  });
+
+  it('ignores a snapshot whose seq is already stored, so a resend is not counted twice', () => {
+    store.apply('kvm-01', snapshot(5, [guest('a', 'u-1', 'rhel-9.2')]));
+    expect(store.apply('kvm-01', snapshot(5, [guest('z', 'u-9', 'rhel-9.2')]))).toEqual([]);
+    expect(store.apply('kvm-01', snapshot(4, []))).toEqual([]);
+    expect(readReport(db).guests.map((g) => g.name)).toEqual(['a']);
+  });
+
+  it('diffs against the database after a restart, not only against memory', () => {
+    store.apply('kvm-01', snapshot(1, [guest('a', 'u-1', 'rhel-9.2')]));
+    const restarted = new InventoryStore(db);
+    expect(restarted.apply('kvm-01', snapshot(2, [guest('a', 'u-1', 'rhel-9.2')]))).toEqual([]);
+    expect(restarted.apply('kvm-01', snapshot(3, [])).map((c) => c.kind)).toEqual(['guest-removed']);
+  });
+
+  it('keeps cloned guests that share a UUID as distinct guests', () => {
+    expect(guestKeys([guest('a', 'same', null), guest('b', 'same', null), guest('c', 'other', null)])).toEqual([
+      'same/a',
+      'same/b',
+      'other',
+    ]);
+    store.apply('kvm-01', snapshot(1, [guest('a', 'same', null), guest('b', 'same', null)]));
+    expect(readReport(db).guests).toHaveLength(2);
+  });
+
+  it('brings back a removed guest that reappears as added again', () => {
+    store.apply('kvm-01', snapshot(1, [guest('a', 'u-1', 'rhel-9.2')]));
+    store.apply('kvm-01', snapshot(2, []));
+    const changes = store.apply('kvm-01', snapshot(3, [guest('a', 'u-1', 'rhel-9.2')]));
+    expect(changes.map((c) => c.kind)).toEqual(['guest-added']);
+    expect(readReport(db).guests[0].removedAt).toBeNull();
+  });
+
+  it('binds a token to the first agent id that says hello and refuses another', () => {
+    expect(store.recordHello('kvm-01', 'agent-A', '0.1.0')).toBe(true);
+    expect(store.recordHello('kvm-01', 'agent-A', '0.1.1')).toBe(true);
+    expect(store.recordHello('kvm-01', 'agent-B', '0.1.0')).toBe(false);
+  });
+});
+
+describe('TokenStore', () => {
+  it('stores only a hash, authenticates the token and refuses it once revoked', () => {
+    const tokens = new TokenStore(db);
+    const { token } = tokens.create('host-2');
+    const stored = db.prepare('SELECT token_hash FROM agents WHERE name = ?').get('host-2') as { token_hash: string };
+    expect(stored.token_hash).not.toContain(token);
+    expect(tokens.authenticate(token)).toBe('host-2');
+    expect(tokens.authenticate(`${token}x`)).toBeNull();
+    tokens.revoke('host-2');
+    expect(tokens.authenticate(token)).toBeNull();
+    expect(tokens.list().find((t) => t.name === 'host-2')?.revokedAt).not.toBeNull();
+  });
+
+  it('refuses a duplicate active name and an invalid one with stable codes', () => {
+    const tokens = new TokenStore(db);
+    expect(() => tokens.create('kvm-01')).toThrow(expect.objectContaining({ code: 'TOKEN_NAME_TAKEN' }));
+    expect(() => tokens.create('bad name')).toThrow(expect.objectContaining({ code: 'TOKEN_NAME_INVALID' }));
+    expect(() => tokens.revoke('nobody')).toThrow(expect.objectContaining({ code: 'TOKEN_NOT_FOUND' }));
+  });
+});

@@ -1,0 +1,276 @@
+import type { Guest, GuestOsIdentity, HypervisorIdentity, Inventory } from '@hvmap/shared';
+import type { Db } from './db.js';
+
+/** A guest as the collector understood it: identified and evaluated, ready to store. */
+export interface EvaluatedGuest {
+  /** Stable key within the host: the UUID, or UUID/name where clones share one. */
+  key: string;
+  guest: Guest;
+  os: GuestOsIdentity | null;
+  status: string;
+  eolDate: string | null;
+  verdict: unknown;
+}
+
+export interface EvaluatedInventory {
+  inventory: Inventory;
+  hypervisor: HypervisorIdentity | null;
+  guests: EvaluatedGuest[];
+  catalogVersion: string;
+}
+
+export type ChangeKind = 'guest-added' | 'guest-removed' | 'os-changed' | 'state-changed' | 'status-changed' | 'host-added';
+
+export interface Change {
+  kind: ChangeKind;
+  guestKey: string | null;
+  guestName: string | null;
+  old: string | null;
+  new: string | null;
+}
+
+interface StoredGuest {
+  id: number;
+  name: string;
+  state: string;
+  osId: string | null;
+  status: string;
+  /** Everything stored about the guest, serialised: equal signatures mean nothing to write. */
+  signature: string;
+  removed: boolean;
+}
+
+interface HostCache {
+  hostId: number;
+  hostSignature: string;
+  guests: Map<string, StoredGuest>;
+}
+
+/**
+ * Keys guests by UUID; where two guests of one snapshot share a UUID (clones), each gets UUID/name so
+ * both stay distinct guests.
+ */
+export function guestKeys(guests: readonly Guest[]): string[] {
+  const counts = new Map<string, number>();
+  for (const g of guests) counts.set(g.uuid, (counts.get(g.uuid) ?? 0) + 1);
+  return guests.map((g) => ((counts.get(g.uuid) ?? 0) > 1 ? `${g.uuid}/${g.name}` : g.uuid));
+}
+
+function guestColumns(e: EvaluatedGuest, catalogVersion: string) {
+  const { uuid, name, state, vcpus, memoryBytes, os: evidence, ...details } = e.guest;
+  return {
+    uuid,
+    name,
+    state,
+    vcpus: vcpus ?? null,
+    memory_bytes: memoryBytes ?? null,
+    details_json: JSON.stringify(details),
+    os_evidence_json: JSON.stringify(evidence),
+    os_id: e.os?.id ?? null,
+    os_json: e.os ? JSON.stringify(e.os) : null,
+    status: e.status,
+    eol_date: e.eolDate,
+    verdict_json: JSON.stringify(e.verdict),
+    catalog_version: catalogVersion,
+  };
+}
+
+function signatureOf(cols: ReturnType<typeof guestColumns>): string {
+  return JSON.stringify(cols);
+}
+
+/**
+ * Stores complete snapshots. Each snapshot is diffed in memory against what the host last reported,
+ * and only what changed is written (the rest of the snapshot costs no I/O), in one transaction.
+ */
+export class InventoryStore {
+  private readonly hosts = new Map<string, HostCache>();
+  private readonly stmts;
+
+  constructor(private readonly db: Db) {
+    this.stmts = {
+      hostByAgent: db.prepare(
+        'SELECT id, hostname, facts_json, hypervisor_json, hypervisor_id, errors_json, partial FROM hosts WHERE agent_name = ?',
+      ),
+      insertHost: db.prepare(
+        `INSERT INTO hosts (agent_name, hostname, facts_json, hypervisor_json, hypervisor_id, hypervisor_name, partial, errors_json, first_seen, last_report_at, last_contact_at)
+         VALUES (@agent_name, @hostname, @facts_json, @hypervisor_json, @hypervisor_id, @hypervisor_name, @partial, @errors_json, @now, @now, @now)`,
+      ),
+      updateHost: db.prepare(
+        `UPDATE hosts SET hostname = @hostname, facts_json = @facts_json, hypervisor_json = @hypervisor_json,
+           hypervisor_id = @hypervisor_id, hypervisor_name = @hypervisor_name, partial = @partial, errors_json = @errors_json,
+           last_report_at = @now, last_contact_at = @now WHERE id = @id`,
+      ),
+      touchHost: db.prepare('UPDATE hosts SET last_report_at = ?, last_contact_at = ? WHERE id = ?'),
+      contactHost: db.prepare('UPDATE hosts SET last_contact_at = ? WHERE agent_name = ?'),
+      guestsOfHost: db.prepare('SELECT * FROM guests WHERE host_id = ?'),
+      insertGuest: db.prepare(
+        `INSERT INTO guests (host_id, guest_key, uuid, name, state, vcpus, memory_bytes, details_json, os_evidence_json, os_id, os_json, status, eol_date, verdict_json, catalog_version, first_seen, last_seen)
+         VALUES (@host_id, @guest_key, @uuid, @name, @state, @vcpus, @memory_bytes, @details_json, @os_evidence_json, @os_id, @os_json, @status, @eol_date, @verdict_json, @catalog_version, @now, @now)`,
+      ),
+      updateGuest: db.prepare(
+        `UPDATE guests SET uuid = @uuid, name = @name, state = @state, vcpus = @vcpus, memory_bytes = @memory_bytes,
+           details_json = @details_json, os_evidence_json = @os_evidence_json, os_id = @os_id, os_json = @os_json,
+           status = @status, eol_date = @eol_date, verdict_json = @verdict_json, catalog_version = @catalog_version,
+           last_seen = @now, removed_at = NULL WHERE id = @id`,
+      ),
+      removeGuest: db.prepare('UPDATE guests SET removed_at = ?, last_seen = ? WHERE id = ?'),
+      insertChange: db.prepare(
+        'INSERT INTO changes (at, host_id, guest_key, guest_name, kind, old_value, new_value) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      lastSeq: db.prepare('SELECT last_seq FROM agents WHERE name = ?'),
+      setSeq: db.prepare('UPDATE agents SET last_seq = ? WHERE name = ?'),
+      hello: db.prepare('UPDATE agents SET agent_id = ?, agent_version = ?, last_hello_at = ? WHERE name = ?'),
+      agentOf: db.prepare('SELECT agent_id FROM agents WHERE name = ?'),
+    };
+  }
+
+  /** Highest snapshot seq stored for this agent (null before its first snapshot). */
+  lastSeq(agentName: string): number | null {
+    const row = this.stmts.lastSeq.get(agentName) as { last_seq: number | null } | undefined;
+    return row?.last_seq ?? null;
+  }
+
+  /**
+   * Records a hello. A token binds to the first agent id that uses it: another agent presenting the
+   * same token is refused (returns false), so a leaked token cannot take over someone else's host.
+   */
+  recordHello(agentName: string, agentId: string, agentVersion: string): boolean {
+    const bound = (this.stmts.agentOf.get(agentName) as { agent_id: string | null } | undefined)?.agent_id;
+    if (bound && bound !== agentId) return false;
+    this.stmts.hello.run(agentId, agentVersion, new Date().toISOString(), agentName);
+    this.stmts.contactHost.run(new Date().toISOString(), agentName);
+    return true;
+  }
+
+  /** A heartbeat: the host is alive and unchanged. */
+  recordContact(agentName: string): void {
+    this.stmts.contactHost.run(new Date().toISOString(), agentName);
+  }
+
+  /** Applies one complete snapshot; returns what changed. Idempotent for a seq already stored. */
+  apply(agentName: string, evaluated: EvaluatedInventory, now = new Date().toISOString()): Change[] {
+    const seq = evaluated.inventory.seq;
+    const last = this.lastSeq(agentName);
+    if (last !== null && seq <= last) return [];
+    return this.db.transaction(() => {
+      const changes: Change[] = [];
+      const cache = this.upsertHost(agentName, evaluated, now, changes);
+      const seen = new Set<string>();
+      for (const e of evaluated.guests) {
+        seen.add(e.key);
+        this.applyGuest(cache, e, evaluated.catalogVersion, now, changes);
+      }
+      for (const [key, stored] of cache.guests) {
+        if (stored.removed || seen.has(key)) continue;
+        this.stmts.removeGuest.run(now, now, stored.id);
+        stored.removed = true;
+        changes.push({ kind: 'guest-removed', guestKey: key, guestName: stored.name, old: stored.name, new: null });
+      }
+      for (const c of changes) {
+        this.stmts.insertChange.run(now, cache.hostId, c.guestKey, c.guestName, c.kind, c.old, c.new);
+      }
+      this.stmts.setSeq.run(seq, agentName);
+      return changes;
+    })();
+  }
+
+  /** Forgets the in-memory view (after a re-evaluation writes guests directly, or in tests). */
+  invalidate(): void {
+    this.hosts.clear();
+  }
+
+  private upsertHost(agentName: string, ev: EvaluatedInventory, now: string, changes: Change[]): HostCache {
+    const inv = ev.inventory;
+    const cols = {
+      agent_name: agentName,
+      hostname: inv.host.hostname,
+      facts_json: JSON.stringify(inv.host),
+      hypervisor_json: JSON.stringify(inv.hypervisor),
+      hypervisor_id: ev.hypervisor?.id ?? null,
+      hypervisor_name: ev.hypervisor?.name ?? null,
+      partial: inv.partial ? 1 : 0,
+      errors_json: JSON.stringify(inv.errors),
+      now,
+    };
+    const signature = JSON.stringify([cols.hostname, cols.facts_json, cols.hypervisor_json, cols.hypervisor_id, cols.partial, cols.errors_json]);
+    let cache = this.hosts.get(agentName) ?? this.loadHost(agentName);
+    if (!cache) {
+      const id = Number(this.stmts.insertHost.run(cols).lastInsertRowid);
+      cache = { hostId: id, hostSignature: signature, guests: new Map() };
+      this.hosts.set(agentName, cache);
+      changes.push({ kind: 'host-added', guestKey: null, guestName: null, old: null, new: inv.host.hostname });
+      return cache;
+    }
+    if (cache.hostSignature !== signature) {
+      this.stmts.updateHost.run({ ...cols, id: cache.hostId });
+      cache.hostSignature = signature;
+    } else {
+      this.stmts.touchHost.run(now, now, cache.hostId);
+    }
+    return cache;
+  }
+
+  private loadHost(agentName: string): HostCache | undefined {
+    const host = this.stmts.hostByAgent.get(agentName) as
+      | { id: number; hostname: string; facts_json: string; hypervisor_json: string; hypervisor_id: string | null; errors_json: string; partial: number }
+      | undefined;
+    if (!host) return undefined;
+    const cache: HostCache = {
+      hostId: host.id,
+      hostSignature: JSON.stringify([host.hostname, host.facts_json, host.hypervisor_json, host.hypervisor_id, host.partial, host.errors_json]),
+      guests: new Map(),
+    };
+    for (const r of this.stmts.guestsOfHost.all(host.id) as Record<string, unknown>[]) {
+      const cols = {
+        uuid: r.uuid,
+        name: r.name,
+        state: r.state,
+        vcpus: r.vcpus,
+        memory_bytes: r.memory_bytes,
+        details_json: r.details_json,
+        os_evidence_json: r.os_evidence_json,
+        os_id: r.os_id,
+        os_json: r.os_json,
+        status: r.status,
+        eol_date: r.eol_date,
+        verdict_json: r.verdict_json,
+        catalog_version: r.catalog_version,
+      } as ReturnType<typeof guestColumns>;
+      cache.guests.set(r.guest_key as string, {
+        id: r.id as number,
+        name: r.name as string,
+        state: r.state as string,
+        osId: (r.os_id as string | null) ?? null,
+        status: r.status as string,
+        signature: signatureOf(cols),
+        removed: r.removed_at !== null,
+      });
+    }
+    this.hosts.set(agentName, cache);
+    return cache;
+  }
+
+  private applyGuest(cache: HostCache, e: EvaluatedGuest, catalogVersion: string, now: string, changes: Change[]): void {
+    const cols = guestColumns(e, catalogVersion);
+    const signature = signatureOf(cols);
+    const stored = cache.guests.get(e.key);
+    const name = e.guest.name;
+    if (!stored) {
+      const id = Number(this.stmts.insertGuest.run({ ...cols, host_id: cache.hostId, guest_key: e.key, now }).lastInsertRowid);
+      cache.guests.set(e.key, { id, name, state: cols.state, osId: cols.os_id, status: cols.status, signature, removed: false });
+      changes.push({ kind: 'guest-added', guestKey: e.key, guestName: name, old: null, new: cols.os_id ?? 'unidentified' });
+      return;
+    }
+    if (!stored.removed && stored.signature === signature) return;
+    this.stmts.updateGuest.run({ ...cols, id: stored.id, now });
+    if (stored.removed) {
+      changes.push({ kind: 'guest-added', guestKey: e.key, guestName: name, old: null, new: cols.os_id ?? 'unidentified' });
+    } else {
+      if (stored.osId !== cols.os_id) changes.push({ kind: 'os-changed', guestKey: e.key, guestName: name, old: stored.osId, new: cols.os_id });
+      if (stored.state !== cols.state) changes.push({ kind: 'state-changed', guestKey: e.key, guestName: name, old: stored.state, new: cols.state });
+      if (stored.status !== cols.status) changes.push({ kind: 'status-changed', guestKey: e.key, guestName: name, old: stored.status, new: cols.status });
+    }
+    Object.assign(stored, { name, state: cols.state, osId: cols.os_id, status: cols.status, signature, removed: false });
+  }
+}
