@@ -15,6 +15,9 @@ export default defineConfig({
     exclude: ['**/node_modules/**', '**/dist/**'],
     // better-sqlite3 is a native addon: forks isolate it cleanly.
     pool: 'forks',
+    // The JSON results feed the plain "N passed, N failed" line of .ci/run.
+    reporters: ['default', 'json'],
+    outputFile: { json: '.vitest-results.json' },
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },

@@ -1,0 +1,193 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { CollectorFrame, Inventory } from '@hvmap/shared';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { type RunningCollector, startCollector } from '../collector.js';
+import { readReport } from '../store/report.js';
+
+let dir: string;
+let collector: RunningCollector;
+let token: string;
+
+beforeEach(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'hvmap-ingest-'));
+  collector = await startCollector({ db: path.join(dir, 'hvmap.db'), listen: '127.0.0.1:0', logger: pino({ level: 'silent' }), helloTimeoutMs: 500 });
+  token = collector.tokens.create('kvm-01').token;
+});
+afterEach(async () => {
+  await collector.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A raw protocol peer: frames in, frames out, and how the socket ended. */
+async function connect(bearer: string | null = token) {
+  const ws = new WebSocket(collector.agentUrl, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
+  const frames: CollectorFrame[] = [];
+  const waiters: (() => void)[] = [];
+  ws.on('message', (d) => {
+    frames.push(JSON.parse(d.toString()));
+    for (const w of waiters.splice(0)) w();
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
+    ws.once('error', reject);
+  });
+  const next = async (type: CollectorFrame['type']): Promise<CollectorFrame> => {
+    for (;;) {
+      const found = frames.find((f) => f.type === type);
+      if (found) {
+        frames.splice(frames.indexOf(found), 1);
+        return found;
+      }
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
+  const send = (frame: unknown) => ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  return { ws, next, send, closed };
+}
+
+const hello = { type: 'hello', protocol: 1, agentId: 'agent-A', agentVersion: '0.1.0', hostname: 'kvm-01.example' };
+
+function inventory(seq: number, names: string[]): Inventory {
+  return {
+    type: 'inventory',
+    seq,
+    collectedAt: new Date().toISOString(),
+    host: { hostname: 'kvm-01.example', os: { platform: 'linux' }, cpu: {} },
+    hypervisor: { driver: 'libvirt', product: 'kvm', version: '8.2.0', hostOs: 'Red Hat Enterprise Linux 9.2 (Plow)', hostOsFields: { ID: 'rhel', VERSION_ID: '9.2' } },
+    guests: names.map((name, i) => ({
+      uuid: `00000000-0000-0000-0000-00000000000${i}`,
+      name,
+      state: 'running',
+      os: { evidence: [{ source: 'libosinfo', text: 'http://redhat.com/rhel/9.2' }] },
+    })),
+    errors: [],
+    partial: false,
+  };
+}
+
+describe('agent ingest', () => {
+  it('welcomes an agent, stores its snapshot, then acknowledges it', async () => {
+    const peer = await connect();
+    peer.send(hello);
+    expect(await peer.next('welcome')).toMatchObject({ protocol: 1, interval: 60 });
+    peer.send(inventory(1, ['web01', 'web02']));
+    expect(await peer.next('ack')).toEqual({ type: 'ack', seq: 1 });
+    const report = readReport(collector.db);
+    expect(report.guests.map((g) => [g.name, g.os && (g.os as { id: string }).id])).toEqual([
+      ['web01', 'rhel-9.2'],
+      ['web02', 'rhel-9.2'],
+    ]);
+    peer.ws.close();
+  });
+
+  it('tells a reconnecting agent the last seq it stored', async () => {
+    const first = await connect();
+    first.send(hello);
+    await first.next('welcome');
+    first.send(inventory(7, ['web01']));
+    await first.next('ack');
+    first.ws.close();
+    await first.closed;
+    const second = await connect();
+    second.send(hello);
+    expect(await second.next('welcome')).toMatchObject({ lastSeq: 7 });
+    second.ws.close();
+  });
+
+  it.each([
+    ['no token', null, 401],
+    ['an unknown token', 'hvm_not-a-token', 401],
+  ])('refuses an upgrade with %s before the socket opens', async (_label, bearer, status) => {
+    await expect(connect(bearer)).rejects.toMatchObject({ status });
+  });
+
+  it('refuses a revoked token', async () => {
+    collector.tokens.revoke('kvm-01');
+    await expect(connect()).rejects.toMatchObject({ status: 401 });
+  });
+
+  it.each([
+    ['malformed JSON', '{"type": "inventory", ', 'BAD_JSON'],
+    ['an unknown frame type', { type: 'launch-missiles' }, 'UNKNOWN_FRAME'],
+    ['a snapshot with a wrong type', { ...inventory(2, ['x']), guests: 'many' }, 'BAD_FRAME'],
+    ['a guest with an unknown state', { ...inventory(2, []), guests: [{ uuid: 'u', name: 'n', state: 'exploded', os: { evidence: [] } }] }, 'BAD_FRAME'],
+  ])('rejects %s with a reason and keeps what is stored', async (_label, frame, code) => {
+    const peer = await connect();
+    peer.send(hello);
+    await peer.next('welcome');
+    peer.send(inventory(1, ['web01']));
+    await peer.next('ack');
+    const before = readReport(collector.db);
+    peer.send(frame);
+    const error = await peer.next('error');
+    expect(error).toMatchObject({ type: 'error', code });
+    expect((error as { message: string }).message.length).toBeGreaterThan(10);
+    expect((await peer.closed).code).toBe(4400);
+    expect(readReport(collector.db)).toEqual(before);
+    expect(collector.sessions.counters.framesRejected).toBe(1);
+  });
+
+  it('closes a connection that sends a frame over 1 MiB without storing anything', async () => {
+    const peer = await connect();
+    peer.send(hello);
+    await peer.next('welcome');
+    const huge = inventory(1, ['web01']);
+    huge.guests[0].name = 'x'.repeat(200);
+    peer.send({ ...huge, padding: 'y'.repeat(1024 * 1024) });
+    expect((await peer.closed).code).toBe(1009);
+    expect(readReport(collector.db).guests).toEqual([]);
+  });
+
+  it('refuses a protocol version from the future', async () => {
+    const peer = await connect();
+    peer.send({ ...hello, protocol: 2 });
+    expect(await peer.next('error')).toMatchObject({ code: 'PROTOCOL_VERSION' });
+    expect((await peer.closed).code).toBe(4406);
+  });
+
+  it('refuses a snapshot before hello', async () => {
+    const peer = await connect();
+    peer.send(inventory(1, ['web01']));
+    expect(await peer.next('error')).toMatchObject({ code: 'HELLO_EXPECTED' });
+    expect(readReport(collector.db).guests).toEqual([]);
+  });
+
+  it('closes a connection that says nothing within the hello deadline', async () => {
+    const peer = await connect();
+    expect(await peer.next('error')).toMatchObject({ code: 'HELLO_TIMEOUT' });
+    expect((await peer.closed).code).toBe(4408);
+  });
+
+  it('refuses a second agent presenting a token bound to another agent', async () => {
+    const first = await connect();
+    first.send(hello);
+    await first.next('welcome');
+    const intruder = await connect();
+    intruder.send({ ...hello, agentId: 'agent-B' });
+    expect(await intruder.next('error')).toMatchObject({ code: 'TOKEN_BOUND' });
+    expect((await intruder.closed).code).toBe(4401);
+    first.ws.close();
+  });
+
+  it('answers /healthz and serves the report as JSON and CSV', async () => {
+    const health = await fetch(`${collector.url}/healthz`);
+    expect(health.status).toBe(200);
+    const peer = await connect();
+    peer.send(hello);
+    await peer.next('welcome');
+    peer.send(inventory(1, ['web, "01"']));
+    await peer.next('ack');
+    const json = (await (await fetch(`${collector.url}/api/report`)).json()) as { hosts: unknown[]; guests: { name: string }[] };
+    expect(json.hosts).toHaveLength(1);
+    expect(json.guests[0].name).toBe('web, "01"');
+    const csv = await (await fetch(`${collector.url}/api/report?format=csv`)).text();
+    expect(csv.split('\r\n')[1]).toContain('"web, ""01"""');
+    peer.ws.close();
+  });
+});
