@@ -55,7 +55,7 @@ export const OS_UNKNOWN_REASONS = [
 export type OsUnknownReason = (typeof OS_UNKNOWN_REASONS)[number];
 
 export const OsEvidenceSchema = Type.Object({
-  source: Type.Union(OS_EVIDENCE_SOURCES.map((s) => Type.Literal(s))),
+  source: Type.Enum(OS_EVIDENCE_SOURCES),
   /** The evidence as text, e.g. a libosinfo id, a caption, a pretty name. */
   text: OptStr(1024),
   /** Structured fields as the source gave them (os-release keys, KVP items, xe os-version keys). */
@@ -66,7 +66,7 @@ export type OsEvidence = Static<typeof OsEvidenceSchema>;
 export const GuestSchema = Type.Object({
   uuid: Str(64),
   name: Str(256),
-  state: Type.Union(GUEST_STATES.map((s) => Type.Literal(s))),
+  state: Type.Enum(GUEST_STATES),
   vcpus: Type.Optional(Count),
   memoryBytes: Type.Optional(Count),
   arch: OptStr(64),
@@ -76,7 +76,7 @@ export const GuestSchema = Type.Object({
   os: Type.Object({
     evidence: Type.Array(OsEvidenceSchema, { maxItems: 16 }),
     /** Set when the driver could not read the guest OS from the guest itself. */
-    reason: Type.Optional(Type.Union(OS_UNKNOWN_REASONS.map((s) => Type.Literal(s)))),
+    reason: Type.Optional(Type.Enum(OS_UNKNOWN_REASONS)),
     reasonDetail: OptStr(1024),
   }),
 });

@@ -1,0 +1,272 @@
+/**
+ * The one place the agent reads its configuration: every default, the command line, the token
+ * (flag, file or environment) and the help text that shows them all.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+/** Where the agent keeps its spool and identity unless `--state-dir` says otherwise. */
+function defaultStateDir(): string {
+  if (process.platform === 'win32') return path.join(process.env.ProgramData ?? 'C:\\ProgramData', 'hvmap-agent');
+  return '/var/lib/hvmap-agent';
+}
+
+/** Every default of the agent. `--help` prints them from here. */
+export const AGENT_DEFAULTS = {
+  driver: 'auto',
+  intervalSec: 60,
+  stateDir: defaultStateDir(),
+  logLevel: 'info',
+  /** Reconnect backoff: full jitter over base·2^attempt, capped. */
+  backoffBaseMs: 1_000,
+  backoffCapMs: 60_000,
+  /** The agent pings the collector this often and reconnects when a ping goes unanswered. */
+  pingIntervalMs: 30_000,
+  /** A collector that does not answer hello with welcome within this time is dropped. */
+  welcomeTimeoutMs: 10_000,
+} as const;
+
+/** Environment variable the token may come from, so it stays out of `ps`. */
+export const TOKEN_ENV = 'HVMAP_TOKEN';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The agent's own version, sent in hello and printed by `--version`. */
+export const AGENT_VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Bad command-line input; the CLI prints the message and exits with 2. */
+export class UsageError extends Error {
+  readonly code = 'USAGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface RunConfig {
+  command: 'run';
+  collectorUrl: string;
+  token: string;
+  driver: string;
+  /** Set only when given on the command line; otherwise the collector's welcome decides. */
+  intervalSec?: number;
+  libvirtUri?: string;
+  stateDir: string;
+  root?: string;
+  logLevel: LogLevel;
+}
+
+export interface ScanConfig {
+  command: 'scan';
+  driver: string;
+  libvirtUri?: string;
+  json: boolean;
+  root?: string;
+}
+
+export type AgentCommand = RunConfig | ScanConfig | { command: 'help'; text: string } | { command: 'version' };
+
+type Command = 'run' | 'scan';
+interface OptionSpec {
+  type: 'string' | 'boolean';
+  commands: readonly Command[];
+  value?: string;
+  help: string;
+  /** What `--help` shows as the default; absent for a flag that has none. */
+  shown?: string;
+}
+
+const OPTIONS = {
+  collector: {
+    type: 'string',
+    commands: ['run'],
+    value: 'URL',
+    help: 'collector endpoint, ws(s)://HOST:PORT/agent',
+    shown: 'required',
+  },
+  token: {
+    type: 'string',
+    commands: ['run'],
+    value: 'TOKEN',
+    help: `agent token (visible in ps: prefer --token-file or ${TOKEN_ENV})`,
+    shown: `$${TOKEN_ENV}`,
+  },
+  'token-file': {
+    type: 'string',
+    commands: ['run'],
+    value: 'FILE',
+    help: 'file holding the agent token',
+    shown: 'none',
+  },
+  driver: {
+    type: 'string',
+    commands: ['run', 'scan'],
+    value: 'auto|NAME',
+    help: 'hypervisor driver; auto uses the first driver that detects its hypervisor',
+    shown: AGENT_DEFAULTS.driver,
+  },
+  interval: {
+    type: 'string',
+    commands: ['run'],
+    value: 'S',
+    help: 'seconds between scans; when not given, the interval the collector sends in welcome',
+    shown: `collector's, else ${AGENT_DEFAULTS.intervalSec}`,
+  },
+  'libvirt-uri': {
+    type: 'string',
+    commands: ['run', 'scan'],
+    value: 'URI',
+    help: 'libvirt connection URI, e.g. qemu:///system',
+    shown: "virsh's own ($LIBVIRT_DEFAULT_URI)",
+  },
+  'state-dir': {
+    type: 'string',
+    commands: ['run'],
+    value: 'DIR',
+    help: 'directory for the spool and the agent id',
+    shown: AGENT_DEFAULTS.stateDir,
+  },
+  root: {
+    type: 'string',
+    commands: ['run', 'scan'],
+    value: 'DIR',
+    help: 'read host files (e.g. /etc/os-release) under DIR',
+    shown: '/',
+  },
+  json: { type: 'boolean', commands: ['scan'], help: 'print the inventory as JSON', shown: 'table' },
+  'log-level': {
+    type: 'string',
+    commands: ['run'],
+    value: 'LEVEL',
+    help: `${LOG_LEVELS.join(', ')}; logs go to stderr as JSON lines`,
+    shown: AGENT_DEFAULTS.logLevel,
+  },
+  help: { type: 'boolean', commands: ['run', 'scan'], help: 'show this help' },
+} as const satisfies Record<string, OptionSpec>;
+
+/** `--help` for the whole program or one command, every option with its default. */
+export function helpText(command?: Command): string {
+  const commands: Command[] = command ? [command] : ['run', 'scan'];
+  const lines = [
+    'hvmap-agent: reports this hypervisor host and its guests to an hvmap collector.',
+    '',
+    'Usage:',
+    '  hvmap-agent run --collector URL (--token TOKEN | --token-file FILE | $HVMAP_TOKEN) [options]',
+    '  hvmap-agent scan [--driver auto|NAME] [--json] [options]   # one inventory to stdout, nothing sent',
+    '  hvmap-agent --version',
+  ];
+  for (const c of commands) {
+    lines.push('', `Options of ${c}:`);
+    for (const [name, spec] of Object.entries(OPTIONS) as [string, OptionSpec][]) {
+      if (!spec.commands.includes(c)) continue;
+      const flag = spec.value ? `--${name} ${spec.value}` : `--${name}`;
+      const shown = spec.shown === undefined ? '' : ` (default: ${spec.shown})`;
+      lines.push(`  ${flag.padEnd(24)} ${spec.help}${shown}`);
+    }
+  }
+  lines.push('', 'Exit codes: 0 done, 1 failure, 2 bad usage.');
+  return lines.join('\n');
+}
+
+/**
+ * Parses and validates the command line once, at start-up. Throws UsageError with a message that
+ * names the offending option. `driverNames` are the registered drivers `--driver` may name.
+ */
+export async function parseCommandLine(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  driverNames: readonly string[],
+): Promise<AgentCommand> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    return { command: 'help', text: helpText() };
+  }
+  if (command === '--version') return { command: 'version' };
+  if (command !== 'run' && command !== 'scan') {
+    throw new UsageError(`unknown command "${command}"; expected run or scan (see hvmap-agent --help)`);
+  }
+
+  const options = Object.fromEntries(
+    Object.entries(OPTIONS)
+      .filter(([, spec]) => (spec.commands as readonly Command[]).includes(command))
+      .map(([name, spec]) => [name, { type: spec.type }]),
+  );
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...rest], options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (see hvmap-agent ${command} --help)`);
+  }
+  if (values.help) return { command: 'help', text: helpText(command) };
+
+  const str = (name: keyof typeof OPTIONS) => values[name] as string | undefined;
+  const driver = str('driver') ?? AGENT_DEFAULTS.driver;
+  if (driver !== 'auto' && !driverNames.includes(driver)) {
+    throw new UsageError(`--driver ${driver} is not a driver; expected auto or one of: ${driverNames.join(', ')}`);
+  }
+  const common = { driver, libvirtUri: str('libvirt-uri'), root: str('root') };
+  if (command === 'scan') return { command, ...common, json: values.json === true };
+
+  const logLevel = str('log-level') ?? AGENT_DEFAULTS.logLevel;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new UsageError(`--log-level ${logLevel} is not a level; expected one of: ${LOG_LEVELS.join(', ')}`);
+  }
+  return {
+    command,
+    ...common,
+    logLevel: logLevel as LogLevel,
+    collectorUrl: parseCollectorUrl(str('collector')),
+    token: await resolveToken(str('token'), str('token-file'), env),
+    intervalSec: parseInterval(str('interval')),
+    stateDir: str('state-dir') ?? AGENT_DEFAULTS.stateDir,
+  };
+}
+
+function parseCollectorUrl(text: string | undefined): string {
+  if (text === undefined) throw new UsageError('--collector URL is required, e.g. wss://collector.example:8600/agent');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--collector ${text} is not a URL; expected ws(s)://HOST:PORT/agent`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new UsageError(`--collector ${text} must start with ws:// or wss://`);
+  }
+  // The collector serves agents at /agent: a bare host:port means that path.
+  if (url.pathname === '/') url.pathname = '/agent';
+  return url.toString();
+}
+
+function parseInterval(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 1) {
+    throw new UsageError(`--interval ${text} must be a whole number of seconds, at least 1`);
+  }
+  return seconds;
+}
+
+async function resolveToken(
+  flag: string | undefined,
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<string> {
+  if (flag !== undefined && file !== undefined) throw new UsageError('give --token or --token-file, not both');
+  let token = flag ?? env[TOKEN_ENV];
+  if (file !== undefined) {
+    try {
+      token = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--token-file ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+  }
+  token = token?.trim();
+  if (!token) throw new UsageError(`a token is required: --token-file FILE, $${TOKEN_ENV} or --token TOKEN`);
+  return token;
+}

@@ -1,0 +1,434 @@
+/**
+ * The run loop: scans on an interval and on demand, keeps the newest unacknowledged snapshot in the
+ * spool, and keeps a WebSocket to the collector open, reconnecting with backoff. Scans go on while
+ * the collector is away; when it is back, the newest snapshot goes first, so nothing is lost.
+ *
+ * Flow per connection: hello → welcome → the pending snapshot, if any → per scan, an `inventory`
+ * when the content changed since the last acknowledged one, else a `heartbeat` carrying the seq of
+ * that acknowledged snapshot. At most one inventory is unacknowledged at a time.
+ */
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type AgentFrame,
+  CLOSE_CODES,
+  type ErrorFrame,
+  type HostFacts,
+  type Inventory,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  parseCollectorFrame,
+  type Welcome,
+} from '@hvmap/shared';
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+import { loadOrCreateAgentId } from './agent-id.js';
+import { AGENT_DEFAULTS, AGENT_VERSION } from './config.js';
+import type { Driver } from './drivers/driver.js';
+import { collectHostFacts } from './host-facts.js';
+import type { Runner } from './runner.js';
+import { contentHash, type InventoryBody, scanOnce } from './scan.js';
+import { Spool } from './spool.js';
+
+export interface BackoffOptions {
+  baseMs: number;
+  capMs: number;
+}
+
+export interface AgentOptions {
+  /** ws(s)://HOST:PORT/agent */
+  collectorUrl: string;
+  /** Sent as `Authorization: Bearer …` at upgrade; never logged. */
+  token: string;
+  /** Drivers in priority order; see `detect`. */
+  drivers: Driver[];
+  /** true (default): the first driver that detects its hypervisor runs; false: drivers[0] runs unasked. */
+  detect?: boolean;
+  runner: Runner;
+  /** Holds the agent id and the spool. */
+  stateDir: string;
+  /**
+   * Seconds between scans, when the operator chose it; it then wins over the collector's. When
+   * absent the collector's `welcome.interval` applies (AGENT_DEFAULTS.intervalSec until one arrives).
+   */
+  intervalSec?: number;
+  logger: Logger;
+  /** Host facts for each scan; systeminformation by default. */
+  hostFacts?: () => Promise<HostFacts>;
+  /** Sent in hello; os.hostname() by default. */
+  hostname?: string;
+  backoff?: BackoffOptions;
+  /** How often the agent pings the collector; an unanswered ping means the link is dead. */
+  pingIntervalMs?: number;
+  /** How long connecting, hello and welcome may take together. */
+  welcomeTimeoutMs?: number;
+}
+
+/** A running agent. */
+export interface RunningAgent {
+  readonly agentId: string;
+  /** Scans now (a scan already running is followed by one more). */
+  rescanNow(): void;
+  /** Closes the connection, waits for the running scan and spool writes, and stops every timer. */
+  stop(): Promise<void>;
+}
+
+/** Delay before reconnect attempt `attempt` (0-based): full jitter, uniform in [0, min(cap, base·2^attempt)). */
+export function backoffDelay(attempt: number, { baseMs, capMs }: BackoffOptions, random = Math.random): number {
+  return Math.floor(random() * Math.min(capMs, baseMs * 2 ** attempt));
+}
+
+/** How one connection ended, gathered while it lived and logged once when it closes. */
+interface Outcome {
+  welcomed: boolean;
+  /** HTTP status of a refused upgrade. */
+  status?: number;
+  code?: number;
+  reason?: string;
+  errorFrame?: ErrorFrame;
+  error?: Error;
+}
+
+/** How long stop() waits for the collector to answer the close handshake. */
+const STOP_GRACE_MS = 1_000;
+
+interface Snapshot {
+  inventory: Inventory;
+  hash: string;
+}
+
+/**
+ * Starts the agent: loads (or creates) its id and spool, scans now, and connects. Rejects only when
+ * the state dir cannot be used; everything after that is retried and logged, never thrown.
+ */
+export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
+  const log = options.logger.child({ component: 'connection' });
+  const scanLog = options.logger.child({ component: 'scan' });
+  const backoff = options.backoff ?? { baseMs: AGENT_DEFAULTS.backoffBaseMs, capMs: AGENT_DEFAULTS.backoffCapMs };
+  const pingIntervalMs = options.pingIntervalMs ?? AGENT_DEFAULTS.pingIntervalMs;
+  const welcomeTimeoutMs = options.welcomeTimeoutMs ?? AGENT_DEFAULTS.welcomeTimeoutMs;
+  const hostFacts = options.hostFacts ?? collectHostFacts;
+  const collector = displayUrl(options.collectorUrl);
+
+  const agentId = await loadOrCreateAgentId(options.stateDir);
+  const spool = new Spool(options.stateDir, options.logger.child({ component: 'spool' }));
+  const spooled = await spool.load();
+
+  /** Highest seq used or known to the collector; the next inventory takes the one above. */
+  let seqFloor = spooled.seq;
+  let pending: Snapshot | null = spooled.pending
+    ? { inventory: spooled.pending, hash: contentHash(spooled.pending) }
+    : null;
+  let acked: { seq: number; hash: string } | null = null;
+  let inFlight: { seq: number; hash: string } | null = null;
+  let socket: WebSocket | null = null;
+  let welcomed = false;
+  let stopped = false;
+  let intervalMs = (options.intervalSec ?? AGENT_DEFAULTS.intervalSec) * 1000;
+  let scanTimer: NodeJS.Timeout | undefined;
+  let scanning: Promise<void> | null = null;
+  let scanAgain = false;
+  const sleeping = new AbortController();
+
+  log.info(
+    { agentId, collector, stateDir: options.stateDir, drivers: options.drivers.map((d) => d.name) },
+    'agent started',
+  );
+  if (pending) log.info({ seq: pending.inventory.seq }, 'found an unacknowledged snapshot in the spool; it goes first');
+
+  function requestScan(): void {
+    if (stopped) return;
+    if (scanning) {
+      scanAgain = true;
+      return;
+    }
+    clearTimeout(scanTimer);
+    scanning = scan().finally(() => {
+      scanning = null;
+      if (scanAgain) {
+        scanAgain = false;
+        requestScan();
+      } else if (!stopped) {
+        scanTimer = setTimeout(requestScan, intervalMs);
+      }
+    });
+  }
+
+  function setIntervalSec(seconds: number): void {
+    if (seconds * 1000 === intervalMs) return;
+    intervalMs = seconds * 1000;
+    log.info({ intervalSec: seconds }, 'scan interval set by the collector');
+    if (!scanning && !stopped) {
+      clearTimeout(scanTimer);
+      scanTimer = setTimeout(requestScan, intervalMs);
+    }
+  }
+
+  async function scan(): Promise<void> {
+    try {
+      const body = await scanOnce(options.drivers, options.runner, {
+        detect: options.detect,
+        hostFacts: await hostFacts(),
+      });
+      await onSnapshot(body);
+    } catch (err) {
+      scanLog.error({ err }, 'scan failed');
+    }
+  }
+
+  async function onSnapshot(body: InventoryBody): Promise<void> {
+    const hash = contentHash(body);
+    scanLog.debug({ guests: body.guests.length, errors: body.errors.length, partial: body.partial }, 'scanned');
+    if (pending?.hash === hash) return;
+    if (!pending && acked?.hash === hash) {
+      if (welcomed) send({ type: 'heartbeat', seq: acked.seq });
+      return;
+    }
+    // A snapshot is complete: the newest replaces any older unacknowledged one.
+    const inventory: Inventory = { type: 'inventory', seq: ++seqFloor, ...body };
+    pending = { inventory, hash };
+    await persist(spool.save(inventory));
+    flush();
+  }
+
+  /** Sends the pending snapshot when connected and nothing else awaits its ack. */
+  function flush(): void {
+    if (!welcomed || !pending || inFlight) return;
+    const text = JSON.stringify(pending.inventory);
+    const bytes = Buffer.byteLength(text);
+    if (bytes > MAX_FRAME_BYTES) {
+      log.error(
+        { seq: pending.inventory.seq, bytes, limit: MAX_FRAME_BYTES },
+        'inventory is larger than the collector accepts; not sent',
+      );
+      return;
+    }
+    socket?.send(text);
+    inFlight = { seq: pending.inventory.seq, hash: pending.hash };
+    log.debug({ seq: inFlight.seq, bytes }, 'inventory sent');
+  }
+
+  function onAck(seq: number): void {
+    let newlyAcked: { seq: number; hash: string } | null = null;
+    if (pending && pending.inventory.seq <= seq) {
+      newlyAcked = { seq: pending.inventory.seq, hash: pending.hash };
+      pending = null;
+    } else if (inFlight && inFlight.seq <= seq) {
+      // An older snapshot was acknowledged while a newer one waits in the spool.
+      newlyAcked = inFlight;
+    }
+    if (inFlight && inFlight.seq <= seq) inFlight = null;
+    if (newlyAcked) acked = newlyAcked;
+    log.debug({ seq }, 'ack');
+    void persist(spool.clear(seq));
+    flush();
+  }
+
+  function onWelcome(frame: Welcome, ws: WebSocket, outcome: Outcome): void {
+    if (frame.protocol !== PROTOCOL_VERSION) {
+      log.error(
+        { protocol: frame.protocol },
+        `collector speaks protocol ${frame.protocol}, this agent ${PROTOCOL_VERSION}`,
+      );
+      ws.close(1002, 'protocol version');
+      return;
+    }
+    outcome.welcomed = true;
+    welcomed = true;
+    log.info({ collector, agentId, lastSeq: frame.lastSeq }, 'connected');
+    if (options.intervalSec === undefined) setIntervalSec(frame.interval);
+    if (frame.lastSeq !== undefined) {
+      seqFloor = Math.max(seqFloor, frame.lastSeq);
+      if (pending && pending.inventory.seq <= frame.lastSeq) {
+        // The collector already holds this seq (an ack lost, or a state dir restored from a backup):
+        // the snapshot goes again under a seq it will accept. Ingest is idempotent.
+        pending = { inventory: { ...pending.inventory, seq: ++seqFloor }, hash: pending.hash };
+        void persist(spool.save(pending.inventory));
+      } else if (!pending && acked && frame.lastSeq < acked.seq) {
+        // The collector lost what it acknowledged (e.g. restored database): a full snapshot, now.
+        acked = null;
+        requestScan();
+      }
+    }
+    flush();
+  }
+
+  function onFrame(text: string, ws: WebSocket, outcome: Outcome, welcomeTimer: NodeJS.Timeout): void {
+    const parsed = parseCollectorFrame(text);
+    if (!parsed.ok) {
+      log.warn({ code: parsed.code, reason: parsed.reason }, 'ignoring a frame from the collector');
+      return;
+    }
+    const frame = parsed.frame;
+    switch (frame.type) {
+      case 'welcome':
+        clearTimeout(welcomeTimer);
+        onWelcome(frame, ws, outcome);
+        break;
+      case 'ack':
+        onAck(frame.seq);
+        break;
+      case 'rescan':
+        log.info('rescan requested by the collector');
+        requestScan();
+        break;
+      case 'error':
+        outcome.errorFrame = frame;
+        log.error({ code: frame.code, message: frame.message }, 'collector reported an error');
+        break;
+    }
+  }
+
+  function send(frame: AgentFrame): void {
+    socket?.send(JSON.stringify(frame));
+  }
+
+  /** Spool write failures are logged, not fatal: the snapshot stays in memory and is still sent. */
+  async function persist(write: Promise<void>): Promise<void> {
+    try {
+      await write;
+    } catch (err) {
+      log.error({ err, file: spool.file }, 'cannot write the spool; an agent restart would lose the newest snapshot');
+    }
+  }
+
+  /** One connection, from connect to close. Resolves (never rejects) with how it ended. */
+  function connectOnce(): Promise<Outcome> {
+    return new Promise((resolve) => {
+      const outcome: Outcome = { welcomed: false };
+      const ws = new WebSocket(options.collectorUrl, {
+        headers: { Authorization: `Bearer ${options.token}` },
+        maxPayload: MAX_FRAME_BYTES,
+      });
+      socket = ws;
+      let alive = true;
+      let pinger: NodeJS.Timeout | undefined;
+      const welcomeTimer = setTimeout(() => {
+        outcome.error = new Error(`no welcome within ${welcomeTimeoutMs} ms`);
+        ws.terminate();
+      }, welcomeTimeoutMs);
+
+      ws.on('unexpected-response', (_req, res) => {
+        outcome.status = res.statusCode;
+        res.resume();
+        ws.terminate();
+      });
+      ws.on('open', () => {
+        send({
+          type: 'hello',
+          protocol: PROTOCOL_VERSION,
+          agentId,
+          agentVersion: AGENT_VERSION,
+          hostname: options.hostname ?? os.hostname(),
+        });
+        // A half-open TCP connection looks open for many minutes; an unanswered ping reveals it.
+        pinger = setInterval(() => {
+          if (!alive) {
+            outcome.error = new Error(`no answer to a ping within ${pingIntervalMs} ms`);
+            ws.terminate();
+            return;
+          }
+          alive = false;
+          ws.ping();
+        }, pingIntervalMs);
+      });
+      const markAlive = () => {
+        alive = true;
+      };
+      ws.on('pong', markAlive);
+      ws.on('ping', markAlive);
+      ws.on('message', (data, isBinary) => {
+        markAlive();
+        if (isBinary) {
+          log.warn('ignoring a binary frame from the collector');
+          return;
+        }
+        // The client's default binaryType delivers every message as one Buffer.
+        onFrame((data as Buffer).toString('utf8'), ws, outcome, welcomeTimer);
+      });
+      ws.on('error', (err) => {
+        outcome.error ??= err;
+      });
+      ws.on('close', (code, reason) => {
+        clearTimeout(welcomeTimer);
+        clearInterval(pinger);
+        socket = null;
+        welcomed = false;
+        inFlight = null;
+        resolve({ ...outcome, code, reason: reason.toString('utf8') });
+      });
+    });
+  }
+
+  function logOutcome(outcome: Outcome, attempt: number, delayMs: number): void {
+    const retry = { collector, attempt, retryInMs: delayMs };
+    if (outcome.status === 401 || outcome.code === CLOSE_CODES.unauthorized) {
+      log.error(
+        { ...retry, status: outcome.status, closeCode: outcome.code },
+        'collector refused the token: check --token-file, HVMAP_TOKEN or --token (hvmap tokens list); retrying',
+      );
+    } else if (outcome.status !== undefined) {
+      log.warn({ ...retry, status: outcome.status }, 'collector refused the connection; retrying');
+    } else if (outcome.code === CLOSE_CODES.protocolVersion) {
+      log.error({ ...retry, closeCode: outcome.code }, 'collector refused protocol v1: upgrade the agent; retrying');
+    } else if (outcome.code === CLOSE_CODES.replaced) {
+      log.warn(
+        { ...retry, closeCode: outcome.code, agentId },
+        'another agent connected with this agent id (a copied state dir?); retrying',
+      );
+    } else if (outcome.welcomed) {
+      log.warn(
+        { ...retry, closeCode: outcome.code, reason: outcome.reason || undefined },
+        'disconnected; reconnecting',
+      );
+    } else {
+      log.warn(
+        { ...retry, closeCode: outcome.code, error: outcome.error?.message, errorCode: outcome.errorFrame?.code },
+        'cannot connect to the collector; retrying',
+      );
+    }
+  }
+
+  async function connectionLoop(): Promise<void> {
+    let attempt = 0;
+    while (!stopped) {
+      const outcome = await connectOnce();
+      if (stopped) return;
+      if (outcome.welcomed) attempt = 0;
+      const delayMs = backoffDelay(attempt, backoff);
+      logOutcome(outcome, attempt++, delayMs);
+      try {
+        await sleep(delayMs, undefined, { signal: sleeping.signal });
+      } catch {
+        return; // stop() aborted the wait
+      }
+    }
+  }
+
+  requestScan();
+  const loop = connectionLoop();
+
+  return {
+    agentId,
+    rescanNow: requestScan,
+    async stop() {
+      stopped = true;
+      clearTimeout(scanTimer);
+      sleeping.abort();
+      const ws = socket;
+      ws?.close(1000, 'agent stopping');
+      // A collector that is gone never answers the close handshake; ws alone would wait 30 s.
+      const force = setTimeout(() => ws?.terminate(), STOP_GRACE_MS);
+      await loop;
+      clearTimeout(force);
+      await scanning;
+      await spool.settled();
+    },
+  };
+}
+
+/** The collector URL without credentials or query, for log lines. */
+function displayUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname}`;
+}

@@ -1,0 +1,200 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { evaluate } from '../compat/evaluate.js';
+import { CatalogError, type CertificationProgram, formatSource, loadCatalog, validateCatalogDir } from './load.js';
+
+const SHIPPED = fileURLToPath(new URL('../../catalog', import.meta.url));
+const PROGRAMS = [
+  'lifecycle',
+  'ms-hyperv-linux',
+  'ms-hyperv-windows',
+  'ms-svvp',
+  'rh-certified-hypervisors',
+  'rh-kvm-guests',
+];
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(files: Record<string, unknown>): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'hvmap-catalog-'));
+  dirs.push(dir);
+  for (const [name, content] of Object.entries(files)) {
+    writeFileSync(path.join(dir, name), typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  }
+  return dir;
+}
+
+function shippedFile(program: string): Record<string, unknown> & { rows: Record<string, unknown>[] } {
+  return JSON.parse(readFileSync(path.join(SHIPPED, `${program}.json`), 'utf8'));
+}
+
+/** A small valid program: the SVVP file with its first two rows. */
+function smallProgram(): Record<string, unknown> & { rows: Record<string, unknown>[] } {
+  const p = shippedFile('ms-svvp');
+  return { ...p, rows: p.rows.slice(0, 2) };
+}
+
+const localRow = {
+  hypervisor: { product: 'esxi', versions: ['8.0'] },
+  guest: { distro: ['windows-server'], versions: ['2019', '2022'] },
+  conditions: [],
+  source: {
+    title: 'Windows Server Catalog entry checked by the operator',
+    url: 'https://www.windowsservercatalog.com/',
+  },
+  read: '2026-11-20',
+};
+
+describe('loadCatalog', () => {
+  it('loads every shipped file', () => {
+    const catalog = loadCatalog({ shipped: SHIPPED });
+    expect(readdirSync(SHIPPED).filter((f) => f.endsWith('.json')).length).toBe(PROGRAMS.length);
+    expect(catalog.programs.map((p) => p.program).sort()).toEqual(PROGRAMS);
+    for (const p of catalog.programs) expect(p.rows.length, p.program).toBeGreaterThan(0);
+    expect(catalog.version).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it('gives every shipped row a source and the date it was read', () => {
+    for (const p of loadCatalog({ shipped: SHIPPED }).programs) {
+      p.rows.forEach((row, i) => {
+        expect(formatSource(row.source), `${p.program} rows[${i}]`).toBeTruthy();
+        expect(row.read, `${p.program} rows[${i}]`).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+        expect(row.origin).toBe('shipped');
+      });
+    }
+  });
+
+  it('marks every row that reads its source rather than quoting it', () => {
+    const windows = loadCatalog({ shipped: SHIPPED }).programs.find(
+      (p) => p.program === 'ms-hyperv-windows',
+    ) as CertificationProgram;
+    const ws2016 = windows.rows.find(
+      (r) => r.guest.versions?.includes('2016') && r.hypervisor.versions?.includes('2016+'),
+    );
+    expect(ws2016?.inferred).toMatch(/page's scope|scope is Hyper-V on Windows Server/);
+  });
+
+  it('refuses a file with a bad row, naming the file, the row and the reason', () => {
+    const program = smallProgram();
+    program.rows[1] = { ...program.rows[1], conditions: 'needs SP2' };
+    const dir = tempDir({ 'ms-svvp.json': program });
+    const err = catchError(() => loadCatalog({ shipped: dir }));
+    expect(err).toBeInstanceOf(CatalogError);
+    expect(err).toMatchObject({ code: 'CATALOG_BAD_ROW', file: path.join(dir, 'ms-svvp.json'), row: 1 });
+    expect((err as CatalogError).reason).toMatch(/^\/conditions: /);
+    expect((err as CatalogError).message).toContain('ms-svvp.json rows[1]: /conditions');
+  });
+
+  it('names an unknown field', () => {
+    const program = smallProgram();
+    program.rows[0] = { ...program.rows[0], sauce: 'typo' };
+    const err = catchError(() => loadCatalog({ shipped: tempDir({ 'p.json': program }) }));
+    expect(err).toMatchObject({ code: 'CATALOG_BAD_ROW', row: 0, reason: '/: unknown field "sauce"' });
+  });
+
+  it('refuses a row whose source names nothing, and a version list that is no list', () => {
+    const program = smallProgram();
+    program.rows[0] = { ...program.rows[0], source: { trust: 'high' } };
+    program.rows[1] = { ...program.rows[1], hypervisor: { product: 'esxi', versions: ['8.0-7.0'] } };
+    const problems = validateCatalogDir(tempDir({ 'p.json': program }));
+    expect(problems).toEqual([
+      expect.stringMatching(/p\.json rows\[0\]: \/source: a source needs a url, a repo and path, or a title$/),
+      expect.stringMatching(/p\.json rows\[1\]: \/hypervisor\/versions: "8\.0-7\.0": the range starts after it ends$/),
+    ]);
+  });
+
+  it('refuses a file that is not JSON, and a file without a kind', () => {
+    expect(catchError(() => loadCatalog({ shipped: tempDir({ 'a.json': '{ "program": ' }) }))).toMatchObject({
+      code: 'CATALOG_BAD_JSON',
+    });
+    expect(catchError(() => loadCatalog({ shipped: tempDir({ 'a.json': { program: 'x' } }) }))).toMatchObject({
+      code: 'CATALOG_BAD_FILE',
+      reason: 'needs "kind": "certification" or "lifecycle"',
+    });
+  });
+
+  it('refuses an empty or missing shipped directory', () => {
+    expect(catchError(() => loadCatalog({ shipped: tempDir({}) }))).toMatchObject({ code: 'CATALOG_EMPTY' });
+    expect(catchError(() => loadCatalog({ shipped: path.join(tmpdir(), 'hvmap-no-such-dir') }))).toMatchObject({
+      code: 'CATALOG_DIR_UNREADABLE',
+    });
+  });
+
+  it('merges local rows over the shipped program of the same name, tagged local', () => {
+    const shipped = loadCatalog({ shipped: SHIPPED });
+    const local = tempDir({ 'svvp-esxi.json': { ...smallProgram(), rows: [localRow] } });
+    const merged = loadCatalog({ shipped: SHIPPED, local });
+    const svvp = merged.programs.find((p) => p.program === 'ms-svvp') as CertificationProgram;
+    const before = shipped.programs.find((p) => p.program === 'ms-svvp') as CertificationProgram;
+    expect(svvp.rows.length).toBe(before.rows.length + 1);
+    expect(svvp.rows.at(-1)?.origin).toBe('local');
+    expect(svvp.title).toBe(before.title);
+    expect(svvp.files).toEqual([path.join(SHIPPED, 'ms-svvp.json'), path.join(local, 'svvp-esxi.json')]);
+    expect(merged.version).not.toBe(shipped.version);
+
+    const esxi = { id: 'esxi-8.0', product: 'esxi', version: '8.0', name: 'VMware ESXi 8.0' };
+    const ws2019 = {
+      id: 'windows-server-2019',
+      family: 'windows' as const,
+      distro: 'windows-server',
+      version: '2019',
+      name: 'Windows Server 2019',
+    };
+    expect(evaluate(esxi, ws2019, shipped, '2026-11-26').status).toBe('not-certified');
+    const v = evaluate(esxi, ws2019, merged, '2026-11-26');
+    expect(v.status).toBe('certified');
+    expect(v.programs.find((p) => p.program === 'ms-svvp')).toMatchObject({ verdict: 'covered', origin: 'local' });
+  });
+
+  it('adds a local program of a new name', () => {
+    const local = tempDir({
+      'site.json': { ...smallProgram(), program: 'site-policy', title: 'Our own support policy', rows: [localRow] },
+    });
+    const merged = loadCatalog({ shipped: SHIPPED, local });
+    expect(merged.programs.map((p) => p.program)).toContain('site-policy');
+  });
+
+  it('refuses a local file that gives a shipped program another kind', () => {
+    const lifecycle = shippedFile('lifecycle');
+    const local = tempDir({ 'x.json': { ...lifecycle, program: 'ms-svvp', rows: lifecycle.rows.slice(0, 1) } });
+    expect(catchError(() => loadCatalog({ shipped: SHIPPED, local }))).toMatchObject({ code: 'CATALOG_KIND_CONFLICT' });
+  });
+
+  it('keeps the same version for the same contents', () => {
+    expect(loadCatalog({ shipped: SHIPPED }).version).toBe(loadCatalog({ shipped: SHIPPED }).version);
+  });
+});
+
+describe('validateCatalogDir', () => {
+  it('finds nothing wrong with the shipped catalog', () => {
+    expect(validateCatalogDir(SHIPPED)).toEqual([]);
+  });
+
+  it('lists every problem of every file', () => {
+    const program = smallProgram();
+    program.rows[0] = { ...program.rows[0], read: '2026-02-30' };
+    program.rows[1] = { ...program.rows[1], guest: { versions: ['2019'] } };
+    const dir = tempDir({ 'a.json': program, 'b.json': 'not json' });
+    mkdirSync(path.join(dir, 'ignored.d'));
+    const problems = validateCatalogDir(dir);
+    expect(problems).toHaveLength(3);
+    expect(problems[0]).toMatch(/a\.json rows\[0\]: \/read: "2026-02-30" is not a calendar date/);
+    expect(problems[1]).toMatch(/a\.json rows\[1\]: \/guest: needs "family" or "distro"/);
+    expect(problems[2]).toMatch(/b\.json: not JSON/);
+  });
+});
+
+function catchError(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected an error');
+}

@@ -1,0 +1,282 @@
+/**
+ * The compatibility engine: one guest on one hypervisor against every program of the catalog
+ * (DESIGN.md "Collector"). Pure: the same identities, catalog and date give the same verdict.
+ */
+import type { GuestOsIdentity, HypervisorIdentity } from '@hvmap/shared';
+import {
+  type Catalog,
+  type CatalogProgram,
+  type CertificationProgram,
+  formatSource,
+  type LifecycleProgram,
+  type RowOrigin,
+} from '../catalog/load.js';
+import type { CertificationRow, GuestRowMatch, GuestScope, HostMatch, LifecycleRow } from '../catalog/schema.js';
+import { matchesVersionSpec } from '../catalog/version-spec.js';
+
+export type CompatStatus = 'certified' | 'not-certified' | 'unknown';
+export type ProgramVerdictKind = 'covered' | 'excluded' | 'silent';
+
+/** What one program says of the pair. */
+export interface ProgramVerdict {
+  program: string;
+  verdict: ProgramVerdictKind;
+  /** What must hold for the coverage (empty unless covered). */
+  conditions: string[];
+  /** The row's source for a row's verdict; the program's own list otherwise (where to check). */
+  source: string;
+  coverage: 'complete' | 'partial';
+  /** Why, where the verdict needs it: a partial program's gap, an inferred row, a medium-trust source. */
+  note?: string;
+  /** Whether the deciding row is shipped or the operator's. */
+  origin?: RowOrigin;
+}
+
+/** The guest OS's end of support as the lifecycle program records it. */
+export interface LifecycleInfo {
+  name: string;
+  end: string;
+  endKind: string;
+  extended?: { date: string; kind: string };
+  source: string;
+}
+
+/** The overall answer for one guest on one hypervisor. */
+export interface Verdict {
+  status: CompatStatus;
+  /** Set when the guest OS is past its end of support on the evaluation date. */
+  eol: null | { date: string };
+  /** The guest OS's lifecycle row, when the catalog has one (also before its end). */
+  lifecycle: LifecycleInfo | null;
+  programs: ProgramVerdict[];
+  /** Why the status is unknown. */
+  reason?: string;
+  catalogVersion: string;
+}
+
+/** Facts about the VM rather than its OS, which some rows require (Windows 11: generation 2). */
+export interface GuestExtras {
+  generation?: number;
+  arch?: string;
+}
+
+/**
+ * Evaluates a guest on a hypervisor on `date` (YYYY-MM-DD). Each certification program covers the
+ * pair (a row matches), excludes it (an excluding row matches, or the program speaks of this
+ * hypervisor and guest but no row covers them) or is silent. Not certified if any program excludes;
+ * certified if none excludes and one covers; unknown otherwise or when either side is unidentified.
+ */
+export function evaluate(
+  hv: HypervisorIdentity | null,
+  guest: GuestOsIdentity | null,
+  catalog: Catalog,
+  date: string,
+  extras: GuestExtras = {},
+): Verdict {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RangeError(`evaluate: date must be YYYY-MM-DD, got "${date}"`);
+  const lifecycle = guest ? findLifecycle(catalog.programs, guest) : null;
+  const base = {
+    eol: lifecycle && date > lifecycle.end ? { date: lifecycle.end } : null,
+    lifecycle,
+    catalogVersion: catalog.version,
+  };
+  if (!guest || !hv) {
+    const reason =
+      !guest && !hv
+        ? 'guest OS and hypervisor not identified'
+        : !guest
+          ? 'guest OS not identified'
+          : 'hypervisor not identified';
+    return { status: 'unknown', programs: [], reason, ...base };
+  }
+  const facts = guestFacts(guest, extras);
+  const programs = catalog.programs
+    .filter((p): p is CertificationProgram => p.kind === 'certification')
+    .map((p) => judge(p, hv, guest, facts));
+  if (programs.some((p) => p.verdict === 'excluded')) return { status: 'not-certified', programs, ...base };
+  if (programs.some((p) => p.verdict === 'covered')) return { status: 'certified', programs, ...base };
+  return {
+    status: 'unknown',
+    programs,
+    reason: 'no program of the catalog speaks of this guest on this hypervisor',
+    ...base,
+  };
+}
+
+interface GuestFacts {
+  arch?: string;
+  generation?: number;
+  build?: number;
+}
+
+function guestFacts(guest: GuestOsIdentity, extras: GuestExtras): GuestFacts {
+  const arch = normaliseArch(extras.arch ?? guest.arch);
+  const build = Number(windowsBuild(guest.build));
+  return { arch, generation: extras.generation, build: Number.isFinite(build) ? build : undefined };
+}
+
+/** Drivers report "x64", "amd64", "x86_64", "i686" ...: rows speak of x86_64, i686 and aarch64. */
+function normaliseArch(arch: string | undefined): string | undefined {
+  if (!arch) return undefined;
+  const a = arch.toLowerCase();
+  if (/^(x86[_-]64|amd64|x64|64-bit)$/.test(a)) return 'x86_64';
+  if (/^(i[3-6]86|x86|32-bit)$/.test(a)) return 'i686';
+  if (/^(aarch64|arm64)$/.test(a)) return 'aarch64';
+  return a;
+}
+
+function judge(
+  p: CertificationProgram,
+  hv: HypervisorIdentity,
+  guest: GuestOsIdentity,
+  facts: GuestFacts,
+): ProgramVerdict {
+  const base = { program: p.program, coverage: p.coverage };
+  const candidates: { row: CertificationProgram['rows'][number]; conditions: string[] }[] = [];
+  for (const row of p.rows) {
+    if (!hostMatches(row.hypervisor, hv) || !guestMatches(row.guest, guest)) continue;
+    const requirements = checkRequirements(row.guest, facts);
+    if (requirements === null) continue;
+    if (row.verdict === 'excluded') {
+      // An exclusion applies only to guests known to meet all of its requirements.
+      if (requirements.length) continue;
+      return {
+        ...base,
+        verdict: 'excluded',
+        conditions: [],
+        source: formatSource(row.source),
+        note: rowNote(row),
+        origin: row.origin,
+      };
+    }
+    candidates.push({ row, conditions: [...row.conditions, ...requirements] });
+  }
+  if (candidates.length) {
+    const { row, conditions } = choose(candidates);
+    return {
+      ...base,
+      verdict: 'covered',
+      conditions,
+      source: formatSource(row.source),
+      note: rowNote(row),
+      origin: row.origin,
+    };
+  }
+  const scope = scopeOf(p, hv, guest);
+  if (scope.inScope) {
+    const vendor = scope.vendor ? ` (${scope.vendor} products are in this program's scope)` : '';
+    const partial = p.coverage === 'partial' ? `; program coverage is partial: ${p.coverageNote}` : '';
+    return {
+      ...base,
+      verdict: 'excluded',
+      conditions: [],
+      source: formatSource(p.source),
+      note: `not listed: ${guest.name} on ${hv.name}${vendor}${partial}`,
+    };
+  }
+  return { ...base, verdict: 'silent', conditions: [], source: formatSource(p.source), note: scope.silentNote };
+}
+
+/**
+ * Among the rows that cover the pair, the one asking least wins (built-in drivers over an LIS
+ * download), a stated row before an inferred one, then file order. Equally good rows asking
+ * different things are alternatives: what they share, then "one of: A | B".
+ */
+function choose<R extends CertificationRow>(
+  candidates: { row: R; conditions: string[] }[],
+): { row: R; conditions: string[] } {
+  const fewest = Math.min(...candidates.map((c) => c.conditions.length));
+  const best = candidates
+    .filter((c) => c.conditions.length === fewest)
+    .sort((a, b) => Number(Boolean(a.row.inferred)) - Number(Boolean(b.row.inferred)));
+  const sets = [...new Map(best.map((c) => [JSON.stringify(c.conditions), c.conditions])).values()];
+  if (sets.length === 1) return best[0];
+  const common = sets[0].filter((c) => sets.every((s) => s.includes(c)));
+  const alternatives = sets.map((s) => s.filter((c) => !common.includes(c)).join(' and '));
+  return { row: best[0].row, conditions: [...common, `one of: ${alternatives.join(' | ')}`] };
+}
+
+function rowNote(row: CertificationRow): string | undefined {
+  const notes = [
+    row.note,
+    row.inferred ? `inferred: ${row.inferred}` : undefined,
+    row.source.trust && row.source.trust !== 'high' ? `source trust: ${row.source.trust}` : undefined,
+  ].filter(Boolean);
+  return notes.length ? notes.join('; ') : undefined;
+}
+
+function hostMatches(m: HostMatch, hv: HypervisorIdentity): boolean {
+  return m.product === hv.product.toLowerCase() && (!m.versions || matchesVersionSpec(hv.version, m.versions));
+}
+
+function guestMatches(m: Pick<GuestRowMatch, 'family' | 'distro' | 'versions'>, guest: GuestOsIdentity): boolean {
+  return (
+    (!m.family || m.family === guest.family) &&
+    (!m.distro || m.distro.includes(guest.distro)) &&
+    (!m.versions || matchesVersionSpec(guest.version, m.versions))
+  );
+}
+
+/** The conditions a row's requirements add for facts not known, or null when a known fact fails one. */
+function checkRequirements(m: GuestRowMatch, facts: GuestFacts): string[] | null {
+  const conditions: string[] = [];
+  if (m.arch) {
+    if (facts.arch === undefined) conditions.push(`${m.arch.join(' or ')} guests only`);
+    else if (!(m.arch as readonly string[]).includes(facts.arch)) return null;
+  }
+  if (m.generation) {
+    if (facts.generation === undefined) conditions.push(`generation ${m.generation.join(' or ')} VM only`);
+    else if (!(m.generation as readonly number[]).includes(facts.generation)) return null;
+  }
+  if (m.minBuild) {
+    if (facts.build === undefined) conditions.push(`needs ${m.minBuild.label} (build ${m.minBuild.build} or later)`);
+    else if (facts.build < Number(m.minBuild.build)) return null;
+  }
+  return conditions;
+}
+
+/**
+ * Whether the program speaks of this guest on this hypervisor, so that having no row for them is an
+ * exclusion. When it speaks of the hypervisor and of the guest's distro, but not of this version or
+ * on this host, the scope entry's note tells the silent verdict why (a stored page older than the guest).
+ */
+function scopeOf(
+  p: CertificationProgram,
+  hv: HypervisorIdentity,
+  guest: GuestOsIdentity,
+): { inScope: boolean; vendor?: string; silentNote?: string } {
+  const programHost = p.hosts.find((h) => hostMatches(h, hv));
+  const onHost = (g: GuestScope) => (g.hosts ? g.hosts.some((h) => hostMatches(h, hv)) : programHost !== undefined);
+  if (p.guests.some((g) => guestMatches(g, guest) && onHost(g))) return { inScope: true, vendor: programHost?.vendor };
+  const near = p.guests.find(
+    (g) => guestMatches({ family: g.family, distro: g.distro }, guest) && (programHost !== undefined || onHost(g)),
+  );
+  return { inScope: false, silentNote: near?.note };
+}
+
+/** The first lifecycle row for the guest OS; the operator's local rows are read before the shipped ones. */
+function findLifecycle(programs: CatalogProgram[], guest: GuestOsIdentity): LifecycleInfo | null {
+  const rows = programs
+    .filter((p): p is LifecycleProgram => p.kind === 'lifecycle')
+    .flatMap((p) => p.rows)
+    .sort((a, b) => Number(a.origin === 'shipped') - Number(b.origin === 'shipped'));
+  const row = rows.find((r) => lifecycleMatches(r, guest));
+  if (!row) return null;
+  const info: LifecycleInfo = { name: row.name, end: row.end, endKind: row.endKind, source: formatSource(row.source) };
+  if (row.extended) info.extended = row.extended;
+  return info;
+}
+
+function lifecycleMatches(r: LifecycleRow, guest: GuestOsIdentity): boolean {
+  if (!r.os.distro.includes(guest.distro) || !matchesVersionSpec(guest.version, r.os.versions)) return false;
+  if (r.os.builds && !r.os.builds.includes(windowsBuild(guest.build) ?? '')) return false;
+  const edition = guest.edition?.toLowerCase();
+  return !r.os.editions || (edition !== undefined && r.os.editions.some((e) => edition.includes(e.toLowerCase())));
+}
+
+/** "17763", "10.0.17763" and "17763.5458" all name build 17763. */
+function windowsBuild(build: string | undefined): string | undefined {
+  if (!build) return undefined;
+  const parts = build.split('.');
+  return parts.length >= 3 ? parts[2] : parts[0];
+}
