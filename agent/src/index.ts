@@ -12,3 +12,4 @@ export { DEFAULT_COMMAND_TIMEOUT_MS, localRunner, type Runner, type RunOptions, 
 export { contentHash, type InventoryBody, NO_HYPERVISOR, type ScanOptions, scanOnce } from './scan.js';
 export { SPOOL_FILE, Spool, type SpoolState } from './spool.js';
 export { StateError } from './state-file.js';
+export { ReplayError, type ReplayEntry, replayRunner } from './replay.js';

@@ -37,7 +37,7 @@ export type CatalogProgram = CertificationProgram | LifecycleProgram;
 
 /** Every program in force, and a version that changes whenever any of their contents does. */
 export interface Catalog {
-  /** First 12 hex digits of the SHA-256 of the merged programs: stamps each evaluation. */
+  /** First 12 hex digits of the SHA-256 of the merged programs' contents: stamps each evaluation. */
   version: string;
   programs: CatalogProgram[];
 }
@@ -111,7 +111,9 @@ export function loadCatalog(dirs: { shipped: string; local?: string }): Catalog 
     if (problem) throw new CatalogError(problem);
   }
   const list = [...programs.values()];
-  return { version: createHash('sha256').update(JSON.stringify(list)).digest('hex').slice(0, 12), programs: list };
+  // File paths differ between installs: the version hashes contents only.
+  const contents = JSON.stringify(list.map(({ files: _files, ...program }) => program));
+  return { version: createHash('sha256').update(contents).digest('hex').slice(0, 12), programs: list };
 }
 
 /** Every problem of the catalog files in one directory (empty when they are all valid). */

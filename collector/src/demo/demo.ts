@@ -57,30 +57,39 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   mkdirSync(workDir, { recursive: true });
   const dbFile = options.db ?? path.join(workDir, 'hvmap.db');
   const logger = createLogger(process.env.HVMAP_LOG_LEVEL ?? 'warn');
-  const collector = await startCollector({ db: dbFile, listen: options.listen, intervalSec: options.intervalSec, logger });
+  const collector = await startCollector({
+    db: dbFile,
+    listen: options.listen,
+    intervalSec: options.intervalSec,
+    logger,
+  });
 
   const fleet = initialFleet();
-  const agents = fleet.map((host) => {
-    const dir = path.join(workDir, host.name);
-    writeHost(dir, host);
-    const { token } = collector.tokens.create(host.name);
-    return runAgent({
-      collectorUrl: collector.agentUrl,
-      token,
-      drivers: [libvirtDriver({ uri: `test://${path.join(dir, 'node.xml')}` })],
-      runner: localRunner({ root: path.join(dir, 'root') }),
-      stateDir: path.join(dir, 'state'),
-      intervalSec: options.intervalSec,
-      hostname: `${host.name}.demo`,
-      logger: logger.child({ component: 'agent', host: host.name }),
-    });
-  });
+  const agents = await Promise.all(
+    fleet.map((host) => {
+      const dir = path.join(workDir, host.name);
+      writeHost(dir, host);
+      const { token } = collector.tokens.create(host.name);
+      return runAgent({
+        collectorUrl: collector.agentUrl,
+        token,
+        drivers: [libvirtDriver({ uri: `test://${path.join(dir, 'node.xml')}` })],
+        runner: localRunner({ root: path.join(dir, 'root') }),
+        stateDir: path.join(dir, 'state'),
+        intervalSec: options.intervalSec,
+        hostname: `${host.name}.demo`,
+        logger: logger.child({ component: 'agent', host: host.name }),
+      });
+    }),
+  );
 
   out(`hvmap demo: collector on ${collector.url}, database ${dbFile}`);
   out(`  map (JSON):  ${collector.url}/api/report      CSV: ${collector.url}/api/report?format=csv`);
   out(`  in a terminal: npx hvmap report --collector ${collector.url}`);
   out(`  fleet: ${fleet.map((h) => `${h.name} (${h.guests.length} guests)`).join(', ')}; node files under ${workDir}`);
-  out(`  agents scan every ${options.intervalSec}s; the fleet changes every ${options.intervalSec * 3}s. Ctrl-C stops.`);
+  out(
+    `  agents scan every ${options.intervalSec}s; the fleet changes every ${options.intervalSec * 3}s. Ctrl-C stops.`,
+  );
 
   let step = 0;
   const changeTimer = setInterval(() => {

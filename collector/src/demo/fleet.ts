@@ -52,10 +52,39 @@ export function initialFleet(): DemoHost[] {
       name: 'kvm-01',
       osRelease: RHEL_92,
       guests: [
-        { name: 'rhel9-web01', uuid: 'a3c1f0e2-5b6d-4e8f-9a01-2b3c4d5e6f01', osinfo: 'http://redhat.com/rhel/9.2', memoryMiB: 4096, vcpus: 2, running: true },
-        { name: 'win2019-dc01', uuid: 'a3c1f0e2-5b6d-4e8f-9a01-2b3c4d5e6f02', osinfo: 'http://microsoft.com/win/2k19', memoryMiB: 8192, vcpus: 4, running: true, firmware: 'efi' },
-        { name: 'ubuntu2204-ci', uuid: 'a3c1f0e2-5b6d-4e8f-9a01-2b3c4d5e6f03', osinfo: 'http://ubuntu.com/ubuntu/22.04', memoryMiB: 4096, vcpus: 4, running: true },
-        { name: 'centos7-legacy', uuid: 'a3c1f0e2-5b6d-4e8f-9a01-2b3c4d5e6f04', osinfo: 'http://centos.org/centos/7.0', memoryMiB: 2048, vcpus: 1, running: false },
+        {
+          name: 'rhel9-web01',
+          uuid: 'a3c1f0e2-5b6d-4e8f-9a01-2b3c4d5e6f01',
+          osinfo: 'http://redhat.com/rhel/9.2',
+          memoryMiB: 4096,
+          vcpus: 2,
+          running: true,
+        },
+        {
+          name: 'win2019-dc01',
+          uuid: 'a3c1f0e2-5b6d-4e8f-9a01-2b3c4d5e6f02',
+          osinfo: 'http://microsoft.com/win/2k19',
+          memoryMiB: 8192,
+          vcpus: 4,
+          running: true,
+          firmware: 'efi',
+        },
+        {
+          name: 'ubuntu2204-ci',
+          uuid: 'a3c1f0e2-5b6d-4e8f-9a01-2b3c4d5e6f03',
+          osinfo: 'http://ubuntu.com/ubuntu/22.04',
+          memoryMiB: 4096,
+          vcpus: 4,
+          running: true,
+        },
+        {
+          name: 'centos7-legacy',
+          uuid: 'a3c1f0e2-5b6d-4e8f-9a01-2b3c4d5e6f04',
+          osinfo: 'http://centos.org/centos/7.0',
+          memoryMiB: 2048,
+          vcpus: 1,
+          running: false,
+        },
         { name: 'appliance-x', uuid: 'a3c1f0e2-5b6d-4e8f-9a01-2b3c4d5e6f05', memoryMiB: 1024, vcpus: 1, running: true },
       ],
     },
@@ -63,10 +92,39 @@ export function initialFleet(): DemoHost[] {
       name: 'kvm-02',
       osRelease: RHEL_86,
       guests: [
-        { name: 'rhel8-db01', uuid: 'b7d2e1f3-6c7e-4f90-8b12-3c4d5e6f7a01', osinfo: 'http://redhat.com/rhel/8.6', memoryMiB: 16384, vcpus: 8, running: true },
-        { name: 'win2k8r2-app', uuid: 'b7d2e1f3-6c7e-4f90-8b12-3c4d5e6f7a02', osinfo: 'http://microsoft.com/win/2k8r2', memoryMiB: 4096, vcpus: 2, running: true },
-        { name: 'win2022-fs01', uuid: 'b7d2e1f3-6c7e-4f90-8b12-3c4d5e6f7a03', osinfo: 'http://microsoft.com/win/2k22', memoryMiB: 8192, vcpus: 4, running: true, firmware: 'efi' },
-        { name: 'rhel7-batch', uuid: 'b7d2e1f3-6c7e-4f90-8b12-3c4d5e6f7a04', osinfo: 'http://redhat.com/rhel/7.9', memoryMiB: 4096, vcpus: 2, running: true },
+        {
+          name: 'rhel8-db01',
+          uuid: 'b7d2e1f3-6c7e-4f90-8b12-3c4d5e6f7a01',
+          osinfo: 'http://redhat.com/rhel/8.6',
+          memoryMiB: 16384,
+          vcpus: 8,
+          running: true,
+        },
+        {
+          name: 'win2k8r2-app',
+          uuid: 'b7d2e1f3-6c7e-4f90-8b12-3c4d5e6f7a02',
+          osinfo: 'http://microsoft.com/win/2k8r2',
+          memoryMiB: 4096,
+          vcpus: 2,
+          running: true,
+        },
+        {
+          name: 'win2022-fs01',
+          uuid: 'b7d2e1f3-6c7e-4f90-8b12-3c4d5e6f7a03',
+          osinfo: 'http://microsoft.com/win/2k22',
+          memoryMiB: 8192,
+          vcpus: 4,
+          running: true,
+          firmware: 'efi',
+        },
+        {
+          name: 'rhel7-batch',
+          uuid: 'b7d2e1f3-6c7e-4f90-8b12-3c4d5e6f7a04',
+          osinfo: 'http://redhat.com/rhel/7.9',
+          memoryMiB: 4096,
+          vcpus: 2,
+          running: true,
+        },
       ],
     },
   ];
@@ -88,7 +146,14 @@ export const TIMELINE: DemoStep[] = [
   {
     describe: 'kvm-02: a new guest rhel9-app02 (RHEL 9.2) appears',
     apply: (fleet) => {
-      host(fleet, 'kvm-02').guests.push({ name: 'rhel9-app02', uuid: 'b7d2e1f3-6c7e-4f90-8b12-3c4d5e6f7a05', osinfo: 'http://redhat.com/rhel/9.2', memoryMiB: 4096, vcpus: 2, running: true });
+      host(fleet, 'kvm-02').guests.push({
+        name: 'rhel9-app02',
+        uuid: 'b7d2e1f3-6c7e-4f90-8b12-3c4d5e6f7a05',
+        osinfo: 'http://redhat.com/rhel/9.2',
+        memoryMiB: 4096,
+        vcpus: 2,
+        running: true,
+      });
     },
   },
   {

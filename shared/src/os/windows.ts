@@ -115,7 +115,7 @@ function buildOf(version: number | string): number | undefined {
 }
 
 /** Internal form of {@link identifyWindowsBuild}. */
-export function windowsBuildCandidate(version: number | string, productType?: number | string): OsCandidate | null {
+function windowsBuildCandidate(version: number | string, productType?: number | string): OsCandidate | null {
   const build = buildOf(version);
   if (build === undefined) return null;
   const server = SERVER_BUILDS[build];
@@ -215,7 +215,7 @@ function windowsCandidate(server: boolean, version: string): OsCandidate {
 }
 
 /** What a source says about a Windows guest: caption, build, product type, service pack. */
-export interface WindowsFacts {
+interface WindowsFacts {
   caption?: string;
   build?: string;
   productType?: number | string;

@@ -38,12 +38,17 @@ const PARSERS: Record<string, (text: string) => unknown> = {
   'os-release': parseOsRelease,
 };
 
-function kindsOf(file: string): string[] {
-  return path
+function parsersOf(file: string): [string, (text: string) => unknown][] {
+  const kinds = path
     .basename(file)
     .replace(/\.(txt|xml|json)$/, '')
     .split('_')[0]
     .split('+');
+  return kinds.map((kind) => {
+    if (!PARSERS[kind])
+      throw new Error(`${file}: no parser for "${kind}"; name it after one of ${Object.keys(PARSERS).join(', ')}`);
+    return [kind, PARSERS[kind]];
+  });
 }
 
 describe('libvirt parsers on captured outputs', () => {
@@ -51,14 +56,14 @@ describe('libvirt parsers on captured outputs', () => {
     .filter((d) => d.isDirectory() && d.name !== 'corpus')
     .map((d) => d.name);
 
-  it.each(cases)('read the %s case as its expected.json says', (name) => {
+  it.each(cases)('reads the %s case as its expected.json says', (name) => {
     const files = readdirSync(path.join(TESTCASES, name), { recursive: true, withFileTypes: true })
       .filter((d) => d.isFile() && d.name !== 'ORIGIN' && d.name !== 'expected.json')
       .map((d) => path.relative(path.join(TESTCASES, name), path.join(d.parentPath, d.name)))
       .sort();
     const actual: Record<string, Record<string, unknown>> = {};
     for (const file of files) {
-      actual[file] = Object.fromEntries(kindsOf(file).map((kind) => [kind, PARSERS[kind](read(name, file))]));
+      actual[file] = Object.fromEntries(parsersOf(file).map(([kind, parse]) => [kind, parse(read(name, file))]));
     }
     // JSON round trip: the golden file holds no undefined members.
     const normalized = JSON.parse(JSON.stringify(actual));

@@ -1,0 +1,81 @@
+/**
+ * A Runner that answers from a folder of captured outputs instead of the host, so a driver's real
+ * parsing runs on what a real host printed. The folder holds `commands.json` and, for host files,
+ * a `root/` tree (`root/proc/xen/capabilities`, `root/etc/os-release`, ...).
+ *
+ * commands.json: [{ "program": "xl", "args": ["list", "-l"], "stdout": "xl-list-l.json", "code": 0 }]
+ * - `args` must equal the arguments, or `argsContain` must be a substring of them joined by spaces
+ *   (for PowerShell scripts, whose text may change without changing what they ask);
+ * - `stdout` / `stderr` name files in the folder (`stdoutText` / `stderrText` give text inline);
+ * - `encoding` ("utf8" default, "utf16le") is how the capture was saved (WMI output is UTF-16);
+ * - `error` replays a failure to run ("TIMEOUT", "EACCES", ...).
+ * A program with no entry at all replays as not installed (ENOENT); a known program asked something
+ * not captured answers exit code 1 with a message naming the arguments.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Runner, RunResult } from './runner.js';
+
+export interface ReplayEntry {
+  program: string;
+  args?: string[];
+  argsContain?: string;
+  stdout?: string;
+  stderr?: string;
+  stdoutText?: string;
+  stderrText?: string;
+  encoding?: 'utf8' | 'utf16le';
+  code?: number | null;
+  error?: RunResult['error'];
+}
+
+export class ReplayError extends Error {
+  readonly code = 'REPLAY_INVALID';
+}
+
+function decode(buffer: Buffer, encoding: 'utf8' | 'utf16le'): string {
+  const text = buffer.toString(encoding);
+  // Captures saved by Windows tools start with a byte-order mark.
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** Reads a replay folder; throws ReplayError with the file and the reason when it is malformed. */
+export function replayRunner(dir: string): Runner {
+  const manifestFile = path.join(dir, 'commands.json');
+  let entries: ReplayEntry[];
+  try {
+    entries = JSON.parse(readFileSync(manifestFile, 'utf8')) as ReplayEntry[];
+  } catch (err) {
+    throw new ReplayError(`cannot read ${manifestFile}: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(entries)) throw new ReplayError(`${manifestFile} must hold an array of commands`);
+  const load = (file: string | undefined, inline: string | undefined, encoding: 'utf8' | 'utf16le') =>
+    file ? decode(readFileSync(path.join(dir, file)), encoding) : (inline ?? '');
+
+  return {
+    async run(program, args) {
+      const joined = args.join(' ');
+      const candidates = entries.filter((e) => e.program === program);
+      if (candidates.length === 0) return { stdout: '', stderr: `${program}: not found`, code: null, error: 'ENOENT' };
+      const entry = candidates.find((e) =>
+        e.args ? e.args.length === args.length && e.args.every((a, i) => a === args[i]) : e.argsContain !== undefined && joined.includes(e.argsContain),
+      );
+      if (!entry) return { stdout: '', stderr: `replay: no capture for ${program} ${joined}`, code: 1 };
+      const encoding = entry.encoding ?? 'utf8';
+      return {
+        stdout: load(entry.stdout, entry.stdoutText, encoding),
+        stderr: load(entry.stderr, entry.stderrText, encoding),
+        code: entry.error ? null : (entry.code ?? 0),
+        ...(entry.error ? { error: entry.error } : {}),
+      };
+    },
+    async readFile(file) {
+      try {
+        return await readFile(path.join(dir, 'root', file), 'utf8');
+      } catch {
+        return null;
+      }
+    },
+  };
+}
