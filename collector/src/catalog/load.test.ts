@@ -146,7 +146,7 @@ describe('loadCatalog', () => {
       version: '2019',
       name: 'Windows Server 2019',
     };
-    expect(evaluate(esxi, ws2019, shipped, '2026-11-26').status).toBe('not-certified');
+    expect(evaluate(esxi, ws2019, shipped, '2026-11-26').status).toBe('unknown');
     const v = evaluate(esxi, ws2019, merged, '2026-11-26');
     expect(v.status).toBe('certified');
     expect(v.programs.find((p) => p.program === 'ms-svvp')).toMatchObject({ verdict: 'covered', origin: 'local' });

@@ -48,9 +48,18 @@ const guestMatchProps = {
   versions: Type.Optional(VersionSpec),
 };
 
-/** A hypervisor a program speaks of; `vendor` names whose product it is (SVVP partners). */
+/**
+ * A hypervisor a program speaks of; `vendor` names whose product it is (SVVP partners). `unlisted`
+ * says what a missing row means for it: `excluded` (default: the list is whole for this host) or
+ * `unknown` (the catalog lacks this host's rows, e.g. a partner's products behind a vendor portal).
+ */
 export const HostScopeSchema = Type.Object(
-  { ...hostMatchProps, vendor: Type.Optional(Text(100)), note: Type.Optional(Text()) },
+  {
+    ...hostMatchProps,
+    vendor: Type.Optional(Text(100)),
+    unlisted: Type.Optional(Type.Union([Type.Literal('excluded'), Type.Literal('unknown')])),
+    note: Type.Optional(Text()),
+  },
   { additionalProperties: false },
 );
 export type HostScope = Static<typeof HostScopeSchema>;
@@ -153,6 +162,16 @@ export const CertificationHeaderSchema = Type.Object(
     scopeSource: Type.Optional(SourceSchema),
     hosts: Type.Array(HostScopeSchema),
     guests: Type.Array(GuestScopeSchema),
+    /**
+     * Hypervisors not in `hosts` (but for the products in `except`) exclude the program's guests:
+     * SVVP validates only partners' products, so Windows Server elsewhere is outside it.
+     */
+    otherHosts: Type.Optional(
+      Type.Object(
+        { verdict: Type.Literal('excluded'), except: Type.Array(Slug), note: Text(2000) },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -164,7 +164,11 @@ function judge(
   }
   const scope = scopeOf(p, hv, guest);
   if (scope.inScope) {
-    const vendor = scope.vendor ? ` (${scope.vendor} products are in this program's scope)` : '';
+    const vendor = scope.vendor
+      ? ` (${scope.vendor} products are in this program's scope)`
+      : scope.note
+        ? ` (${scope.note})`
+        : '';
     const partial = p.coverage === 'partial' ? `; program coverage is partial: ${p.coverageNote}` : '';
     return {
       ...base,
@@ -244,10 +248,21 @@ function scopeOf(
   p: CertificationProgram,
   hv: HypervisorIdentity,
   guest: GuestOsIdentity,
-): { inScope: boolean; vendor?: string; silentNote?: string } {
+): { inScope: boolean; vendor?: string; note?: string; silentNote?: string } {
   const programHost = p.hosts.find((h) => hostMatches(h, hv));
   const onHost = (g: GuestScope) => (g.hosts ? g.hosts.some((h) => hostMatches(h, hv)) : programHost !== undefined);
-  if (p.guests.some((g) => guestMatches(g, guest) && onHost(g))) return { inScope: true, vendor: programHost?.vendor };
+  if (p.guests.some((g) => guestMatches(g, guest) && onHost(g))) {
+    if (programHost?.unlisted === 'unknown') {
+      return {
+        inScope: false,
+        silentNote: `${programHost.note ?? `${programHost.vendor ?? hv.name} products are in this program's scope, but their rows are not in the catalog`}; program coverage is partial: ${p.coverageNote}`,
+      };
+    }
+    return { inScope: true, vendor: programHost?.vendor };
+  }
+  if (!programHost && p.otherHosts && !p.otherHosts.except.includes(hv.product.toLowerCase())) {
+    if (p.guests.some((g) => !g.hosts && guestMatches(g, guest))) return { inScope: true, note: p.otherHosts.note };
+  }
   const near = p.guests.find(
     (g) => guestMatches({ family: g.family, distro: g.distro }, guest) && (programHost !== undefined || onHost(g)),
   );

@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseOsRelease } from '@hvmap/shared';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localRunner, type Runner, type RunResult } from '../../runner.js';
 import { hypervisorProduct, libvirtDriver } from './libvirt.js';
@@ -10,7 +11,6 @@ import {
   parseDomainXml,
   parseGuestInfoOs,
   parseNodeinfo,
-  parseOsRelease,
   parseQemuAgentOsinfo,
   parseUuidList,
   parseVirshList,

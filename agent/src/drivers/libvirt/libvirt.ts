@@ -3,6 +3,7 @@
  * the injected Runner. Commands and privileges: README.md beside this file.
  */
 import type { Guest, GuestState, Hypervisor, OsEvidence, OsUnknownReason, ReportError } from '@hvmap/shared';
+import { parseOsRelease } from '@hvmap/shared';
 import { DEFAULT_COMMAND_TIMEOUT_MS, type Runner, type RunResult } from '../../runner.js';
 import { type Driver, DriverError, type GuestScan } from '../driver.js';
 import {
@@ -10,7 +11,6 @@ import {
   parseCapabilities,
   parseDomainXml,
   parseGuestInfoOs,
-  parseOsRelease,
   parseQemuAgentOsinfo,
   parseUuidList,
   parseVirshState,

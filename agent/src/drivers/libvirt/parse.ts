@@ -340,20 +340,3 @@ export function parseQemuAgentOsinfo(json: string): Record<string, string> | nul
   for (const [key, v] of Object.entries(info)) if (typeof v === 'string') fields[key] = v;
   return fields;
 }
-
-/** Parses an os-release file (`KEY=value`, values optionally quoted with shell escapes). */
-export function parseOsRelease(text: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (!m) continue;
-    let value = m[2];
-    const q = value[0];
-    if ((q === '"' || q === "'") && value.endsWith(q) && value.length >= 2) {
-      value = value.slice(1, -1);
-      if (q === '"') value = value.replace(/\\(["\\`$])/g, '$1');
-    }
-    fields[m[1]] = value;
-  }
-  return fields;
-}
