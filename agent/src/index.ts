@@ -8,8 +8,8 @@ export { type AgentOptions, type BackoffOptions, backoffDelay, type RunningAgent
 export * from './drivers/index.js';
 export { collectHostFacts, toHostFacts } from './host-facts.js';
 export { createLogger } from './logger.js';
+export { type ReplayEntry, ReplayError, replayRunner } from './replay.js';
 export { DEFAULT_COMMAND_TIMEOUT_MS, localRunner, type Runner, type RunOptions, type RunResult } from './runner.js';
 export { contentHash, type InventoryBody, NO_HYPERVISOR, type ScanOptions, scanOnce } from './scan.js';
 export { SPOOL_FILE, Spool, type SpoolState } from './spool.js';
 export { StateError } from './state-file.js';
-export { ReplayError, type ReplayEntry, replayRunner } from './replay.js';

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,7 +13,10 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 describe('replayRunner', () => {
   it('answers captured commands by exact arguments or by a substring, in the capture encoding', async () => {
     writeFileSync(path.join(dir, 'list.txt'), 'Name ID\nvm1 1\n');
-    writeFileSync(path.join(dir, 'wmi.txt'), Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('Caption=Serveur\r\n', 'utf16le')]));
+    writeFileSync(
+      path.join(dir, 'wmi.txt'),
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('Caption=Serveur\r\n', 'utf16le')]),
+    );
     writeFileSync(
       path.join(dir, 'commands.json'),
       JSON.stringify([
@@ -24,7 +27,9 @@ describe('replayRunner', () => {
     );
     const run = replayRunner(dir);
     expect(await run.run('xl', ['list'])).toEqual({ stdout: 'Name ID\nvm1 1\n', stderr: '', code: 0 });
-    expect((await run.run('powershell.exe', ['-NoProfile', '-Command', 'Get-CimInstance Win32_OperatingSystem'])).stdout).toBe('Caption=Serveur\r\n');
+    expect(
+      (await run.run('powershell.exe', ['-NoProfile', '-Command', 'Get-CimInstance Win32_OperatingSystem'])).stdout,
+    ).toBe('Caption=Serveur\r\n');
     expect(await run.run('xl', ['info'])).toMatchObject({ code: null, error: 'TIMEOUT' });
   });
 

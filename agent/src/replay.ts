@@ -59,7 +59,9 @@ export function replayRunner(dir: string): Runner {
       const candidates = entries.filter((e) => e.program === program);
       if (candidates.length === 0) return { stdout: '', stderr: `${program}: not found`, code: null, error: 'ENOENT' };
       const entry = candidates.find((e) =>
-        e.args ? e.args.length === args.length && e.args.every((a, i) => a === args[i]) : e.argsContain !== undefined && joined.includes(e.argsContain),
+        e.args
+          ? e.args.length === args.length && e.args.every((a, i) => a === args[i])
+          : e.argsContain !== undefined && joined.includes(e.argsContain),
       );
       if (!entry) return { stdout: '', stderr: `replay: no capture for ${program} ${joined}`, code: 1 };
       const encoding = entry.encoding ?? 'utf8';

@@ -38,15 +38,27 @@ export function localRunner(options: { root?: string; timeoutMs?: number } = {})
         execFile(
           program,
           [...args],
-          { timeout, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8', windowsHide: true, env: { ...process.env, LC_ALL: 'C' } },
+          {
+            timeout,
+            maxBuffer: 64 * 1024 * 1024,
+            encoding: 'utf8',
+            windowsHide: true,
+            env: { ...process.env, LC_ALL: 'C' },
+          },
           (err, stdout, stderr) => {
             if (!err) return resolve({ stdout, stderr, code: 0 });
             const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: string | number };
             if (e.code === 'ENOENT') return resolve({ stdout, stderr, code: null, error: 'ENOENT' });
             if (e.code === 'EACCES') return resolve({ stdout, stderr, code: null, error: 'EACCES' });
-            if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') return resolve({ stdout, stderr, code: null, error: 'MAXBUFFER' });
+            if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER')
+              return resolve({ stdout, stderr, code: null, error: 'MAXBUFFER' });
             if (e.killed) return resolve({ stdout, stderr, code: null, error: 'TIMEOUT' });
-            resolve({ stdout, stderr, code: typeof e.code === 'number' ? e.code : null, error: typeof e.code === 'number' ? undefined : 'OTHER' });
+            resolve({
+              stdout,
+              stderr,
+              code: typeof e.code === 'number' ? e.code : null,
+              error: typeof e.code === 'number' ? undefined : 'OTHER',
+            });
           },
         );
       });

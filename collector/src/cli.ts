@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
 import { identifyGuestOsText, identifyHypervisorText } from '@hvmap/shared';
+import { Command, CommanderError, Option } from 'commander';
 import { validateCatalogDir } from './catalog/load.js';
 import { COLLECTOR_DEFAULTS, loadCollectorCatalog, SHIPPED_CATALOG_DIR, startCollector } from './collector.js';
 import { evaluate } from './compat/evaluate.js';
@@ -67,7 +67,9 @@ export function buildProgram(): Command {
         intervalSec: positiveInt(opts.interval, '--interval'),
         logger,
       });
-      print(`hvmap collector on ${collector.url}  (agents: ${collector.agentUrl}; report: ${collector.url}/api/report)`);
+      print(
+        `hvmap collector on ${collector.url}  (agents: ${collector.agentUrl}; report: ${collector.url}/api/report)`,
+      );
       await waitForSignal();
       await collector.close();
     });
@@ -94,7 +96,10 @@ export function buildProgram(): Command {
     .command('check')
     .description('is this guest OS supported on this hypervisor? (answers from the catalog)')
     .requiredOption('--hypervisor <text>', 'e.g. "Hyper-V on Windows Server 2019", "RHEL 9.2 KVM"')
-    .requiredOption('--guest <text>', 'e.g. "Red Hat Enterprise Linux Server release 7.9 (Maipo)", "Windows Server 2022"')
+    .requiredOption(
+      '--guest <text>',
+      'e.g. "Red Hat Enterprise Linux Server release 7.9 (Maipo)", "Windows Server 2022"',
+    )
     .option('--date <YYYY-MM-DD>', 'evaluation date (end-of-life flags)', today())
     .option('--catalog <dir>', 'local catalog files merged over the shipped ones')
     .option('--json', 'print one JSON object')
@@ -106,7 +111,9 @@ export function buildProgram(): Command {
       const verdict = evaluate(hv, guest, catalog, opts.date);
       const out = {
         hypervisor: hv ? { id: hv.id, product: hv.product, version: hv.version } : null,
-        guest: guest ? { id: guest.id, family: guest.family, distro: guest.distro, version: guest.version, name: guest.name } : null,
+        guest: guest
+          ? { id: guest.id, family: guest.family, distro: guest.distro, version: guest.version, name: guest.name }
+          : null,
         status: verdict.status,
         eol: verdict.eol ? { date: verdict.eol.date } : null,
         programs: verdict.programs,
@@ -117,7 +124,8 @@ export function buildProgram(): Command {
         `guest:      ${guest ? guest.name : `not identified ("${opts.guest}")`}`,
         `status:     ${verdict.status}${verdict.eol ? ` (end of support ${verdict.eol.date})` : ''}`,
         ...verdict.programs.map(
-          (p) => `  ${p.program}: ${p.verdict}${p.conditions.length ? ` [${p.conditions.join('; ')}]` : ''}${p.source ? `  ${p.source}` : ''}`,
+          (p) =>
+            `  ${p.program}: ${p.verdict}${p.conditions.length ? ` [${p.conditions.join('; ')}]` : ''}${p.source ? `  ${p.source}` : ''}`,
         ),
       ];
       print(lines.join('\n'));
@@ -131,7 +139,9 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
     .addOption(new Option('--status <status>', 'only guests with this status').choices(STATUSES))
     .action(async (opts) => {
-      const report = opts.collector ? await fetchReport(opts.collector, opts.status) : readReportFromDb(opts.db, opts.status);
+      const report = opts.collector
+        ? await fetchReport(opts.collector, opts.status)
+        : readReportFromDb(opts.db, opts.status);
       if (opts.format === 'json') print(JSON.stringify(report, null, 2));
       else if (opts.format === 'csv') process.stdout.write(guestsCsv(report));
       else print(reportTable(report));
@@ -139,34 +149,40 @@ export function buildProgram(): Command {
 
   const tokens = program.command('tokens').description('per-agent tokens (stored hashed; shown once at creation)');
   const withDb = (cmd: Command) => cmd.option('--db <path>', 'SQLite database file', COLLECTOR_DEFAULTS.db);
-  withDb(tokens.command('create <name>').description('create a token for one agent and print it once')).action((name, opts) => {
-    const db = openDatabase(opts.db);
-    try {
-      const { token } = new TokenStore(db).create(name);
-      print(token);
-    } finally {
-      db.close();
-    }
-  });
+  withDb(tokens.command('create <name>').description('create a token for one agent and print it once')).action(
+    (name, opts) => {
+      const db = openDatabase(opts.db);
+      try {
+        const { token } = new TokenStore(db).create(name);
+        print(token);
+      } finally {
+        db.close();
+      }
+    },
+  );
   withDb(tokens.command('list').description('list tokens (never their values)')).action((opts) => {
     const db = openDatabase(opts.db);
     try {
       for (const t of new TokenStore(db).list()) {
-        print(`${t.name}\t${t.revokedAt ? `revoked ${t.revokedAt}` : 'active'}\tcreated ${t.createdAt}\tagent ${t.agentId ?? '-'}\tlast hello ${t.lastHelloAt ?? '-'}`);
+        print(
+          `${t.name}\t${t.revokedAt ? `revoked ${t.revokedAt}` : 'active'}\tcreated ${t.createdAt}\tagent ${t.agentId ?? '-'}\tlast hello ${t.lastHelloAt ?? '-'}`,
+        );
       }
     } finally {
       db.close();
     }
   });
-  withDb(tokens.command('revoke <name>').description('revoke a token: its agent is refused from now on')).action((name, opts) => {
-    const db = openDatabase(opts.db);
-    try {
-      new TokenStore(db).revoke(name);
-      print(`revoked ${name}`);
-    } finally {
-      db.close();
-    }
-  });
+  withDb(tokens.command('revoke <name>').description('revoke a token: its agent is refused from now on')).action(
+    (name, opts) => {
+      const db = openDatabase(opts.db);
+      try {
+        new TokenStore(db).revoke(name);
+        print(`revoked ${name}`);
+      } finally {
+        db.close();
+      }
+    },
+  );
 
   const catalogCmd = program.command('catalog').description('the certification catalog');
   catalogCmd

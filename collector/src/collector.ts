@@ -1,11 +1,11 @@
+import type { Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { type Catalog, loadCatalog } from './catalog/load.js';
 import { Evaluator } from './map/evaluator.js';
-import { AgentSessions, type IngestOptions } from './server/ingest.js';
 import { createHttpServer, listen, parseListen } from './server/http.js';
+import { AgentSessions, type IngestOptions } from './server/ingest.js';
 import { type Db, openDatabase } from './store/db.js';
 import { InventoryStore } from './store/inventory.js';
 import { TokenStore } from './store/tokens.js';
@@ -49,7 +49,10 @@ export interface RunningCollector {
 }
 
 export function loadCollectorCatalog(localCatalogDir?: string): Catalog {
-  return loadCatalog({ shipped: SHIPPED_CATALOG_DIR, local: localCatalogDir ? path.resolve(localCatalogDir) : undefined });
+  return loadCatalog({
+    shipped: SHIPPED_CATALOG_DIR,
+    local: localCatalogDir ? path.resolve(localCatalogDir) : undefined,
+  });
 }
 
 /** Opens the store, loads the catalog and serves agents and reports on one port. */

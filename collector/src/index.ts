@@ -1,4 +1,4 @@
-export { type CollectorOptions, COLLECTOR_DEFAULTS, type RunningCollector, startCollector } from './collector.js';
+export { COLLECTOR_DEFAULTS, type CollectorOptions, type RunningCollector, startCollector } from './collector.js';
 export { openDatabase } from './store/db.js';
-export { readReport, type Report } from './store/report.js';
+export { type Report, readReport } from './store/report.js';
 export { TokenStore } from './store/tokens.js';

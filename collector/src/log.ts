@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 /** The collector's root logger: JSON to stderr, secrets redacted wherever they appear. */
 export function createLogger(level = process.env.HVMAP_LOG_LEVEL ?? 'info'): Logger {
@@ -6,7 +6,18 @@ export function createLogger(level = process.env.HVMAP_LOG_LEVEL ?? 'info'): Log
     {
       level,
       base: { app: 'hvmap' },
-      redact: { paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'password', '*.password'], censor: '[redacted]' },
+      redact: {
+        paths: [
+          'token',
+          '*.token',
+          'authorization',
+          '*.authorization',
+          'headers.authorization',
+          'password',
+          '*.password',
+        ],
+        censor: '[redacted]',
+      },
     },
     pino.destination(2),
   );

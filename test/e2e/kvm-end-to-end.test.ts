@@ -9,10 +9,18 @@ import { AGENT_CLI, COLLECTOR_CLI, runCli, startCli, stopProcess, waitFor } from
 
 interface ReportJson {
   hosts: { hostname: string; hypervisor: { id: string | null } }[];
-  guests: { name: string; uuid: string; state: string; status: string; os: { id: string } | null; removedAt: string | null }[];
+  guests: {
+    name: string;
+    uuid: string;
+    state: string;
+    status: string;
+    os: { id: string } | null;
+    removedAt: string | null;
+  }[];
 }
 
-const RHEL_92_OS_RELEASE = 'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="9.2"\nPRETTY_NAME="Red Hat Enterprise Linux 9.2 (Plow)"\n';
+const RHEL_92_OS_RELEASE =
+  'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="9.2"\nPRETTY_NAME="Red Hat Enterprise Linux 9.2 (Plow)"\n';
 
 let dir: string;
 let collector: RunningCollector | null;
@@ -28,12 +36,37 @@ function writeNode(h: DemoHost): void {
   renameSync(`${file}.tmp`, file);
 }
 
-const web = { name: 'web01', uuid: '11111111-2222-4333-8444-555555555501', osinfo: 'http://redhat.com/rhel/9.2', memoryMiB: 2048, vcpus: 2, running: true };
-const dc = { name: 'dc01', uuid: '11111111-2222-4333-8444-555555555502', osinfo: 'http://microsoft.com/win/2k19', memoryMiB: 4096, vcpus: 4, running: true };
-const mystery = { name: 'mystery', uuid: '11111111-2222-4333-8444-555555555503', memoryMiB: 512, vcpus: 1, running: false };
+const web = {
+  name: 'web01',
+  uuid: '11111111-2222-4333-8444-555555555501',
+  osinfo: 'http://redhat.com/rhel/9.2',
+  memoryMiB: 2048,
+  vcpus: 2,
+  running: true,
+};
+const dc = {
+  name: 'dc01',
+  uuid: '11111111-2222-4333-8444-555555555502',
+  osinfo: 'http://microsoft.com/win/2k19',
+  memoryMiB: 4096,
+  vcpus: 4,
+  running: true,
+};
+const mystery = {
+  name: 'mystery',
+  uuid: '11111111-2222-4333-8444-555555555503',
+  memoryMiB: 512,
+  vcpus: 1,
+  running: false,
+};
 
 async function start(listen = '127.0.0.1:0'): Promise<RunningCollector> {
-  collector = await startCollector({ db: path.join(dir, 'hvmap.db'), listen, logger: pino({ level: 'silent' }), intervalSec: 1 });
+  collector = await startCollector({
+    db: path.join(dir, 'hvmap.db'),
+    listen,
+    logger: pino({ level: 'silent' }),
+    intervalSec: 1,
+  });
   return collector;
 }
 
@@ -49,7 +82,19 @@ function startAgent(c: RunningCollector, token: string) {
   writeFileSync(path.join(dir, 'root', 'etc', 'os-release'), RHEL_92_OS_RELEASE);
   const agent = startCli(
     AGENT_CLI,
-    ['run', '--collector', c.agentUrl, '--libvirt-uri', `test://${path.join(dir, 'node.xml')}`, '--state-dir', path.join(dir, 'state'), '--interval', '1', '--root', path.join(dir, 'root')],
+    [
+      'run',
+      '--collector',
+      c.agentUrl,
+      '--libvirt-uri',
+      `test://${path.join(dir, 'node.xml')}`,
+      '--state-dir',
+      path.join(dir, 'state'),
+      '--interval',
+      '1',
+      '--root',
+      path.join(dir, 'root'),
+    ],
     { HVMAP_TOKEN: token },
   );
   children.push(agent);
@@ -75,9 +120,11 @@ describe('a KVM host through the real virsh, a real agent process and the collec
     const { token } = c.tokens.create('kvm-e2e');
     const agent = startAgent(c, token);
 
-    const first = await waitFor(report, (r) => r.guests.length === 3, 20_000, 'three guests on the map').catch((err) => {
-      throw new Error(`${err.message}\nagent output:\n${agent.output()}`);
-    });
+    const first = await waitFor(report, (r) => r.guests.length === 3, 20_000, 'three guests on the map').catch(
+      (err) => {
+        throw new Error(`${err.message}\nagent output:\n${agent.output()}`);
+      },
+    );
     expect(first.hosts[0].hypervisor.id).toBe('kvm-rhel-9.2');
     const byName = Object.fromEntries(first.guests.map((g) => [g.name, g]));
     expect(byName.web01).toMatchObject({ uuid: web.uuid, state: 'running', os: { id: 'rhel-9.2' } });
@@ -86,11 +133,21 @@ describe('a KVM host through the real virsh, a real agent process and the collec
     expect(agent.output()).not.toContain(token);
 
     // A guest added, one removed and one upgraded in place: the map follows.
-    const added = { name: 'app02', uuid: '11111111-2222-4333-8444-555555555504', osinfo: 'http://ubuntu.com/ubuntu/22.04', memoryMiB: 1024, vcpus: 1, running: true };
+    const added = {
+      name: 'app02',
+      uuid: '11111111-2222-4333-8444-555555555504',
+      osinfo: 'http://ubuntu.com/ubuntu/22.04',
+      memoryMiB: 1024,
+      vcpus: 1,
+      running: true,
+    };
     writeNode(host([{ ...web, osinfo: 'http://redhat.com/rhel/9.4' }, dc, added]));
     const second = await waitFor(
       report,
-      (r) => present(r).length === 3 && present(r).some((g) => g.name === 'app02') && present(r).some((g) => g.os?.id === 'rhel-9.4'),
+      (r) =>
+        present(r).length === 3 &&
+        present(r).some((g) => g.name === 'app02') &&
+        present(r).some((g) => g.os?.id === 'rhel-9.4'),
       10_000,
       'the edit on the map',
     );
@@ -122,7 +179,12 @@ describe('a KVM host through the real virsh, a real agent process and the collec
     const { token } = c.tokens.create('kvm-e2e');
     c.tokens.revoke('kvm-e2e');
     const agent = startAgent(c, token);
-    await waitFor(() => agent.output(), (o) => /401|refused|unauthori[sz]ed/i.test(o), 10_000, 'the refusal in the agent log');
+    await waitFor(
+      () => agent.output(),
+      (o) => /401|refused|unauthori[sz]ed/i.test(o),
+      10_000,
+      'the refusal in the agent log',
+    );
     expect(agent.output()).not.toContain(token);
     expect((await report()).guests).toEqual([]);
   });
@@ -133,9 +195,26 @@ describe('hvmap-agent scan', () => {
     writeNode(host([web, dc, mystery]));
     mkdirSync(path.join(dir, 'root', 'etc'), { recursive: true });
     writeFileSync(path.join(dir, 'root', 'etc', 'os-release'), RHEL_92_OS_RELEASE);
-    const result = await runCli(AGENT_CLI, ['scan', '--libvirt-uri', `test://${path.join(dir, 'node.xml')}`, '--root', path.join(dir, 'root'), '--json']);
+    const result = await runCli(AGENT_CLI, [
+      'scan',
+      '--libvirt-uri',
+      `test://${path.join(dir, 'node.xml')}`,
+      '--root',
+      path.join(dir, 'root'),
+      '--json',
+    ]);
     expect(result.code).toBe(0);
-    const inv = JSON.parse(result.stdout) as { guests: { name: string; uuid: string; state: string; vcpus: number; memoryBytes: number; os: { reason?: string } }[]; partial: boolean };
+    const inv = JSON.parse(result.stdout) as {
+      guests: {
+        name: string;
+        uuid: string;
+        state: string;
+        vcpus: number;
+        memoryBytes: number;
+        os: { reason?: string };
+      }[];
+      partial: boolean;
+    };
     expect(inv.guests.map((g) => g.name).sort()).toEqual(['dc01', 'mystery', 'web01']);
     const w = inv.guests.find((g) => g.name === 'web01');
     expect(w).toMatchObject({ uuid: web.uuid, state: 'running', vcpus: 2, memoryBytes: 2048 * 1024 * 1024 });
@@ -144,7 +223,11 @@ describe('hvmap-agent scan', () => {
   });
 
   it('says how to install virsh when it is missing, and exits non-zero without a stack trace', async () => {
-    const result = await runCli(AGENT_CLI, ['scan', '--driver', 'libvirt', '--libvirt-uri', 'test:///default', '--json'], { PATH: '/nonexistent' });
+    const result = await runCli(
+      AGENT_CLI,
+      ['scan', '--driver', 'libvirt', '--libvirt-uri', 'test:///default', '--json'],
+      { PATH: '/nonexistent' },
+    );
     expect(result.stdout + result.stderr).toMatch(/VIRSH_NOT_FOUND/);
     expect(result.stdout + result.stderr).toMatch(/libvirt-client/);
     expect(result.stderr).not.toMatch(/\n\s+at /);
@@ -153,7 +236,16 @@ describe('hvmap-agent scan', () => {
 
 describe('hvmap check', () => {
   it('prints the DESIGN.md object for a pair', async () => {
-    const result = await runCli(COLLECTOR_CLI, ['check', '--hypervisor', 'Hyper-V on Windows Server 2019', '--guest', 'Red Hat Enterprise Linux release 8.2 (Ootpa)', '--date', '2026-11-26', '--json']);
+    const result = await runCli(COLLECTOR_CLI, [
+      'check',
+      '--hypervisor',
+      'Hyper-V on Windows Server 2019',
+      '--guest',
+      'Red Hat Enterprise Linux release 8.2 (Ootpa)',
+      '--date',
+      '2026-11-26',
+      '--json',
+    ]);
     expect(result.code).toBe(0);
     const out = JSON.parse(result.stdout);
     expect(out).toMatchObject({
@@ -163,11 +255,27 @@ describe('hvmap check', () => {
       eol: null,
     });
     expect(out.programs.length).toBeGreaterThan(0);
-    for (const p of out.programs) expect(p).toEqual({ program: expect.any(String), verdict: expect.stringMatching(/^(covered|excluded|silent)$/), conditions: expect.any(Array), source: expect.any(String), ...p });
+    for (const p of out.programs)
+      expect(p).toEqual({
+        program: expect.any(String),
+        verdict: expect.stringMatching(/^(covered|excluded|silent)$/),
+        conditions: expect.any(Array),
+        source: expect.any(String),
+        ...p,
+      });
   });
 
   it('flags a guest past its end of support', async () => {
-    const result = await runCli(COLLECTOR_CLI, ['check', '--hypervisor', 'Windows Server 2012 R2 Hyper-V', '--guest', 'Microsoft Windows Server 2008 R2 Enterprise', '--date', '2026-11-26', '--json']);
+    const result = await runCli(COLLECTOR_CLI, [
+      'check',
+      '--hypervisor',
+      'Windows Server 2012 R2 Hyper-V',
+      '--guest',
+      'Microsoft Windows Server 2008 R2 Enterprise',
+      '--date',
+      '2026-11-26',
+      '--json',
+    ]);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout).eol).toEqual({ date: expect.stringMatching(/^20\d\d-\d\d-\d\d$/) });
   });

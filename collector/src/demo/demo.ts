@@ -1,6 +1,6 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { libvirtDriver, localRunner, runAgent } from '@hvmap/agent';
+import { collectHostFacts, libvirtDriver, localRunner, runAgent } from '@hvmap/agent';
 import { type RunningCollector, startCollector } from '../collector.js';
 import { createLogger } from '../log.js';
 import { readReport } from '../store/report.js';
@@ -78,6 +78,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         stateDir: path.join(dir, 'state'),
         intervalSec: options.intervalSec,
         hostname: `${host.name}.demo`,
+        // Every simulated host runs on this machine: only its name tells them apart.
+        hostFacts: async () => ({
+          ...(await collectHostFacts()),
+          hostname: `${host.name}.demo`,
+          systemUuid: undefined,
+        }),
         logger: logger.child({ component: 'agent', host: host.name }),
       });
     }),

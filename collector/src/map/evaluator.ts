@@ -43,7 +43,11 @@ export class Evaluator {
     }
     const hypervisor = identifyHypervisor(inventory.hypervisor);
     const keys = guestKeys(inventory.guests);
-    const guests = inventory.guests.map((guest, i) => ({ key: keys[i], guest, ...this.evaluateGuest(guest, hypervisor, date) }));
+    const guests = inventory.guests.map((guest, i) => ({
+      key: keys[i],
+      guest,
+      ...this.evaluateGuest(guest, hypervisor, date),
+    }));
     return { inventory, hypervisor, guests, catalogVersion: this.catalog.version };
   }
 

@@ -32,12 +32,26 @@ export function guestsCsv(report: Report): string {
 export function reportTable(report: Report): string {
   const hosts = new Table({ head: ['host', 'hypervisor', 'agent', 'last contact', 'partial'] });
   for (const h of report.hosts) {
-    hosts.push([h.hostname, h.hypervisor.name ?? `${h.hypervisor.product} (unidentified)`, h.agent.name, h.lastContact, h.partial ? 'yes' : '']);
+    hosts.push([
+      h.hostname,
+      h.hypervisor.name ?? `${h.hypervisor.product} (unidentified)`,
+      h.agent.name,
+      h.lastContact,
+      h.partial ? 'yes' : '',
+    ]);
   }
   const guests = new Table({ head: ['host', 'guest', 'state', 'OS', 'status', 'eol', 'removed'] });
   for (const g of report.guests) {
     const os = g.os as { name?: string } | null;
-    guests.push([g.host, g.name, g.state, os?.name ?? `? (${g.osUnknownReason})`, g.status, g.eol?.date ?? '', g.removedAt ?? '']);
+    guests.push([
+      g.host,
+      g.name,
+      g.state,
+      os?.name ?? `? (${g.osUnknownReason})`,
+      g.status,
+      g.eol?.date ?? '',
+      g.removedAt ?? '',
+    ]);
   }
   const counts = new Map<string, number>();
   for (const g of report.guests) if (!g.removedAt) counts.set(g.status, (counts.get(g.status) ?? 0) + 1);

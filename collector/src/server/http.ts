@@ -33,7 +33,10 @@ function bearer(request: IncomingMessage): string | null {
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -63,7 +66,9 @@ export function createHttpServer(options: HttpOptions): Server {
     const path = new URL(req.url ?? '/', 'http://collector').pathname;
     const refuse = (status: number, reason: string) => {
       log.warn({ remote: req.socket.remoteAddress, status }, reason);
-      socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`);
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`,
+      );
     };
     if (path !== '/agent') return refuse(404, 'no WebSocket endpoint here; agents connect to /agent');
     const token = bearer(req);

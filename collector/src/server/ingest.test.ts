@@ -14,7 +14,12 @@ let token: string;
 
 beforeEach(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'hvmap-ingest-'));
-  collector = await startCollector({ db: path.join(dir, 'hvmap.db'), listen: '127.0.0.1:0', logger: pino({ level: 'silent' }), helloTimeoutMs: 500 });
+  collector = await startCollector({
+    db: path.join(dir, 'hvmap.db'),
+    listen: '127.0.0.1:0',
+    logger: pino({ level: 'silent' }),
+    helloTimeoutMs: 500,
+  });
   token = collector.tokens.create('kvm-01').token;
 });
 afterEach(async () => {
@@ -31,10 +36,14 @@ async function connect(bearer: string | null = token) {
     frames.push(JSON.parse(d.toString()));
     for (const w of waiters.splice(0)) w();
   });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
-    ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
+    ws.once('unexpected-response', (_req, res) =>
+      reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })),
+    );
     ws.once('error', reject);
   });
   const next = async (type: CollectorFrame['type']): Promise<CollectorFrame> => {
@@ -59,7 +68,13 @@ function inventory(seq: number, names: string[]): Inventory {
     seq,
     collectedAt: new Date().toISOString(),
     host: { hostname: 'kvm-01.example', os: { platform: 'linux' }, cpu: {} },
-    hypervisor: { driver: 'libvirt', product: 'kvm', version: '8.2.0', hostOs: 'Red Hat Enterprise Linux 9.2 (Plow)', hostOsFields: { ID: 'rhel', VERSION_ID: '9.2' } },
+    hypervisor: {
+      driver: 'libvirt',
+      product: 'kvm',
+      version: '8.2.0',
+      hostOs: 'Red Hat Enterprise Linux 9.2 (Plow)',
+      hostOsFields: { ID: 'rhel', VERSION_ID: '9.2' },
+    },
     guests: names.map((name, i) => ({
       uuid: `00000000-0000-0000-0000-00000000000${i}`,
       name,
@@ -116,7 +131,11 @@ describe('agent ingest', () => {
     ['malformed JSON', '{"type": "inventory", ', 'BAD_JSON'],
     ['an unknown frame type', { type: 'launch-missiles' }, 'UNKNOWN_FRAME'],
     ['a snapshot with a wrong type', { ...inventory(2, ['x']), guests: 'many' }, 'BAD_FRAME'],
-    ['a guest with an unknown state', { ...inventory(2, []), guests: [{ uuid: 'u', name: 'n', state: 'exploded', os: { evidence: [] } }] }, 'BAD_FRAME'],
+    [
+      'a guest with an unknown state',
+      { ...inventory(2, []), guests: [{ uuid: 'u', name: 'n', state: 'exploded', os: { evidence: [] } }] },
+      'BAD_FRAME',
+    ],
   ])('rejects %s with a reason and keeps what is stored', async (_label, frame, code) => {
     const peer = await connect();
     peer.send(hello);
@@ -183,7 +202,10 @@ describe('agent ingest', () => {
     await peer.next('welcome');
     peer.send(inventory(1, ['web, "01"']));
     await peer.next('ack');
-    const json = (await (await fetch(`${collector.url}/api/report`)).json()) as { hosts: unknown[]; guests: { name: string }[] };
+    const json = (await (await fetch(`${collector.url}/api/report`)).json()) as {
+      hosts: unknown[];
+      guests: { name: string }[];
+    };
     expect(json.hosts).toHaveLength(1);
     expect(json.guests[0].name).toBe('web, "01"');
     const csv = await (await fetch(`${collector.url}/api/report?format=csv`)).text();

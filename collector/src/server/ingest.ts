@@ -73,7 +73,8 @@ export class AgentSessions {
     };
 
     const helloTimer = setTimeout(() => {
-      if (!helloDone) reject('HELLO_TIMEOUT', `no hello within ${this.options.helloTimeoutMs} ms`, CLOSE_CODES.helloTimeout);
+      if (!helloDone)
+        reject('HELLO_TIMEOUT', `no hello within ${this.options.helloTimeoutMs} ms`, CLOSE_CODES.helloTimeout);
     }, this.options.helloTimeoutMs);
     const pingTimer = setInterval(() => {
       // A peer that missed a whole ping interval is gone (half-open TCP): free its slot.
@@ -103,7 +104,8 @@ export class AgentSessions {
       if (!parsed.ok) return reject(parsed.code, parsed.reason, CLOSE_CODES.badFrame);
       const frame: AgentFrame = parsed.frame;
       if (!helloDone) {
-        if (frame.type !== 'hello') return reject('HELLO_EXPECTED', `expected hello, got ${frame.type}`, CLOSE_CODES.badFrame);
+        if (frame.type !== 'hello')
+          return reject('HELLO_EXPECTED', `expected hello, got ${frame.type}`, CLOSE_CODES.badFrame);
         if (frame.protocol !== PROTOCOL_VERSION) {
           return reject(
             'PROTOCOL_VERSION',
@@ -112,7 +114,11 @@ export class AgentSessions {
           );
         }
         if (!store.recordHello(agentName, frame.agentId, frame.agentVersion)) {
-          return reject('TOKEN_BOUND', 'this token belongs to another agent; create a token for this host', CLOSE_CODES.unauthorized);
+          return reject(
+            'TOKEN_BOUND',
+            'this token belongs to another agent; create a token for this host',
+            CLOSE_CODES.unauthorized,
+          );
         }
         helloDone = true;
         clearTimeout(helloTimer);
@@ -120,9 +126,17 @@ export class AgentSessions {
         const previous = this.open.get(agentName);
         if (previous && previous !== socket) previous.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
         this.open.set(agentName, socket);
-        log.info({ agentId: frame.agentId, agentVersion: frame.agentVersion, hostname: frame.hostname }, 'agent connected');
+        log.info(
+          { agentId: frame.agentId, agentVersion: frame.agentVersion, hostname: frame.hostname },
+          'agent connected',
+        );
         const lastSeq = store.lastSeq(agentName);
-        send(socket, { type: 'welcome', protocol: PROTOCOL_VERSION, interval: this.options.intervalSec, ...(lastSeq !== null ? { lastSeq } : {}) });
+        send(socket, {
+          type: 'welcome',
+          protocol: PROTOCOL_VERSION,
+          interval: this.options.intervalSec,
+          ...(lastSeq !== null ? { lastSeq } : {}),
+        });
         return;
       }
       this.counters.framesAccepted++;
@@ -140,13 +154,20 @@ export class AgentSessions {
     } catch (err) {
       // Not acknowledged: the agent keeps the snapshot and resends it.
       log.error({ code: 'STORE_FAILED', err: (err as Error).message, seq: inventory.seq }, 'snapshot not stored');
-      send(socket, { type: 'error', code: 'STORE_FAILED', message: 'the collector could not store this snapshot; it will be resent' });
+      send(socket, {
+        type: 'error',
+        code: 'STORE_FAILED',
+        message: 'the collector could not store this snapshot; it will be resent',
+      });
       return;
     }
     this.counters.snapshotsStored++;
     send(socket, { type: 'ack', seq: inventory.seq });
     if (changes.length) {
-      log.info({ seq: inventory.seq, changes: changes.length, guests: inventory.guests.length, partial: inventory.partial }, 'snapshot stored');
+      log.info(
+        { seq: inventory.seq, changes: changes.length, guests: inventory.guests.length, partial: inventory.partial },
+        'snapshot stored',
+      );
       this.options.onChanges?.(agentName, changes);
     }
   }

@@ -24,7 +24,14 @@ afterEach(() => {
 });
 
 function guest(name: string, uuid: string, osId: string | null, state: Guest['state'] = 'running'): Guest {
-  return { uuid, name, state, vcpus: 2, memoryBytes: 2 ** 31, os: { evidence: osId ? [{ source: 'libosinfo', text: osId }] : [] } };
+  return {
+    uuid,
+    name,
+    state,
+    vcpus: 2,
+    memoryBytes: 2 ** 31,
+    os: { evidence: osId ? [{ source: 'libosinfo', text: osId }] : [] },
+  };
 }
 
 function snapshot(seq: number, guests: Guest[]): EvaluatedInventory {

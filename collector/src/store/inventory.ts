@@ -19,7 +19,13 @@ export interface EvaluatedInventory {
   catalogVersion: string;
 }
 
-export type ChangeKind = 'guest-added' | 'guest-removed' | 'os-changed' | 'state-changed' | 'status-changed' | 'host-added';
+export type ChangeKind =
+  | 'guest-added'
+  | 'guest-removed'
+  | 'os-changed'
+  | 'state-changed'
+  | 'status-changed'
+  | 'host-added';
 
 export interface Change {
   kind: ChangeKind;
@@ -193,7 +199,14 @@ export class InventoryStore {
       errors_json: JSON.stringify(inv.errors),
       now,
     };
-    const signature = JSON.stringify([cols.hostname, cols.facts_json, cols.hypervisor_json, cols.hypervisor_id, cols.partial, cols.errors_json]);
+    const signature = JSON.stringify([
+      cols.hostname,
+      cols.facts_json,
+      cols.hypervisor_json,
+      cols.hypervisor_id,
+      cols.partial,
+      cols.errors_json,
+    ]);
     let cache = this.hosts.get(agentName) ?? this.loadHost(agentName);
     if (!cache) {
       const id = Number(this.stmts.insertHost.run(cols).lastInsertRowid);
@@ -213,12 +226,27 @@ export class InventoryStore {
 
   private loadHost(agentName: string): HostCache | undefined {
     const host = this.stmts.hostByAgent.get(agentName) as
-      | { id: number; hostname: string; facts_json: string; hypervisor_json: string; hypervisor_id: string | null; errors_json: string; partial: number }
+      | {
+          id: number;
+          hostname: string;
+          facts_json: string;
+          hypervisor_json: string;
+          hypervisor_id: string | null;
+          errors_json: string;
+          partial: number;
+        }
       | undefined;
     if (!host) return undefined;
     const cache: HostCache = {
       hostId: host.id,
-      hostSignature: JSON.stringify([host.hostname, host.facts_json, host.hypervisor_json, host.hypervisor_id, host.partial, host.errors_json]),
+      hostSignature: JSON.stringify([
+        host.hostname,
+        host.facts_json,
+        host.hypervisor_json,
+        host.hypervisor_id,
+        host.partial,
+        host.errors_json,
+      ]),
       guests: new Map(),
     };
     for (const r of this.stmts.guestsOfHost.all(host.id) as Record<string, unknown>[]) {
@@ -251,26 +279,70 @@ export class InventoryStore {
     return cache;
   }
 
-  private applyGuest(cache: HostCache, e: EvaluatedGuest, catalogVersion: string, now: string, changes: Change[]): void {
+  private applyGuest(
+    cache: HostCache,
+    e: EvaluatedGuest,
+    catalogVersion: string,
+    now: string,
+    changes: Change[],
+  ): void {
     const cols = guestColumns(e, catalogVersion);
     const signature = signatureOf(cols);
     const stored = cache.guests.get(e.key);
     const name = e.guest.name;
     if (!stored) {
-      const id = Number(this.stmts.insertGuest.run({ ...cols, host_id: cache.hostId, guest_key: e.key, now }).lastInsertRowid);
-      cache.guests.set(e.key, { id, name, state: cols.state, osId: cols.os_id, status: cols.status, signature, removed: false });
-      changes.push({ kind: 'guest-added', guestKey: e.key, guestName: name, old: null, new: cols.os_id ?? 'unidentified' });
+      const id = Number(
+        this.stmts.insertGuest.run({ ...cols, host_id: cache.hostId, guest_key: e.key, now }).lastInsertRowid,
+      );
+      cache.guests.set(e.key, {
+        id,
+        name,
+        state: cols.state,
+        osId: cols.os_id,
+        status: cols.status,
+        signature,
+        removed: false,
+      });
+      changes.push({
+        kind: 'guest-added',
+        guestKey: e.key,
+        guestName: name,
+        old: null,
+        new: cols.os_id ?? 'unidentified',
+      });
       return;
     }
     if (!stored.removed && stored.signature === signature) return;
     this.stmts.updateGuest.run({ ...cols, id: stored.id, now });
     if (stored.removed) {
-      changes.push({ kind: 'guest-added', guestKey: e.key, guestName: name, old: null, new: cols.os_id ?? 'unidentified' });
+      changes.push({
+        kind: 'guest-added',
+        guestKey: e.key,
+        guestName: name,
+        old: null,
+        new: cols.os_id ?? 'unidentified',
+      });
     } else {
-      if (stored.osId !== cols.os_id) changes.push({ kind: 'os-changed', guestKey: e.key, guestName: name, old: stored.osId, new: cols.os_id });
-      if (stored.state !== cols.state) changes.push({ kind: 'state-changed', guestKey: e.key, guestName: name, old: stored.state, new: cols.state });
-      if (stored.status !== cols.status) changes.push({ kind: 'status-changed', guestKey: e.key, guestName: name, old: stored.status, new: cols.status });
+      if (stored.osId !== cols.os_id)
+        changes.push({ kind: 'os-changed', guestKey: e.key, guestName: name, old: stored.osId, new: cols.os_id });
+      if (stored.state !== cols.state)
+        changes.push({ kind: 'state-changed', guestKey: e.key, guestName: name, old: stored.state, new: cols.state });
+      if (stored.status !== cols.status)
+        changes.push({
+          kind: 'status-changed',
+          guestKey: e.key,
+          guestName: name,
+          old: stored.status,
+          new: cols.status,
+        });
     }
-    Object.assign(stored, { name, state: cols.state, osId: cols.os_id, status: cols.status, signature, removed: false });
+    Object.assign(stored, {
+      name,
+      state: cols.state,
+      osId: cols.os_id,
+      status: cols.status,
+      signature,
+      removed: false,
+    });
   }
 }

@@ -3,7 +3,13 @@ import type { Db } from './db.js';
 export interface HostReport {
   hostname: string;
   agent: { name: string; agentId: string | null; version: string | null };
-  hypervisor: { id: string | null; name: string | null; product: string; version: string | null; managementStack: string | null };
+  hypervisor: {
+    id: string | null;
+    name: string | null;
+    product: string;
+    version: string | null;
+    managementStack: string | null;
+  };
   lastContact: string;
   lastReport: string;
   partial: boolean;
@@ -48,10 +54,18 @@ export function readReport(db: Db, filter: ReportFilter = {}): Report {
     )
     .all() as Record<string, string | number | null>[];
   const hosts: HostReport[] = hostRows.map((h) => {
-    const hv = JSON.parse(h.hypervisor_json as string) as { product: string; version?: string; managementStack?: string };
+    const hv = JSON.parse(h.hypervisor_json as string) as {
+      product: string;
+      version?: string;
+      managementStack?: string;
+    };
     return {
       hostname: h.hostname as string,
-      agent: { name: h.agent_name as string, agentId: h.agent_id as string | null, version: h.agent_version as string | null },
+      agent: {
+        name: h.agent_name as string,
+        agentId: h.agent_id as string | null,
+        version: h.agent_version as string | null,
+      },
       hypervisor: {
         id: h.hypervisor_id as string | null,
         name: h.hypervisor_name as string | null,

@@ -57,7 +57,13 @@ export class TokenStore {
     return (
       this.db
         .prepare('SELECT name, created_at, revoked_at, agent_id, last_hello_at FROM agents ORDER BY name')
-        .all() as { name: string; created_at: string; revoked_at: string | null; agent_id: string | null; last_hello_at: string | null }[]
+        .all() as {
+        name: string;
+        created_at: string;
+        revoked_at: string | null;
+        agent_id: string | null;
+        last_hello_at: string | null;
+      }[]
     ).map((r) => ({
       name: r.name,
       createdAt: r.created_at,
@@ -76,9 +82,9 @@ export class TokenStore {
 
   /** The agent name a presented token belongs to, or null when unknown or revoked. */
   authenticate(token: string): string | null {
-    const row = this.db.prepare('SELECT name FROM agents WHERE token_hash = ? AND revoked_at IS NULL').get(hashToken(token)) as
-      | { name: string }
-      | undefined;
+    const row = this.db
+      .prepare('SELECT name FROM agents WHERE token_hash = ? AND revoked_at IS NULL')
+      .get(hashToken(token)) as { name: string } | undefined;
     return row?.name ?? null;
   }
 }
