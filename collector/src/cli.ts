@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { identifyGuestOsText, identifyHypervisorText } from '@hvmap/shared';
+import Table from 'cli-table3';
 import { Command, CommanderError, Option } from 'commander';
+import { type AlertRecord, AlertStore, listAlerts } from './alerts/store.js';
 import { validateCatalogDir } from './catalog/load.js';
 import { COLLECTOR_DEFAULTS, loadCollectorCatalog, SHIPPED_CATALOG_DIR, startCollector } from './collector.js';
 import { evaluate } from './compat/evaluate.js';
@@ -145,6 +147,57 @@ export function buildProgram(): Command {
       if (opts.format === 'json') print(JSON.stringify(report, null, 2));
       else if (opts.format === 'csv') process.stdout.write(guestsCsv(report));
       else print(reportTable(report));
+    });
+
+  const alerts = program
+    .command('alerts')
+    .description('alerts: guests not certified, past end of support, unidentified; silent hosts; agent errors')
+    .option('--collector <url>', 'read from a running collector (http://HOST:PORT)')
+    .option('--db <path>', 'read from a database file', COLLECTOR_DEFAULTS.db)
+    .addOption(new Option('--state <state>', 'only alerts in this state').choices(['firing', 'resolved']))
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (opts) => {
+      let list: AlertRecord[];
+      if (opts.collector) {
+        const url = new URL('/api/alerts', opts.collector);
+        if (opts.state) url.searchParams.set('state', opts.state);
+        const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+        if (!res.ok) throw new Error(`the collector answered ${res.status} for ${url.pathname}`);
+        const body = (await res.json()) as { items?: AlertRecord[] } | AlertRecord[];
+        list = Array.isArray(body) ? body : (body.items ?? []);
+      } else {
+        if (!existsSync(opts.db)) throw new UsageError(`no database at ${opts.db}; pass --db PATH or --collector URL`);
+        const db = openDatabase(opts.db, { readonly: true });
+        try {
+          list = listAlerts(db, { state: opts.state });
+        } finally {
+          db.close();
+        }
+      }
+      if (opts.format === 'json') return print(JSON.stringify(list, null, 2));
+      const table = new Table({ head: ['state', 'severity', 'kind', 'host', 'guest', 'since', 'message'] });
+      for (const a of list)
+        table.push([a.state, a.severity, a.kind, a.host ?? '', a.guest ?? '', a.resolvedAt ?? a.firedAt, a.message]);
+      print(`${table.toString()}\n${list.filter((a) => a.state === 'firing').length} firing, ${list.length} shown`);
+    });
+  alerts
+    .command('silence <key>')
+    .description('stop notifying one alert key (kind|agent|guest) for a while; it still shows')
+    .requiredOption('--for <duration>', 'how long: 30m, 2h, 7d')
+    .option('--db <path>', 'SQLite database file', COLLECTOR_DEFAULTS.db)
+    .action((key, opts) => {
+      const m = /^(\d+)([mhd])$/.exec(opts.for);
+      if (!m) throw new UsageError(`--for must look like 30m, 2h or 7d, got "${opts.for}"`);
+      const ms = Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
+      const until = new Date(Date.now() + ms).toISOString();
+      const db = openDatabase(opts.db);
+      try {
+        if (!new AlertStore(db).silence(key, until))
+          throw new UsageError(`no alert with key "${key}" (see hvmap alerts --format json)`);
+        print(`silenced ${key} until ${until}`);
+      } finally {
+        db.close();
+      }
     });
 
   const tokens = program.command('tokens').description('per-agent tokens (stored hashed; shown once at creation)');

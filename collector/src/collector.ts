@@ -1,13 +1,17 @@
+import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { identifyHypervisor } from '@hvmap/shared';
 import type { Logger } from 'pino';
+import { AlertEngine } from './alerts/engine.js';
+import type { WebhookOptions } from './alerts/notify.js';
 import { type Catalog, loadCatalog } from './catalog/load.js';
 import { Evaluator } from './map/evaluator.js';
 import { createHttpServer, listen, parseListen } from './server/http.js';
-import { AgentSessions, type IngestOptions } from './server/ingest.js';
+import { AgentSessions } from './server/ingest.js';
 import { type Db, openDatabase } from './store/db.js';
-import { InventoryStore } from './store/inventory.js';
+import { type Change, InventoryStore } from './store/inventory.js';
 import { TokenStore } from './store/tokens.js';
 
 /** Every default of the collector, in one place (printed by --help). */
@@ -17,6 +21,12 @@ export const COLLECTOR_DEFAULTS = {
   intervalSec: 60,
   helloTimeoutMs: 10_000,
   pingIntervalMs: 30_000,
+  /** Warn this many days before a guest OS reaches its end of support. */
+  eolWarnDays: 90,
+  /** A host is silent after this many scan intervals without contact (and never before 3 minutes). */
+  silentAfterIntervals: 3,
+  minSilentAfterSec: 180,
+  alertCheckIntervalMs: 10_000,
 } as const;
 
 /** The catalog data files shipped with the collector. */
@@ -30,8 +40,19 @@ export interface CollectorOptions {
   intervalSec?: number;
   helloTimeoutMs?: number;
   pingIntervalMs?: number;
+  eolWarnDays?: number;
+  silentAfterSec?: number;
+  alertCheckIntervalMs?: number;
+  webhooks?: WebhookOptions;
   logger: Logger;
-  onChanges?: IngestOptions['onChanges'];
+}
+
+/** What the collector announces as the map moves (the live page and alerts listen here). */
+export interface CollectorEvents {
+  /** A snapshot changed what is stored for this agent's host. */
+  changes: [agentName: string, changes: Change[]];
+  /** A new catalog is in force and the fleet was re-evaluated under it. */
+  catalog: [version: string];
 }
 
 export interface RunningCollector {
@@ -44,6 +65,13 @@ export interface RunningCollector {
   store: InventoryStore;
   sessions: AgentSessions;
   evaluator: Evaluator;
+  alerts: AlertEngine;
+  events: EventEmitter<CollectorEvents>;
+  /**
+   * Loads the catalog again (shipped + local) and re-evaluates the fleet under it. A catalog that
+   * does not load is refused with its file, row and reason, and the running one stays in force.
+   */
+  reloadCatalog(): { ok: true; version: string; changedGuests: number } | { ok: false; error: string };
   server: Server;
   close(): Promise<void>;
 }
@@ -63,14 +91,27 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   const tokens = new TokenStore(db);
   const store = new InventoryStore(db);
   const evaluator = new Evaluator(catalog);
+  const events = new EventEmitter<CollectorEvents>();
+  const intervalSec = options.intervalSec ?? COLLECTOR_DEFAULTS.intervalSec;
+  const alerts = new AlertEngine(db, logger.child({ component: 'alerts' }), {
+    eolWarnDays: options.eolWarnDays ?? COLLECTOR_DEFAULTS.eolWarnDays,
+    silentAfterMs:
+      1000 *
+      (options.silentAfterSec ??
+        Math.max(COLLECTOR_DEFAULTS.minSilentAfterSec, COLLECTOR_DEFAULTS.silentAfterIntervals * intervalSec)),
+    checkIntervalMs: options.alertCheckIntervalMs ?? COLLECTOR_DEFAULTS.alertCheckIntervalMs,
+    webhooks: options.webhooks,
+  });
+  events.on('changes', (agentName) => alerts.hostChanged(agentName));
+  alerts.reconcileAll();
   const sessions = new AgentSessions({
     store,
     evaluator,
     logger: logger.child({ component: 'ingest' }),
-    intervalSec: options.intervalSec ?? COLLECTOR_DEFAULTS.intervalSec,
+    intervalSec,
     helloTimeoutMs: options.helloTimeoutMs ?? COLLECTOR_DEFAULTS.helloTimeoutMs,
     pingIntervalMs: options.pingIntervalMs ?? COLLECTOR_DEFAULTS.pingIntervalMs,
-    onChanges: options.onChanges,
+    onChanges: (agentName, changes) => events.emit('changes', agentName, changes),
   });
   const server = createHttpServer({ db, tokens, sessions, logger });
   const { host, port } = parseListen(options.listen ?? COLLECTOR_DEFAULTS.listen);
@@ -78,6 +119,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   try {
     address = await listen(server, host, port);
   } catch (err) {
+    alerts.close();
     db.close();
     throw err;
   }
@@ -92,8 +134,42 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     store,
     sessions,
     evaluator,
+    alerts,
+    events,
     server,
+    reloadCatalog() {
+      let next: Catalog;
+      try {
+        next = loadCollectorCatalog(options.localCatalogDir);
+      } catch (err) {
+        const error = (err as Error).message;
+        logger.error(
+          { code: (err as { code?: string }).code ?? 'CATALOG_INVALID', err: error },
+          'catalog refused; the running one stays',
+        );
+        return { ok: false, error };
+      }
+      const started = performance.now();
+      evaluator.setCatalog(next);
+      const changed = store.reevaluateAll(
+        (guest, hv) => evaluator.evaluateGuest(guest, identifyHypervisor(hv)),
+        next.version,
+      );
+      let changedGuests = 0;
+      for (const [agentName, changes] of changed) {
+        changedGuests += changes.length;
+        events.emit('changes', agentName, changes);
+      }
+      alerts.reconcileAll();
+      events.emit('catalog', next.version);
+      logger.info(
+        { catalog: next.version, changedGuests, ms: Math.round(performance.now() - started) },
+        'catalog reloaded',
+      );
+      return { ok: true, version: next.version, changedGuests };
+    },
     async close() {
+      alerts.close();
       sessions.closeAll();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

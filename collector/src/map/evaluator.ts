@@ -51,13 +51,19 @@ export class Evaluator {
     return { inventory, hypervisor, guests, catalogVersion: this.catalog.version };
   }
 
-  private evaluateGuest(guest: Guest, hypervisor: HypervisorIdentity | null, date: string) {
+  /** Identifies and evaluates one guest on an identified hypervisor (the date defaults to today). */
+  evaluateGuest(guest: Guest, hypervisor: HypervisorIdentity | null, date = today()) {
     const memoKey = `${hypervisor?.id ?? '?'}\u0000${guest.generation ?? ''}\u0000${guest.arch ?? ''}\u0000${JSON.stringify(guest.os)}`;
     const hit = this.memo.get(memoKey);
     if (hit) return hit;
     const identified = identifyGuestOs(guest.os);
     const os = identified.known ? identified.os : null;
-    const verdict = evaluate(hypervisor, os, this.catalog, date, { generation: guest.generation, arch: guest.arch });
+    // The catalog version is stamped on the stored row, not inside the verdict, so that a catalog
+    // which changes no verdict changes no stored verdict either.
+    const { catalogVersion: _stamp, ...verdict } = evaluate(hypervisor, os, this.catalog, date, {
+      generation: guest.generation,
+      arch: guest.arch,
+    });
     const result = {
       os,
       status: verdict.status,

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { CollectorFrame, Inventory } from '@hvmap/shared';
+import type { Inventory } from '@hvmap/shared';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import { connectPeer } from '../../../test/helpers/agent-peer.js';
 import { type RunningCollector, startCollector } from '../collector.js';
 import { readReport } from '../store/report.js';
 
@@ -27,38 +27,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A raw protocol peer: frames in, frames out, and how the socket ended. */
-async function connect(bearer: string | null = token) {
-  const ws = new WebSocket(collector.agentUrl, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
-  const frames: CollectorFrame[] = [];
-  const waiters: (() => void)[] = [];
-  ws.on('message', (d) => {
-    frames.push(JSON.parse(d.toString()));
-    for (const w of waiters.splice(0)) w();
-  });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-  );
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('unexpected-response', (_req, res) =>
-      reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })),
-    );
-    ws.once('error', reject);
-  });
-  const next = async (type: CollectorFrame['type']): Promise<CollectorFrame> => {
-    for (;;) {
-      const found = frames.find((f) => f.type === type);
-      if (found) {
-        frames.splice(frames.indexOf(found), 1);
-        return found;
-      }
-      await new Promise<void>((resolve) => waiters.push(resolve));
-    }
-  };
-  const send = (frame: unknown) => ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
-  return { ws, next, send, closed };
-}
+const connect = (bearer: string | null = token) => connectPeer(collector.agentUrl, bearer);
 
 const hello = { type: 'hello', protocol: 1, agentId: 'agent-A', agentVersion: '0.1.0', hostname: 'kvm-01.example' };
 

@@ -1,4 +1,4 @@
-import type { Guest, GuestOsIdentity, HypervisorIdentity, Inventory } from '@hvmap/shared';
+import type { Guest, GuestOsIdentity, Hypervisor, HypervisorIdentity, Inventory } from '@hvmap/shared';
 import type { Db } from './db.js';
 
 /** A guest as the collector understood it: identified and evaluated, ready to store. */
@@ -81,8 +81,10 @@ function guestColumns(e: EvaluatedGuest, catalogVersion: string) {
   };
 }
 
+/** The catalog stamp is left out: a new catalog that changes no verdict rewrites no guest row. */
 function signatureOf(cols: ReturnType<typeof guestColumns>): string {
-  return JSON.stringify(cols);
+  const { catalog_version: _stamp, ...rest } = cols;
+  return JSON.stringify(rest);
 }
 
 /**
@@ -181,9 +183,56 @@ export class InventoryStore {
     })();
   }
 
-  /** Forgets the in-memory view (after a re-evaluation writes guests directly, or in tests). */
-  invalidate(): void {
-    this.hosts.clear();
+  /**
+   * Re-evaluates every present guest of every host under the evaluation function in force (a new
+   * catalog, a new day), writing only the guests whose result changed. Returns the changes per agent.
+   */
+  reevaluateAll(
+    evaluate: (guest: Guest, hypervisor: Hypervisor) => Omit<EvaluatedGuest, 'key' | 'guest'>,
+    catalogVersion: string,
+    now = new Date().toISOString(),
+  ): Map<string, Change[]> {
+    const hosts = this.db.prepare('SELECT id, agent_name, hypervisor_json FROM hosts').all() as {
+      id: number;
+      agent_name: string;
+      hypervisor_json: string;
+    }[];
+    const byAgent = new Map<string, Change[]>();
+    this.db.transaction(() => {
+      for (const host of hosts) {
+        const cache = this.hosts.get(host.agent_name) ?? this.loadHost(host.agent_name);
+        if (!cache) continue;
+        const hypervisor = JSON.parse(host.hypervisor_json) as Hypervisor;
+        const rows = this.db
+          .prepare('SELECT * FROM guests WHERE host_id = ? AND removed_at IS NULL')
+          .all(host.id) as Record<string, unknown>[];
+        const changes: Change[] = [];
+        for (const r of rows) {
+          const guest = {
+            ...(JSON.parse(r.details_json as string) as object),
+            uuid: r.uuid,
+            name: r.name,
+            state: r.state,
+            ...(r.vcpus !== null ? { vcpus: r.vcpus } : {}),
+            ...(r.memory_bytes !== null ? { memoryBytes: r.memory_bytes } : {}),
+            os: JSON.parse(r.os_evidence_json as string),
+          } as Guest;
+          this.applyGuest(
+            cache,
+            { key: r.guest_key as string, guest, ...evaluate(guest, hypervisor) },
+            catalogVersion,
+            now,
+            changes,
+          );
+        }
+        for (const c of changes)
+          this.stmts.insertChange.run(now, cache.hostId, c.guestKey, c.guestName, c.kind, c.old, c.new);
+        if (changes.length) byAgent.set(host.agent_name, changes);
+      }
+      // Every present guest was just evaluated under this catalog, changed or not.
+      this.db.prepare('UPDATE guests SET catalog_version = ? WHERE removed_at IS NULL').run(catalogVersion);
+    })();
+    return byAgent;
   }
 
   private upsertHost(agentName: string, ev: EvaluatedInventory, now: string, changes: Change[]): HostCache {

@@ -67,4 +67,60 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX changes_host ON changes(host_id, id);
     `,
   },
+  {
+    version: 2,
+    name: 'alerts and their deliveries',
+    sql: `
+      CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        alert_key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        agent_name TEXT NOT NULL,
+        hostname TEXT,
+        guest_key TEXT,
+        guest_name TEXT,
+        severity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        message TEXT NOT NULL,
+        fired_at TEXT NOT NULL,
+        resolved_at TEXT,
+        updated_at TEXT NOT NULL,
+        silenced_until TEXT
+      );
+      CREATE INDEX alerts_state ON alerts(state, agent_name);
+      CREATE TABLE alert_deliveries (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts(id),
+        event TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        next_attempt_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT
+      );
+      CREATE INDEX alert_deliveries_pending ON alert_deliveries(status, next_attempt_at);
+    `,
+  },
+  {
+    version: 3,
+    name: 'operator tokens; indexes for the API views',
+    sql: `
+      CREATE TABLE operators (
+        name TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+      );
+      CREATE INDEX hosts_hostname ON hosts(hostname);
+      CREATE INDEX hosts_hypervisor ON hosts(hypervisor_id);
+      -- Per-host status counts and the matrix read only this index (no table rows).
+      CREATE INDEX guests_present_host ON guests(host_id, os_id, status, eol_date) WHERE removed_at IS NULL;
+      CREATE INDEX guests_present_os ON guests(os_id, status) WHERE removed_at IS NULL;
+      -- The guest table's default order (host, then name) without a sort.
+      CREATE INDEX guests_host_name ON guests(host_id, name);
+    `,
+  },
 ];

@@ -1,0 +1,187 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Inventory } from '@hvmap/shared';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type AgentPeer, connectPeer } from '../../../test/helpers/agent-peer.js';
+import { type RunningCollector, startCollector } from '../collector.js';
+import { signBody } from './notify.js';
+import { listAlerts } from './store.js';
+
+interface Received {
+  body: { text: string; event: string; alert: { kind: string; guest: string; state: string } };
+  signature: string | undefined;
+}
+
+let dir: string;
+let collector: RunningCollector;
+let receiver: Server;
+let received: Received[];
+/** How the webhook receiver answers: the tests make it fail to prove retries. */
+let answer: number;
+
+async function startReceiver(): Promise<string> {
+  receiver = createServer((req: IncomingMessage, res) => {
+    let body = '';
+    req.on('data', (d) => {
+      body += d;
+    });
+    req.on('end', () => {
+      if (answer === 200)
+        received.push({ body: JSON.parse(body), signature: req.headers['x-hvmap-signature'] as string });
+      res.writeHead(answer).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+  return `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+}
+
+async function waitFor(ok: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeEach(async () => {
+  token = undefined as unknown as string;
+  dir = mkdtempSync(path.join(tmpdir(), 'hvmap-alerts-'));
+  received = [];
+  answer = 200;
+  const url = await startReceiver();
+  collector = await startCollector({
+    db: path.join(dir, 'hvmap.db'),
+    listen: '127.0.0.1:0',
+    logger: pino({ level: 'silent' }),
+    webhooks: { urls: [url], secret: 's3cret', baseDelayMs: 50, maxDelayMs: 200 },
+    silentAfterSec: 1,
+    alertCheckIntervalMs: 100,
+  });
+});
+afterEach(async () => {
+  await collector.close();
+  await new Promise<void>((r) => receiver.close(() => r()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function inventory(seq: number, libosinfo: string): Inventory {
+  return {
+    type: 'inventory',
+    seq,
+    collectedAt: new Date().toISOString(),
+    host: { hostname: 'hv-01.example', os: { platform: 'win32' }, cpu: {} },
+    hypervisor: {
+      driver: 'hyperv',
+      product: 'hyper-v',
+      hostOs: 'Microsoft Windows Server 2019 Datacenter',
+      hostOsFields: {
+        Caption: 'Microsoft Windows Server 2019 Datacenter',
+        Version: '10.0.17763',
+        BuildNumber: '17763',
+        ProductType: '3',
+      },
+    },
+    guests: [
+      {
+        uuid: '0d2b8f3e-1111-4222-8333-944444444444',
+        name: 'app01',
+        state: 'running',
+        os: { evidence: [{ source: 'libosinfo', text: libosinfo }] },
+      },
+    ],
+    errors: [],
+    partial: false,
+  };
+}
+
+let token: string;
+
+/** The agent of host hv-01, connected and welcomed (its token is created on first use). */
+async function agent(): Promise<AgentPeer> {
+  token ??= collector.tokens.create('hv-01').token;
+  const peer = await connectPeer(collector.agentUrl, token);
+  peer.send({ type: 'hello', protocol: 1, agentId: 'agent-hv-01', agentVersion: '0.1.0', hostname: 'hv-01.example' });
+  await peer.next('welcome');
+  return peer;
+}
+
+describe('alerts', () => {
+  it('posts a signed firing alert when a guest is upgraded out of the lists, and the resolution when it comes back', async () => {
+    const peer = await agent();
+    // RHEL 8.2 on Hyper-V 2019: Microsoft's RHEL page lists it (built-in drivers).
+    peer.send(inventory(1, 'http://redhat.com/rhel/8.2'));
+    await peer.next('ack');
+    expect(listAlerts(collector.db, { state: 'firing' })).toEqual([]);
+
+    // Upgraded to Windows Server 2025, which Microsoft supports only on Hyper-V 2022 and later.
+    peer.send(inventory(2, 'http://microsoft.com/win/2k25'));
+    await peer.next('ack');
+    await waitFor(() => received.some((r) => r.body.event === 'firing'), 'the firing webhook');
+    const firing = received.find((r) => r.body.event === 'firing') as Received;
+    expect(firing.body.alert).toMatchObject({ kind: 'guest-not-certified', guest: 'app01', state: 'firing' });
+    expect(firing.body.text).toMatch(/^\[hvmap\] FIRING guest-not-certified: app01 \(Windows Server 2025\)/);
+    expect(firing.signature).toBe(signBody(JSON.stringify(firing.body), 's3cret'));
+
+    peer.send(inventory(3, 'http://redhat.com/rhel/8.2'));
+    await peer.next('ack');
+    await waitFor(() => received.some((r) => r.body.event === 'resolved'), 'the resolved webhook');
+    expect(received.find((r) => r.body.event === 'resolved')?.body.alert).toMatchObject({
+      kind: 'guest-not-certified',
+      state: 'resolved',
+    });
+    expect(listAlerts(collector.db, { state: 'resolved' }).map((a) => a.kind)).toEqual(['guest-not-certified']);
+    peer.ws.close();
+  });
+
+  it('keeps ingesting while the webhook is down, and delivers every alert once it is back', async () => {
+    answer = 503;
+    const peer = await agent();
+    peer.send(inventory(1, 'http://microsoft.com/win/2k25'));
+    await peer.next('ack');
+    peer.send(inventory(2, 'http://redhat.com/rhel/8.2'));
+    expect(await peer.next('ack')).toEqual({ type: 'ack', seq: 2 });
+    await waitFor(() => collector.alerts.notifier.counters.failedAttempts >= 2, 'failed attempts');
+    answer = 200;
+    await waitFor(() => received.length === 2, 'both deliveries after the webhook returned');
+    expect(received.map((r) => r.body.event)).toEqual(['firing', 'resolved']);
+    peer.ws.close();
+  });
+
+  it('raises host-silent when an agent stops reporting and resolves it when it returns', async () => {
+    const peer = await agent();
+    peer.send(inventory(1, 'http://redhat.com/rhel/8.2'));
+    await peer.next('ack');
+    peer.ws.close();
+    await waitFor(() => listAlerts(collector.db, { state: 'firing', kind: 'host-silent' }).length === 1, 'host-silent');
+    const back = await connectPeer(collector.agentUrl, null).catch(() => null);
+    expect(back).toBeNull();
+    // The agent returns: its heartbeat is contact.
+    const { token } = collector.tokens.create('hv-02');
+    expect(token).toBeTruthy();
+    collector.store.recordContact('hv-01');
+    await waitFor(
+      () => listAlerts(collector.db, { state: 'resolved', kind: 'host-silent' }).length === 1,
+      'host-silent resolved',
+    );
+  });
+
+  it('raises guest-eol and guest-os-unknown from the stored verdicts', async () => {
+    const peer = await agent();
+    const inv = inventory(1, 'http://microsoft.com/win/2k8r2');
+    inv.guests.push({
+      uuid: '0d2b8f3e-1111-4222-8333-955555555555',
+      name: 'mystery',
+      state: 'running',
+      os: { evidence: [], reason: 'kvp_empty' },
+    });
+    peer.send(inv);
+    await peer.next('ack');
+    const kinds = listAlerts(collector.db, { state: 'firing' }).map((a) => `${a.kind} ${a.guest}`);
+    expect(kinds).toEqual(expect.arrayContaining(['guest-eol app01', 'guest-os-unknown mystery']));
+    peer.ws.close();
+  });
+});

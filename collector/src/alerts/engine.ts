@@ -1,0 +1,83 @@
+import type { Logger } from 'pino';
+import { today } from '../map/evaluator.js';
+import type { Db } from '../store/db.js';
+import { AlertNotifier, type WebhookOptions } from './notify.js';
+import type { AlertPolicy } from './rules.js';
+import { AlertStore } from './store.js';
+
+export interface AlertEngineOptions {
+  eolWarnDays: number;
+  silentAfterMs: number;
+  /** How often hosts are checked for silence (and, every hour, everything for a new day). */
+  checkIntervalMs: number;
+  webhooks?: WebhookOptions;
+}
+
+/**
+ * Keeps the alerts in line with the map: a host is reconciled when a snapshot changes it, every host
+ * is checked for silence on a timer, and everything is reconciled when the catalog or the day changes.
+ */
+export class AlertEngine {
+  readonly store: AlertStore;
+  readonly notifier: AlertNotifier;
+  private readonly timer: NodeJS.Timeout;
+  private lastFullCheck = 0;
+
+  constructor(
+    db: Db,
+    private readonly logger: Logger,
+    private readonly options: AlertEngineOptions,
+  ) {
+    this.store = new AlertStore(db);
+    this.notifier = new AlertNotifier(db, logger, options.webhooks);
+    this.timer = setInterval(() => this.check(), options.checkIntervalMs);
+    this.timer.unref();
+  }
+
+  private policy(): AlertPolicy {
+    return {
+      today: today(),
+      eolWarnDays: this.options.eolWarnDays,
+      silentAfterMs: this.options.silentAfterMs,
+      now: Date.now(),
+    };
+  }
+
+  /** A snapshot changed this host. */
+  hostChanged(agentName: string): void {
+    this.run(() => this.notifier.notify(this.store.reconcile(agentName, this.policy())));
+  }
+
+  /** Every host, every kind (after a catalog change, at start, once an hour). */
+  reconcileAll(): void {
+    this.lastFullCheck = Date.now();
+    const policy = this.policy();
+    this.run(() => {
+      for (const agent of this.store.agentNames()) this.notifier.notify(this.store.reconcile(agent, policy));
+    });
+  }
+
+  /** Silence only, unless an hour has passed since the last full pass. */
+  check(): void {
+    if (Date.now() - this.lastFullCheck > 3_600_000) return this.reconcileAll();
+    const policy = this.policy();
+    this.run(() => {
+      for (const agent of this.store.agentNames())
+        this.notifier.notify(this.store.reconcile(agent, policy, ['host-silent']));
+    });
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.notifier.close();
+  }
+
+  /** Alerts must never take ingest down: a failure is logged and the next pass tries again. */
+  private run(work: () => void): void {
+    try {
+      work();
+    } catch (err) {
+      this.logger.error({ code: 'ALERTS_FAILED', err: (err as Error).message }, 'alert evaluation failed');
+    }
+  }
+}

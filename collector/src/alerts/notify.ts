@@ -1,0 +1,171 @@
+import { createHmac } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Db } from '../store/db.js';
+import type { AlertNotice } from './store.js';
+
+export interface WebhookOptions {
+  urls: readonly string[];
+  /** When set, each POST carries `X-Hvmap-Signature: sha256=<HMAC of the body>`. */
+  secret?: string;
+  timeoutMs?: number;
+  /** Attempts before a delivery is marked failed (it stays visible in the table and /metrics). */
+  maxAttempts?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export interface DeliveryCounters {
+  delivered: number;
+  failedAttempts: number;
+  gaveUp: number;
+}
+
+/** The text chat tools display (Slack, Teams and Mattermost incoming webhooks read `text`). */
+export function alertText(n: AlertNotice): string {
+  const a = n.alert;
+  const head = n.event === 'resolved' ? 'RESOLVED' : a.severity === 'critical' ? 'FIRING' : 'WARNING';
+  return `[hvmap] ${head} ${a.kind}: ${a.message}`;
+}
+
+export function signBody(body: string, secret: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+/**
+ * Delivers alert notices: to the log at once, and to webhooks through a queue kept in the database,
+ * so ingest never waits for a webhook and a restart loses no notice. Failed POSTs are retried with
+ * exponential backoff and jitter.
+ */
+export class AlertNotifier {
+  readonly counters: DeliveryCounters = { delivered: 0, failedAttempts: 0, gaveUp: 0 };
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private closed = false;
+  private readonly opts: Required<Omit<WebhookOptions, 'secret'>> & { secret?: string };
+
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+    webhooks: WebhookOptions = { urls: [] },
+  ) {
+    this.opts = { timeoutMs: 5000, maxAttempts: 12, baseDelayMs: 1000, maxDelayMs: 300_000, ...webhooks };
+    // Deliveries left pending by a previous run go out now.
+    this.schedule(0);
+  }
+
+  notify(notices: readonly AlertNotice[]): void {
+    if (!notices.length) return;
+    const now = new Date().toISOString();
+    const insert = this.db.prepare(
+      `INSERT INTO alert_deliveries (alert_id, event, channel, payload, status, next_attempt_at, created_at)
+       VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+    );
+    this.db.transaction(() => {
+      for (const n of notices) {
+        const silenced = n.alert.silencedUntil !== null && n.alert.silencedUntil > now;
+        this.logger[n.event === 'firing' && !silenced ? 'warn' : 'info'](
+          { alert: n.alert.key, event: n.event, severity: n.alert.severity, silenced },
+          alertText(n),
+        );
+        if (silenced) continue;
+        const payload = JSON.stringify({ text: alertText(n), event: n.event, alert: n.alert });
+        for (const url of this.opts.urls) insert.run(n.alertId, n.event, url, payload, now, now);
+      }
+    })();
+    if (this.opts.urls.length) this.schedule(0);
+  }
+
+  /** Stops retrying; pending deliveries stay in the database for the next start. */
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed || this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.drain(), delayMs);
+    this.timer.unref();
+  }
+
+  private backoff(attempts: number): number {
+    const cap = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** (attempts - 1));
+    return cap / 2 + Math.random() * (cap / 2);
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      for (;;) {
+        if (this.closed) return;
+        // Per webhook, in order: the oldest pending delivery goes first, so a receiver never sees
+        // an alert resolved before it fired.
+        const due = this.db
+          .prepare(
+            `SELECT id, channel, payload, attempts FROM alert_deliveries WHERE id IN
+               (SELECT MIN(id) FROM alert_deliveries WHERE status = 'pending' GROUP BY channel)
+             AND next_attempt_at <= ?`,
+          )
+          .all(new Date().toISOString()) as { id: number; channel: string; payload: string; attempts: number }[];
+        if (!due.length) break;
+        await Promise.all(due.map((d) => this.deliver(d)));
+      }
+    } finally {
+      this.running = false;
+    }
+    const next = this.db
+      .prepare(
+        `SELECT MIN(next_attempt_at) AS at FROM alert_deliveries WHERE id IN
+           (SELECT MIN(id) FROM alert_deliveries WHERE status = 'pending' GROUP BY channel)`,
+      )
+      .get() as { at: string | null };
+    if (next.at) this.schedule(Math.max(0, Date.parse(next.at) - Date.now()));
+  }
+
+  private async deliver(d: { id: number; channel: string; payload: string; attempts: number }): Promise<void> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'hvmap-collector' };
+    if (this.opts.secret) headers['x-hvmap-signature'] = signBody(d.payload, this.opts.secret);
+    let error: string | null = null;
+    try {
+      const res = await fetch(d.channel, {
+        method: 'POST',
+        headers,
+        body: d.payload,
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+      });
+      await res.arrayBuffer();
+      if (!res.ok) error = `HTTP ${res.status}`;
+    } catch (err) {
+      error = (err as Error).cause ? String((err as Error).cause) : (err as Error).message;
+    }
+    if (this.closed) return;
+    const now = new Date();
+    if (!error) {
+      this.counters.delivered++;
+      this.db
+        .prepare(
+          "UPDATE alert_deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?",
+        )
+        .run(now.toISOString(), d.id);
+      return;
+    }
+    this.counters.failedAttempts++;
+    const attempts = d.attempts + 1;
+    const gaveUp = attempts >= this.opts.maxAttempts;
+    if (gaveUp) this.counters.gaveUp++;
+    // The URL may carry a secret (chat webhooks do): log its origin only.
+    this.logger.warn(
+      { code: 'WEBHOOK_FAILED', webhook: new URL(d.channel).origin, attempts, gaveUp, error },
+      'alert webhook delivery failed',
+    );
+    this.db
+      .prepare('UPDATE alert_deliveries SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?')
+      .run(
+        gaveUp ? 'failed' : 'pending',
+        attempts,
+        error,
+        new Date(now.getTime() + this.backoff(attempts)).toISOString(),
+        d.id,
+      );
+  }
+}

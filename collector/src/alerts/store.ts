@@ -1,0 +1,202 @@
+import type { Db } from '../store/db.js';
+import {
+  type AlertDelta,
+  type AlertPolicy,
+  alertDelta,
+  type DesiredAlert,
+  desiredAlerts,
+  type FiringAlert,
+  type HostState,
+} from './rules.js';
+
+export type AlertEvent = 'firing' | 'resolved';
+
+export interface AlertRecord {
+  key: string;
+  kind: string;
+  host: string | null;
+  agent: string;
+  guestKey: string | null;
+  guest: string | null;
+  severity: string;
+  state: 'firing' | 'resolved';
+  message: string;
+  firedAt: string;
+  resolvedAt: string | null;
+  silencedUntil: string | null;
+}
+
+export interface AlertFilter {
+  state?: 'firing' | 'resolved';
+  kind?: string;
+  host?: string;
+  limit?: number;
+  offset?: number;
+}
+
+function toRecord(r: Record<string, string | null>): AlertRecord {
+  return {
+    key: r.alert_key as string,
+    kind: r.kind as string,
+    host: r.hostname,
+    agent: r.agent_name as string,
+    guestKey: r.guest_key,
+    guest: r.guest_name,
+    severity: r.severity as string,
+    state: r.state as 'firing' | 'resolved',
+    message: r.message as string,
+    firedAt: r.fired_at as string,
+    resolvedAt: r.resolved_at,
+    silencedUntil: r.silenced_until,
+  };
+}
+
+/** Alerts as `hvmap alerts` and `/api/alerts` show them, newest first. */
+export function listAlerts(db: Db, filter: AlertFilter = {}): AlertRecord[] {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  if (filter.state) {
+    where.push('state = ?');
+    params.push(filter.state);
+  }
+  if (filter.kind) {
+    where.push('kind = ?');
+    params.push(filter.kind);
+  }
+  if (filter.host) {
+    where.push('hostname = ?');
+    params.push(filter.host);
+  }
+  params.push(Math.min(filter.limit ?? 1000, 10_000), filter.offset ?? 0);
+  const rows = db
+    .prepare(
+      `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?`,
+    )
+    .all(...params) as Record<string, string | null>[];
+  return rows.map(toRecord);
+}
+
+/** What a notification carries: the alert and whether it starts or ends. */
+export interface AlertNotice {
+  alertId: number;
+  event: AlertEvent;
+  alert: AlertRecord;
+}
+
+/** Reads a host's state for the rules, and applies their delta to the alerts table. */
+export class AlertStore {
+  constructor(private readonly db: Db) {}
+
+  hostState(agentName: string): HostState | null {
+    const host = this.db
+      .prepare(
+        'SELECT hostname, hypervisor_name, last_contact_at, partial, errors_json FROM hosts WHERE agent_name = ?',
+      )
+      .get(agentName) as
+      | {
+          hostname: string;
+          hypervisor_name: string | null;
+          last_contact_at: string;
+          partial: number;
+          errors_json: string;
+        }
+      | undefined;
+    if (!host) return null;
+    const guests = this.db
+      .prepare(
+        `SELECT g.guest_key, g.name, g.status, json_extract(g.os_json, '$.name') AS os_name,
+                json_extract(g.verdict_json, '$.osUnknownReason') AS os_unknown_reason,
+                json_extract(g.verdict_json, '$.lifecycle.end') AS lifecycle_end
+         FROM guests g JOIN hosts h ON h.id = g.host_id WHERE h.agent_name = ? AND g.removed_at IS NULL`,
+      )
+      .all(agentName) as {
+      guest_key: string;
+      name: string;
+      status: string;
+      os_name: string | null;
+      os_unknown_reason: string | null;
+      lifecycle_end: string | null;
+    }[];
+    return {
+      agentName,
+      hostname: host.hostname,
+      hypervisorName: host.hypervisor_name,
+      lastContact: host.last_contact_at,
+      partial: host.partial === 1,
+      errors: JSON.parse(host.errors_json),
+      guests: guests.map((g) => ({
+        key: g.guest_key,
+        name: g.name,
+        status: g.status,
+        osName: g.os_name,
+        osUnknownReason: g.os_unknown_reason,
+        lifecycleEnd: g.lifecycle_end,
+      })),
+    };
+  }
+
+  agentNames(): string[] {
+    return (this.db.prepare('SELECT agent_name FROM hosts').all() as { agent_name: string }[]).map((r) => r.agent_name);
+  }
+
+  firing(agentName: string, kinds?: readonly string[]): FiringAlert[] {
+    const rows = this.db
+      .prepare("SELECT alert_key, kind, severity, message FROM alerts WHERE agent_name = ? AND state = 'firing'")
+      .all(agentName) as { alert_key: string; kind: string; severity: FiringAlert['severity']; message: string }[];
+    return rows
+      .filter((r) => !kinds || kinds.includes(r.kind))
+      .map((r) => ({ key: r.alert_key, severity: r.severity, message: r.message }));
+  }
+
+  /**
+   * Brings one host's alerts in line with its state. `kinds` limits the reconciliation (the silence
+   * check looks only at host-silent). Returns what must be notified: new alerts, escalations and
+   * resolutions (a message that only changes wording is stored, not notified).
+   */
+  reconcile(agentName: string, policy: AlertPolicy, kinds?: readonly string[]): AlertNotice[] {
+    const state = this.hostState(agentName);
+    if (!state) return [];
+    const desired = desiredAlerts(state, policy).filter((a) => !kinds || kinds.includes(a.kind));
+    const firing = this.firing(agentName, kinds);
+    return this.apply(alertDelta(firing, desired), firing, new Date(policy.now).toISOString());
+  }
+
+  private apply(delta: AlertDelta, firing: FiringAlert[], now: string): AlertNotice[] {
+    if (!delta.fire.length && !delta.update.length && !delta.resolve.length) return [];
+    const severityOf = new Map(firing.map((f) => [f.key, f.severity]));
+    const notices: AlertNotice[] = [];
+    const upsert = this.db.prepare(
+      `INSERT INTO alerts (alert_key, kind, agent_name, hostname, guest_key, guest_name, severity, state, message, fired_at, updated_at)
+       VALUES (@key, @kind, @agentName, @hostname, @guestKey, @guestName, @severity, 'firing', @message, @now, @now)
+       ON CONFLICT(alert_key) DO UPDATE SET hostname = excluded.hostname, guest_name = excluded.guest_name,
+         severity = excluded.severity, message = excluded.message, updated_at = excluded.updated_at,
+         state = 'firing', resolved_at = NULL,
+         fired_at = CASE WHEN alerts.state = 'resolved' THEN excluded.fired_at ELSE alerts.fired_at END
+       RETURNING *`,
+    );
+    const resolve = this.db.prepare(
+      "UPDATE alerts SET state = 'resolved', resolved_at = ?, updated_at = ? WHERE alert_key = ? AND state = 'firing' RETURNING *",
+    );
+    this.db.transaction(() => {
+      const fire = (a: DesiredAlert) => {
+        const row = upsert.get({ ...a, now }) as Record<string, string | null> & { id: number };
+        return { alertId: row.id, event: 'firing' as const, alert: toRecord(row) };
+      };
+      for (const a of delta.fire) notices.push(fire(a));
+      for (const a of delta.update) {
+        const notice = fire(a);
+        if (severityOf.get(a.key) !== a.severity) notices.push(notice);
+      }
+      for (const key of delta.resolve) {
+        const row = resolve.get(now, now, key) as (Record<string, string | null> & { id: number }) | undefined;
+        if (row) notices.push({ alertId: row.id, event: 'resolved', alert: toRecord(row) });
+      }
+    })();
+    return notices;
+  }
+
+  /** Silences one alert key until a time: it keeps its state, but no notification goes out. */
+  silence(key: string, until: string): boolean {
+    return this.db.prepare('UPDATE alerts SET silenced_until = ? WHERE alert_key = ?').run(until, key).changes > 0;
+  }
+}
