@@ -18,6 +18,7 @@ import { runAgent } from './connection.js';
 import type { Driver } from './drivers/driver.js';
 import { DRIVERS, type DriverEntry } from './drivers/index.js';
 import { createLogger } from './logger.js';
+import { ReplayError, replayRunner } from './replay.js';
 import { localRunner } from './runner.js';
 import { type InventoryBody, scanOnce } from './scan.js';
 import { StateError } from './state-file.js';
@@ -66,7 +67,8 @@ export async function main(
       io.stderr(`hvmap-agent: ${err.message}\n`);
       return 2;
     }
-    io.stderr(`hvmap-agent: ${err instanceof StateError ? err.message : (err as Error).stack}\n`);
+    const known = err instanceof StateError || err instanceof ReplayError;
+    io.stderr(`hvmap-agent: ${known ? err.message : (err as Error).stack}\n`);
     return 1;
   }
 }
@@ -84,7 +86,8 @@ function selectDrivers(
 /** Prints one inventory; exits 1 when it is partial (a driver failed, or no hypervisor was found). */
 async function scan(config: ScanConfig, io: CliIo, registry: readonly DriverEntry[]): Promise<number> {
   const { drivers, detect } = selectDrivers(registry, config);
-  const inventory = identify(await scanOnce(drivers, localRunner({ root: config.root }), { detect }));
+  const runner = config.replay ? replayRunner(config.replay) : localRunner({ root: config.root });
+  const inventory = identify(await scanOnce(drivers, runner, { detect }));
   io.stdout(config.json ? `${JSON.stringify(inventory, null, 2)}\n` : formatTable(inventory));
   return inventory.partial ? 1 : 0;
 }

@@ -67,6 +67,8 @@ export interface ScanConfig {
   libvirtUri?: string;
   json: boolean;
   root?: string;
+  /** A folder of captured outputs (commands.json, root/) the drivers read instead of this host. */
+  replay?: string;
 }
 
 export type AgentCommand = RunConfig | ScanConfig | { command: 'help'; text: string } | { command: 'version' };
@@ -107,7 +109,7 @@ const OPTIONS = {
     type: 'string',
     commands: ['run', 'scan'],
     value: 'auto|NAME',
-    help: 'hypervisor driver; auto uses the first driver that detects its hypervisor',
+    help: 'hypervisor driver; auto runs every driver that detects its hypervisor',
     shown: AGENT_DEFAULTS.driver,
   },
   interval: {
@@ -138,6 +140,13 @@ const OPTIONS = {
     help: 'read host files (e.g. /etc/os-release) under DIR',
     shown: '/',
   },
+  replay: {
+    type: 'string',
+    commands: ['scan'],
+    value: 'DIR',
+    help: "run the drivers on outputs captured in DIR (commands.json, root/; see each driver's README)",
+    shown: 'this host',
+  },
   json: { type: 'boolean', commands: ['scan'], help: 'print the inventory as JSON', shown: 'table' },
   'log-level': {
     type: 'string',
@@ -157,7 +166,7 @@ export function helpText(command?: Command): string {
     '',
     'Usage:',
     '  hvmap-agent run --collector URL (--token TOKEN | --token-file FILE | $HVMAP_TOKEN) [options]',
-    '  hvmap-agent scan [--driver auto|NAME] [--json] [options]   # one inventory to stdout, nothing sent',
+    '  hvmap-agent scan [--driver auto|NAME] [--replay DIR] [--json] [options]   # one inventory to stdout, nothing sent',
     '  hvmap-agent --version',
   ];
   for (const c of commands) {
@@ -210,7 +219,12 @@ export async function parseCommandLine(
     throw new UsageError(`--driver ${driver} is not a driver; expected auto or one of: ${driverNames.join(', ')}`);
   }
   const common = { driver, libvirtUri: str('libvirt-uri'), root: str('root') };
-  if (command === 'scan') return { command, ...common, json: values.json === true };
+  if (command === 'scan') {
+    const replay = str('replay');
+    // A replay folder brings its own host files (DIR/root).
+    if (replay !== undefined && common.root !== undefined) throw new UsageError('give --replay or --root, not both');
+    return { command, ...common, json: values.json === true, replay };
+  }
 
   const logLevel = str('log-level') ?? AGENT_DEFAULTS.logLevel;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {

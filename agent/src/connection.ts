@@ -42,7 +42,7 @@ export interface AgentOptions {
   token: string;
   /** Drivers in priority order; see `detect`. */
   drivers: Driver[];
-  /** true (default): the first driver that detects its hypervisor runs; false: drivers[0] runs unasked. */
+  /** true (default): every driver that detects its hypervisor runs; false: drivers[0] runs unasked. */
   detect?: boolean;
   runner: Runner;
   /** Holds the agent id and the spool. */

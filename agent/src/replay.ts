@@ -12,7 +12,7 @@
  * A program with no entry at all replays as not installed (ENOENT); a known program asked something
  * not captured answers exit code 1 with a message naming the arguments.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Runner, RunResult } from './runner.js';
@@ -50,6 +50,15 @@ export function replayRunner(dir: string): Runner {
     throw new ReplayError(`cannot read ${manifestFile}: ${(err as Error).message}`);
   }
   if (!Array.isArray(entries)) throw new ReplayError(`${manifestFile} must hold an array of commands`);
+  // Checked now, so that a bad folder fails the replay at once instead of one driver call later.
+  entries.forEach((entry, i) => {
+    if (typeof entry?.program !== 'string') throw new ReplayError(`${manifestFile}: command ${i} has no "program"`);
+    for (const file of [entry.stdout, entry.stderr]) {
+      if (file !== undefined && !existsSync(path.join(dir, file))) {
+        throw new ReplayError(`${manifestFile}: command ${i} (${entry.program}) names ${file}, which is not in ${dir}`);
+      }
+    }
+  });
   const load = (file: string | undefined, inline: string | undefined, encoding: 'utf8' | 'utf16le') =>
     file ? decode(readFileSync(path.join(dir, file)), encoding) : (inline ?? '');
 

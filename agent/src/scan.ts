@@ -1,5 +1,5 @@
 /**
- * One scan of this host: host facts, then the driver of its hypervisor. A driver failing is reported
+ * One scan of this host: host facts, then the drivers of its hypervisor. A driver failing is reported
  * in the inventory (`errors`, `partial`, its run with `ok: false`), never thrown: the rest still goes.
  */
 import { createHash } from 'node:crypto';
@@ -14,9 +14,9 @@ export type InventoryBody = Omit<Inventory, 'type' | 'seq'>;
 
 export interface ScanOptions {
   /**
-   * true (default, `--driver auto`): ask each driver in order whether its hypervisor is here and run
-   * the first that says yes. false (`--driver NAME`): run the first driver without asking, so that
-   * its own error (e.g. VIRSH_NOT_FOUND) is what the report shows.
+   * true (default, `--driver auto`): ask every driver whether its hypervisor is here and run each
+   * that says yes. false (`--driver NAME`): run the first driver without asking, so that its own
+   * error (e.g. VIRSH_NOT_FOUND) is what the report shows.
    */
   detect?: boolean;
   /** Host facts to report; collected through systeminformation when absent. */
@@ -27,13 +27,37 @@ export interface ScanOptions {
 export const NO_HYPERVISOR = 'NO_HYPERVISOR';
 const MAX_MESSAGE = 2048;
 
-/** Scans this host once. Never throws for a driver's failure. */
+/** What one driver's run gave; `hypervisor` is absent when its hypervisor question failed. */
+interface DriverResult {
+  hypervisor?: Hypervisor;
+  guests: Guest[];
+  run: DriverRun;
+}
+
+/**
+ * Scans this host once. Never throws for a driver's failure. `drivers` are in priority order
+ * (drivers/index.ts): when several see the same host, as xe and xl do on XenServer or libvirt and xl
+ * on a Xen host, the first one's hypervisor is reported and each guest once, as the first driver
+ * that saw its UUID reported it.
+ */
 export async function scanOnce(drivers: Driver[], runner: Runner, options: ScanOptions = {}): Promise<InventoryBody> {
   const collectedAt = new Date().toISOString();
   const host = options.hostFacts ?? (await collectHostFacts());
   const errors = new ErrorList();
-  const driver = options.detect === false ? drivers[0] : await detectDriver(drivers, runner, errors);
-  if (!driver) {
+  const runs: DriverRun[] = [];
+  const results: DriverResult[] = [];
+  for (const driver of options.detect === false ? drivers.slice(0, 1) : drivers) {
+    const started = performance.now();
+    const present = options.detect === false ? true : await detect(driver, runner, errors);
+    if (present === undefined) {
+      runs.push({ driver: driver.name, ok: false, durationMs: elapsed(started), guests: 0 });
+    } else if (present) {
+      const result = await runDriver(driver, runner, errors, started);
+      runs.push(result.run);
+      results.push(result);
+    }
+  }
+  if (results.length === 0) {
     errors.add({
       driver: 'auto',
       code: NO_HYPERVISOR,
@@ -45,37 +69,56 @@ export async function scanOnce(drivers: Driver[], runner: Runner, options: ScanO
       hypervisor: { driver: 'none', product: 'unknown' },
       guests: [],
       errors: errors.items,
-      drivers: [],
+      drivers: runs,
       partial: true,
     };
   }
-  const { hypervisor, guests, run } = await runDriver(driver, runner, errors);
-  return { collectedAt, host, hypervisor, guests, errors: errors.items, drivers: [run], partial: !run.ok };
+  const hypervisor = results.find((r) => r.hypervisor)?.hypervisor ?? { driver: results[0].run.driver, product: 'unknown' };
+  return {
+    collectedAt,
+    host,
+    hypervisor,
+    guests: oncePerUuid(results.map((r) => r.guests)),
+    errors: errors.items,
+    drivers: runs,
+    partial: runs.some((r) => !r.ok),
+  };
 }
 
 /**
- * The first driver whose hypervisor is here. Drivers are asked in registry order, which is their
- * priority: a Xen host managed through libvirt answers to both, and must be reported once.
+ * The guests of every driver, highest priority first, leaving out a guest whose UUID a higher
+ * driver already reported. Guests sharing a UUID within one driver's list stay: they are clones
+ * (a copied VM keeps its UUID), distinct guests however alike their identifiers.
  */
-async function detectDriver(drivers: Driver[], runner: Runner, errors: ErrorList): Promise<Driver | undefined> {
-  for (const driver of drivers) {
-    try {
-      if (await driver.detect(runner)) return driver;
-    } catch (err) {
-      errors.add(toReportError(driver.name, err, 'DETECT_FAILED'));
-    }
+function oncePerUuid(lists: Guest[][]): Guest[] {
+  const seen = new Set<string>();
+  const guests: Guest[] = [];
+  for (const list of lists) {
+    const fresh = list.filter((g) => !g.uuid || !seen.has(g.uuid.toLowerCase()));
+    for (const g of fresh) if (g.uuid) seen.add(g.uuid.toLowerCase());
+    guests.push(...fresh);
   }
-  return undefined;
+  return guests;
 }
 
-async function runDriver(
-  driver: Driver,
-  runner: Runner,
-  errors: ErrorList,
-): Promise<{ hypervisor: Hypervisor; guests: Guest[]; run: DriverRun }> {
-  const started = performance.now();
+/** Whether the driver's hypervisor is here; undefined when detect() itself failed (reported in `errors`). */
+async function detect(driver: Driver, runner: Runner, errors: ErrorList): Promise<boolean | undefined> {
+  try {
+    return await driver.detect(runner);
+  } catch (err) {
+    errors.add(toReportError(driver.name, err, 'DETECT_FAILED'));
+    return undefined;
+  }
+}
+
+function elapsed(started: number): number {
+  return Math.round(performance.now() - started);
+}
+
+/** Runs one driver; its duration counts from `started`, detection included. */
+async function runDriver(driver: Driver, runner: Runner, errors: ErrorList, started: number): Promise<DriverResult> {
   const errorsBefore = errors.items.length;
-  let hypervisor: Hypervisor = { driver: driver.name, product: 'unknown' };
+  let hypervisor: Hypervisor | undefined;
   let guests: Guest[] = [];
   // The two questions are independent: a host whose version cannot be read still lists its guests.
   try {
@@ -93,7 +136,7 @@ async function runDriver(
   const run: DriverRun = {
     driver: driver.name,
     ok: errors.items.length === errorsBefore,
-    durationMs: Math.round(performance.now() - started),
+    durationMs: elapsed(started),
     guests: guests.length,
   };
   return { hypervisor, guests, run };

@@ -7,6 +7,7 @@ import { type AlertRecord, AlertStore, listAlerts } from './alerts/store.js';
 import { validateCatalogDir } from './catalog/load.js';
 import { COLLECTOR_DEFAULTS, loadCollectorCatalog, SHIPPED_CATALOG_DIR, startCollector } from './collector.js';
 import { evaluate } from './compat/evaluate.js';
+import { registerInstallCommands } from './install/command.js';
 import { runDemo } from './demo/demo.js';
 import { createLogger } from './log.js';
 import { today } from './map/evaluator.js';
@@ -264,6 +265,8 @@ export function buildProgram(): Command {
       if (problems.length) process.exitCode = 1;
       else print('catalog valid');
     });
+
+  registerInstallCommands(program, (message) => new UsageError(message));
 
   return program;
 }

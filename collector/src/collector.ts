@@ -6,13 +6,17 @@ import { identifyHypervisor } from '@hvmap/shared';
 import type { Logger } from 'pino';
 import { AlertEngine } from './alerts/engine.js';
 import type { WebhookOptions } from './alerts/notify.js';
+import { defaultAccess } from './api/access.js';
+import { OperatorTokens } from './api/operators.js';
 import { type Catalog, loadCatalog } from './catalog/load.js';
 import { Evaluator } from './map/evaluator.js';
+import { Histogram } from './metrics/histogram.js';
 import { createHttpServer, listen, parseListen } from './server/http.js';
 import { AgentSessions } from './server/ingest.js';
 import { type Db, openDatabase } from './store/db.js';
 import { type Change, InventoryStore } from './store/inventory.js';
 import { TokenStore } from './store/tokens.js';
+import { Web } from './web/web.js';
 
 /** Every default of the collector, in one place (printed by --help). */
 export const COLLECTOR_DEFAULTS = {
@@ -44,6 +48,13 @@ export interface CollectorOptions {
   silentAfterSec?: number;
   alertCheckIntervalMs?: number;
   webhooks?: WebhookOptions;
+  /**
+   * Ask the page, the API and /metrics for an operator token. Default: only when bound off loopback
+   * or behind a trusted proxy (README "API").
+   */
+  requireOperatorToken?: boolean;
+  /** A reverse proxy's header naming the user it authenticated (`--trust-proxy-header`). */
+  trustProxyHeader?: string;
   logger: Logger;
 }
 
@@ -72,6 +83,10 @@ export interface RunningCollector {
    * does not load is refused with its file, row and reason, and the running one stays in force.
    */
   reloadCatalog(): { ok: true; version: string; changedGuests: number } | { ok: false; error: string };
+  /** Operators' tokens for the page and the API. */
+  operators: OperatorTokens;
+  /** The page, the API views, /metrics and the live feed. */
+  web: Web;
   server: Server;
   close(): Promise<void>;
 }
@@ -104,6 +119,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   });
   events.on('changes', (agentName) => alerts.hostChanged(agentName));
   alerts.reconcileAll();
+  const evaluationSeconds = new Histogram();
   const sessions = new AgentSessions({
     store,
     evaluator,
@@ -112,13 +128,28 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     helloTimeoutMs: options.helloTimeoutMs ?? COLLECTOR_DEFAULTS.helloTimeoutMs,
     pingIntervalMs: options.pingIntervalMs ?? COLLECTOR_DEFAULTS.pingIntervalMs,
     onChanges: (agentName, changes) => events.emit('changes', agentName, changes),
+    observeEvaluation: (seconds) => evaluationSeconds.observe(seconds),
   });
-  const server = createHttpServer({ db, tokens, sessions, logger });
   const { host, port } = parseListen(options.listen ?? COLLECTOR_DEFAULTS.listen);
+  const operators = new OperatorTokens(db);
+  const access = defaultAccess(host, options.trustProxyHeader);
+  const web = new Web({
+    db,
+    sessions,
+    operators,
+    access: { ...access, requireToken: options.requireOperatorToken ?? access.requireToken },
+    events,
+    catalog: () => evaluator.catalogInForce,
+    alertDeliveries: () => alerts.notifier.counters,
+    evaluationSeconds,
+    logger,
+  });
+  const server = createHttpServer({ db, tokens, sessions, web, logger });
   let address: Awaited<ReturnType<typeof listen>>;
   try {
     address = await listen(server, host, port);
   } catch (err) {
+    web.close();
     alerts.close();
     db.close();
     throw err;
@@ -136,6 +167,8 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     evaluator,
     alerts,
     events,
+    operators,
+    web,
     server,
     reloadCatalog() {
       let next: Catalog;
@@ -169,6 +202,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       return { ok: true, version: next.version, changedGuests };
     },
     async close() {
+      web.close();
       alerts.close();
       sessions.closeAll();
       server.closeAllConnections();

@@ -13,6 +13,7 @@ export type InstallErrorCode =
   | 'PREFIX_INVALID'
   | 'PREFIX_FOREIGN'
   | 'TOKEN_NAME_TAKEN'
+  | 'TOKEN_INVALID'
   | 'STEP_FAILED'
   | 'NO_HELLO'
   | 'NOT_REMOVED';

@@ -240,6 +240,7 @@ class LinuxPlan implements HostPlan {
 
     const prepare = [
       'set -e',
+      'umask 022',
       `mkdir -p ${shq(`${this.prefix}/dist`)} ${shq(`${this.prefix}/bin`)} ${shq(this.paths.state)}`,
       `chmod 755 ${shq(this.prefix)}`,
     ];
@@ -360,11 +361,11 @@ class LinuxPlan implements HostPlan {
   }
 
   activate(manifest: Manifest): Step {
-    const staged = manifest.files.filter((f) => f !== this.paths.token || manifest.files.includes(f));
     return this.exec('activate', [
       'set -e',
       ...this.stopLines(),
-      `for f in ${staged.map(shq).join(' ')}; do`,
+      // Files without a staged copy (a token kept on upgrade) stay as they are.
+      `for f in ${manifest.files.map(shq).join(' ')}; do`,
       '  if [ -e "$f.new" ]; then',
       '    if [ -e "$f" ]; then mv -f "$f" "$f.prev"; fi',
       '    mv -f "$f.new" "$f"',
@@ -384,13 +385,15 @@ class LinuxPlan implements HostPlan {
 
   rollback(manifest: Manifest, previous?: Manifest): Step {
     if (!previous) return this.exec('rollback', [...this.stopLines(), ...this.removeLines(manifest)]);
+    const added = manifest.files.filter((f) => !previous.files.includes(f));
     return this.exec('rollback', [
       ...this.stopLines(),
       `for f in ${manifest.files.map(shq).join(' ')}; do`,
       '  rm -f "$f.new"',
-      '  if [ -e "$f.prev" ]; then mv -f "$f.prev" "$f"; elif [ -e "$f" ]; then rm -f "$f"; fi',
+      '  if [ -e "$f.prev" ]; then mv -f "$f.prev" "$f"; fi',
       'done',
-      // The previous install had the token; keeping it is how its agent still authenticates.
+      ...(added.includes(UNIT_PATH) ? [`systemctl disable --quiet ${UNIT_NAME} || true`] : []),
+      ...(added.length ? [`rm -f ${added.map(shq).join(' ')}`] : []),
       ...this.startLines(previous.service),
     ]);
   }

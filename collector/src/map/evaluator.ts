@@ -28,6 +28,11 @@ export class Evaluator {
     return this.catalog.version;
   }
 
+  /** The catalog in force (the API lists its programs). */
+  get catalogInForce(): Catalog {
+    return this.catalog;
+  }
+
   /** Puts a new catalog in force; cached results made under the old one are dropped. */
   setCatalog(catalog: Catalog): void {
     this.catalog = catalog;

@@ -7,12 +7,15 @@ import { guestsCsv } from '../report/format.js';
 import type { Db } from '../store/db.js';
 import { readReport } from '../store/report.js';
 import type { TokenStore } from '../store/tokens.js';
+import type { Web } from '../web/web.js';
 import type { AgentSessions } from './ingest.js';
 
 export interface HttpOptions {
   db: Db;
   tokens: TokenStore;
   sessions: AgentSessions;
+  /** The page, the API views, /metrics and /live, behind the operators' access rule. */
+  web: Web;
   logger: Logger;
 }
 
@@ -42,7 +45,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 
 /** The collector's one HTTP server: agents upgrade at /agent, reports at /api, health at /healthz. */
 export function createHttpServer(options: HttpOptions): Server {
-  const { db, tokens, sessions, logger } = options;
+  const { db, tokens, sessions, web, logger } = options;
   const log = logger.child({ component: 'http' });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
 
@@ -50,6 +53,7 @@ export function createHttpServer(options: HttpOptions): Server {
     const url = new URL(req.url ?? '/', 'http://collector');
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'METHOD_NOT_ALLOWED' });
     if (url.pathname === '/healthz') return json(res, 200, { ok: true, agentsConnected: sessions.connected });
+    if (!web.authorize(req, res, url)) return;
     if (url.pathname === '/api/report') {
       const status = url.searchParams.get('status') ?? undefined;
       const report = readReport(db, { status });
@@ -59,6 +63,7 @@ export function createHttpServer(options: HttpOptions): Server {
       }
       return json(res, 200, report);
     }
+    if (web.handle(req, res, url)) return;
     json(res, 404, { error: 'NOT_FOUND', path: url.pathname });
   });
 
@@ -70,7 +75,8 @@ export function createHttpServer(options: HttpOptions): Server {
         `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`,
       );
     };
-    if (path !== '/agent') return refuse(404, 'no WebSocket endpoint here; agents connect to /agent');
+    if (web.upgrade(req, socket, head)) return;
+    if (path !== '/agent') return refuse(404, 'no WebSocket endpoint here; agents connect to /agent, pages to /live');
     const token = bearer(req);
     const agentName = token ? tokens.authenticate(token) : null;
     if (!agentName) return refuse(401, token ? 'token unknown or revoked' : 'missing Authorization: Bearer token');

@@ -22,6 +22,8 @@ export interface IngestOptions {
   pingIntervalMs: number;
   /** Called after each stored snapshot with what changed (the live map and alerts hang here). */
   onChanges?: (agentName: string, changes: Change[]) => void;
+  /** Called with how long each snapshot's evaluation took, seconds (the /metrics histogram). */
+  observeEvaluation?: (seconds: number) => void;
 }
 
 export interface IngestCounters {
@@ -42,6 +44,11 @@ export class AgentSessions {
 
   get connected(): number {
     return this.open.size;
+  }
+
+  /** Whether this agent holds a connection now. */
+  isConnected(agentName: string): boolean {
+    return this.open.has(agentName);
   }
 
   /** Asks every connected agent (or one) to scan now. */
@@ -150,7 +157,10 @@ export class AgentSessions {
     const { store, evaluator } = this.options;
     let changes: Change[];
     try {
-      changes = store.apply(agentName, evaluator.evaluateInventory(inventory));
+      const started = performance.now();
+      const evaluated = evaluator.evaluateInventory(inventory);
+      this.options.observeEvaluation?.((performance.now() - started) / 1000);
+      changes = store.apply(agentName, evaluated);
     } catch (err) {
       // Not acknowledged: the agent keeps the snapshot and resends it.
       log.error({ code: 'STORE_FAILED', err: (err as Error).message, seq: inventory.seq }, 'snapshot not stored');

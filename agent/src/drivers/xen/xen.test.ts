@@ -1,0 +1,247 @@
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { identifyGuestOs, identifyHypervisor } from '@hvmap/shared';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type ReplayEntry, replayRunner } from '../../replay.js';
+import { scanOnce } from '../../scan.js';
+import { parseXenList, parseXenstoreLs, parseSxp, xenState } from './parse.js';
+import { xenDriver } from './xen.js';
+
+const TESTCASES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testcases');
+const hostFacts = { hostname: 'dom0', os: { platform: 'linux' }, cpu: {} };
+
+/** What the driver says of a replayed host: detection, the hypervisor or its error, guests and errors. */
+async function inventoryOf(dir: string) {
+  const run = replayRunner(dir);
+  const driver = xenDriver();
+  const thrown = (err: unknown) => ({ thrown: { code: (err as { code?: string }).code, message: (err as Error).message } });
+  return {
+    detected: await driver.detect(run),
+    hypervisor: await driver.hypervisor(run).catch(thrown),
+    ...(await driver.guests(run).catch(thrown)),
+  };
+}
+
+/** Compares with the case's expected.json, or writes it when UPDATE_FIXTURES=1. */
+function expectGolden(file: string, actual: unknown): void {
+  // JSON round trip: the golden file holds no undefined members.
+  const normalized = JSON.parse(JSON.stringify(actual));
+  if (process.env.UPDATE_FIXTURES === '1') writeFileSync(file, `${JSON.stringify(normalized, null, 2)}\n`);
+  expect(normalized).toEqual(JSON.parse(readFileSync(file, 'utf8')));
+}
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'hvmap-xen-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+let variants = 0;
+
+/** A copy of a case to change: `edit` receives the copy's folder and its commands. */
+function variant(name: string, edit: (dir: string, commands: ReplayEntry[]) => void): string {
+  const dir = path.join(tmp, `${name}-${variants++}`);
+  cpSync(path.join(TESTCASES, name), dir, { recursive: true });
+  const manifest = path.join(dir, 'commands.json');
+  const commands = JSON.parse(readFileSync(manifest, 'utf8')) as ReplayEntry[];
+  edit(dir, commands);
+  writeFileSync(manifest, JSON.stringify(commands));
+  return dir;
+}
+
+const command = (commands: ReplayEntry[], program: string, ...args: string[]) =>
+  commands.find((c) => c.program === program && c.args?.join(' ') === args.join(' ')) as ReplayEntry;
+
+describe('xen driver on captured hosts', () => {
+  const cases = readdirSync(TESTCASES, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(path.join(TESTCASES, d.name, 'commands.json')))
+    .map((d) => d.name);
+
+  it.each(cases)('reports the %s case as its expected.json says', async (name) => {
+    expectGolden(path.join(TESTCASES, name, 'expected.json'), await inventoryOf(path.join(TESTCASES, name)));
+  });
+
+  it('reads every captured list table as its expected.json says', () => {
+    const dir = path.join(TESTCASES, 'list-tables');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.txt')).sort();
+    const actual = Object.fromEntries(files.map((f) => [f, parseXenList(readFileSync(path.join(dir, f), 'utf8'))]));
+    expectGolden(path.join(dir, 'expected.json'), actual);
+  });
+
+  it('gives the RHEL 5.4 host and its guests the identities support lists use', async () => {
+    const inventory = await inventoryOf(path.join(TESTCASES, 'rhel5.4-xen-xm'));
+    expect(identifyHypervisor(inventory.hypervisor as never)).toMatchObject({ product: 'xen', version: 'RHEL 5.4' });
+    const [web] = (inventory as { guests: { os: never }[] }).guests;
+    expect(identifyGuestOs(web.os)).toMatchObject({ known: true, source: 'xenstore', os: { id: 'rhel-5.4' } });
+  });
+
+  it('identifies a guest from the data/os_* keys an xl host holds, and the host from os-release', async () => {
+    const inventory = await inventoryOf(path.join(TESTCASES, 'ubuntu24.04-xen-4.17-xl'));
+    expect(identifyHypervisor(inventory.hypervisor as never)).toMatchObject({ product: 'xen', version: 'Ubuntu 24.04' });
+    const [pv] = (inventory as { guests: { os: never }[] }).guests;
+    expect(identifyGuestOs(pv.os)).toMatchObject({ known: true, source: 'xenstore', os: { id: 'ubuntu-22.04' } });
+  });
+});
+
+describe('xen driver on faults', () => {
+  it('reads the guests from the table, with their UUIDs, when the JSON of xl list -l is cut short', async () => {
+    const dir = variant('ubuntu24.04-xen-4.17-xl', (d) => {
+      const file = path.join(d, 'xl-list-l.json');
+      const json = readFileSync(file, 'utf8');
+      writeFileSync(file, json.slice(0, json.length / 2));
+    });
+    const inventory = await inventoryOf(dir);
+    expect(inventory.errors).toEqual([
+      expect.objectContaining({ code: 'XEN_OUTPUT_UNREADABLE', message: expect.stringMatching(/^xl list -l: .*cut short/) }),
+    ]);
+    expect(inventory.guests?.map((g) => [g.name, g.uuid, g.state, g.machine])).toEqual([
+      ['test-pv', '039e9ee6-4a84-3055-4c81-8ba426ae2656', 'running', undefined],
+      ['test-hvm', '2147d599-9cc6-c0dc-92ab-4064b5446e9b', 'running', undefined],
+    ]);
+  });
+
+  it('warns once on a Xen version it does not know, and reads the output with the newest parser', async () => {
+    const dir = variant('ubuntu24.04-xen-4.17-xl', (d) => {
+      const file = path.join(d, 'xl-info.txt');
+      const info = readFileSync(file, 'utf8');
+      writeFileSync(file, info.replace(/xen_major\s+: 4/, 'xen_major              : 5').replace(/4\.17\.3/, '5.0.0'));
+    });
+    const inventory = await inventoryOf(dir);
+    const golden = JSON.parse(readFileSync(path.join(TESTCASES, 'ubuntu24.04-xen-4.17-xl', 'expected.json'), 'utf8'));
+    expect(inventory.errors).toEqual([
+      expect.objectContaining({ code: 'FORMAT_VERSION_UNKNOWN', message: expect.stringContaining('Xen 5.0.0') }),
+    ]);
+    expect(JSON.parse(JSON.stringify(inventory.guests))).toEqual(golden.guests);
+  });
+
+  it('reports a domain that vanished between xl list -l and xl list -v, and the others', async () => {
+    const dir = variant('ubuntu24.04-xen-4.17-xl', (d) => {
+      const file = path.join(d, 'xl-list-v.txt');
+      writeFileSync(file, readFileSync(file, 'utf8').replace(/^test-hvm .*\n/m, ''));
+    });
+    const inventory = await inventoryOf(dir);
+    expect(inventory.errors).toEqual([
+      {
+        driver: 'xen',
+        code: 'DOMAIN_VANISHED',
+        guest: '2147d599-9cc6-c0dc-92ab-4064b5446e9b',
+        message: 'domain test-hvm (id 7) went away between xl list -l and xl list -v',
+      },
+    ]);
+    expect(inventory.guests?.map((g) => g.name)).toEqual(['test-pv']);
+  });
+
+  it('reports a domain only the table lists, as the table has it', async () => {
+    const dir = variant('ubuntu24.04-xen-4.17-xl', (d) => {
+      const file = path.join(d, 'xl-list-v.txt');
+      const row = 'late-starter                                12   256     1     -b----       0.4 5c1d2e3f-0a1b-4c2d-8e3f-4a5b6c7d8e9f        -                -\n';
+      writeFileSync(file, readFileSync(file, 'utf8') + row);
+    });
+    const inventory = await inventoryOf(dir);
+    expect(inventory.errors).toEqual([]);
+    expect(inventory.guests?.at(-1)).toMatchObject({
+      name: 'late-starter',
+      uuid: '5c1d2e3f-0a1b-4c2d-8e3f-4a5b6c7d8e9f',
+      state: 'running',
+      memoryBytes: 256 * 1024 * 1024,
+      vcpus: 1,
+    });
+  });
+
+  it('reports PERMISSION_DENIED, saying to run as root, in a partial inventory when xl is refused', async () => {
+    const refused = {
+      code: 1,
+      stderrText:
+        'xencall: error: Could not obtain handle on privileged command interface: Permission denied\nlibxl: error: libxl.c:102:libxl_ctx_alloc: cannot open libxc handle: Permission denied\ncannot init xl context\n',
+    };
+    const dir = variant('ubuntu24.04-xen-4.17-xl', (_d, commands) => {
+      for (const c of commands.filter((c) => c.program === 'xl')) Object.assign(c, { stdout: undefined, ...refused });
+    });
+    const inventory = await scanOnce([xenDriver()], replayRunner(dir), { hostFacts });
+    expect(inventory).toMatchObject({ partial: true, guests: [], drivers: [{ driver: 'xen', ok: false }] });
+    // hypervisor() and guests() each say which command was refused.
+    expect(inventory.errors.map((e) => [e.code, e.message.split(' was refused')[0]])).toEqual([
+      ['PERMISSION_DENIED', 'xl info'],
+      ['PERMISSION_DENIED', 'xl list -l'],
+    ]);
+    expect(inventory.errors[0].message).toContain('run the agent as root');
+  });
+
+  it('gives every guest permission_denied when xenstore refuses, and still lists them', async () => {
+    const dir = variant('ubuntu24.04-xen-4.17-xl', (_d, commands) => {
+      Object.assign(command(commands, 'xenstore-ls', '-f', '/local/domain'), {
+        stdout: undefined,
+        code: 1,
+        stderrText: 'xenstore-ls: xs_open: Permission denied\n',
+      });
+    });
+    const inventory = await inventoryOf(dir);
+    expect(inventory.guests?.map((g) => [g.name, g.os.reason])).toEqual([
+      ['test-pv', 'permission_denied'],
+      ['test-hvm', 'permission_denied'],
+    ]);
+    expect(inventory.guests?.[0].os.reasonDetail).toContain('Permission denied');
+  });
+
+  it('falls back to xm where xl refuses to run beside xend', async () => {
+    const dir = variant('rhel5.4-xen-xm', (_d, commands) => {
+      commands.push({
+        program: 'xl',
+        args: ['info'],
+        code: 1,
+        stderrText:
+          'xend is running, which may cause unpredictable results when using this xl command.  Please shut down xend before continuing.\n',
+      });
+    });
+    const inventory = await inventoryOf(dir);
+    expect(inventory.hypervisor).toMatchObject({ managementStack: 'xm (xend)', version: '3.1.2-164.el5' });
+    expect(inventory.guests).toHaveLength(4);
+  });
+
+  it('says the Xen tools are missing where neither xl nor xm is installed, and detects no dom0 without control_d', async () => {
+    const dir = variant('rhel5.4-xen-xm', (d, commands) => {
+      commands.splice(0, commands.length);
+      writeFileSync(path.join(d, 'root', 'proc', 'xen', 'capabilities'), '');
+    });
+    const inventory = await inventoryOf(dir);
+    expect(inventory).toMatchObject({
+      detected: false,
+      hypervisor: { thrown: { code: 'XEN_TOOLS_NOT_FOUND' } },
+      thrown: { code: 'XEN_TOOLS_NOT_FOUND' },
+    });
+  });
+});
+
+describe('xen parsers', () => {
+  it('maps the state letters onto the shared states, most telling letter first', () => {
+    const cases: [string | undefined, boolean, string][] = [
+      ['r-----', true, 'running'],
+      ['-b----', true, 'running'],
+      ['------', true, 'running'],
+      ['--p---', true, 'paused'],
+      ['---s--', true, 'shutoff'],
+      ['----c-', true, 'crashed'],
+      ['--psc-', true, 'crashed'],
+      ['-----d', true, 'stopping'],
+      ['------', false, 'shutoff'],
+      [undefined, true, 'unknown'],
+      ['??????', true, 'unknown'],
+    ];
+    for (const [flags, hasDomid, state] of cases) expect([flags, hasDomid, xenState(flags, hasDomid)]).toEqual([flags, hasDomid, state]);
+  });
+
+  it('undoes xenstore-ls escapes: backslashes, control characters and octal UTF-8 bytes', () => {
+    const text = '/local/domain/4/data/os_name = "Caf\\303\\251 OS \\\\ "edge" \\t1"\n/local/domain/4/vm = "/vm/AB0E2F4C-0000-4000-8000-000000000001"\n';
+    expect(parseXenstoreLs(text).get(4)).toEqual({
+      uuid: 'ab0e2f4c-0000-4000-8000-000000000001',
+      data: { os_name: 'Café OS \\ "edge" \t1' },
+    });
+  });
+
+  it('refuses SXP cut short instead of reading half a domain', () => {
+    expect(() => parseSxp('(domain (domid 1) (name web')).toThrow(/unclosed/);
+    expect(() => parseSxp("(domain (description 'cut")).toThrow(/unterminated/);
+  });
+
+  it('refuses a table line it cannot read rather than guess its columns', () => {
+    expect(() => parseXenList('Name ID Mem VCPUs State Time(s)\nweb1 oops\n')).toThrow(/not a line of the Xen domain list/);
+  });
+});

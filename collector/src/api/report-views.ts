@@ -1,0 +1,131 @@
+/**
+ * `hvmap report --view VIEW`: the API's views in the terminal, read from a database file (the same
+ * queries the API runs) or from a running collector (its API, page by page).
+ */
+import type { AlertRecord } from '../alerts/store.js';
+import type { Db } from '../store/db.js';
+import {
+  AGENT_COLUMNS,
+  ALERT_COLUMNS,
+  type Column,
+  GUEST_COLUMNS,
+  HOST_COLUMNS,
+  MATRIX_COLUMNS,
+  matrixRows,
+  toCsv,
+  toTable,
+} from './columns.js';
+import {
+  type AgentView,
+  type GuestView,
+  type HostView,
+  iterateGuests,
+  type LiveState,
+  listAgents,
+  listHosts,
+  type MatrixView,
+  type Page,
+  readMatrix,
+} from './queries.js';
+import { PAGE_LIMITS, alertFilter, allAlerts, guestFilter, hostFilter } from './routes.js';
+
+export const VIEWS = ['hosts', 'guests', 'matrix', 'alerts', 'agents'] as const;
+export type ViewName = (typeof VIEWS)[number];
+
+export type ViewData =
+  | { view: 'hosts'; items: HostView[] }
+  | { view: 'guests'; items: GuestView[] }
+  | { view: 'matrix'; matrix: MatrixView }
+  | { view: 'alerts'; items: AlertRecord[] }
+  | { view: 'agents'; items: AgentView[] };
+
+/** A database file cannot know which agents hold a connection: none, as far as it can tell. */
+const OFFLINE: LiveState = { isConnected: () => false, connected: 0 };
+const EVERY_ROW = { limit: -1, offset: 0 };
+
+/**
+ * A view from the database, filtered by the same query parameters the API takes (and checked by
+ * the same code, so a bad value fails alike).
+ */
+export function viewFromDb(db: Db, view: ViewName, params: URLSearchParams): ViewData {
+  const url = new URL(`http://cli/?${params}`);
+  switch (view) {
+    case 'hosts':
+      return { view, items: listHosts(db, OFFLINE, hostFilter(url), EVERY_ROW).items };
+    case 'guests':
+      return { view, items: [...iterateGuests(db, guestFilter(url))] };
+    case 'matrix':
+      return { view, matrix: readMatrix(db) };
+    case 'alerts':
+      return { view, items: [...allAlerts(db, alertFilter(url))] };
+    case 'agents':
+      return { view, items: listAgents(db, OFFLINE, EVERY_ROW).items };
+  }
+}
+
+async function getJson<T>(url: URL, token: string | undefined): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    throw new Error(`cannot reach the collector at ${url.origin}: ${(err as Error).cause ?? (err as Error).message}`);
+  }
+  if (!res.ok) {
+    const body = (await res.json().catch(() => ({}))) as { message?: string };
+    throw new Error(`the collector answered ${res.status} for ${url.pathname}${body.message ? `: ${body.message}` : ''}`);
+  }
+  return (await res.json()) as T;
+}
+
+/** A view from a running collector's API: every page of a list, the matrix in one request. */
+export async function viewFromCollector(
+  collector: string,
+  view: ViewName,
+  params: URLSearchParams,
+  token?: string,
+): Promise<ViewData> {
+  const url = new URL(`/api/${view}`, collector);
+  for (const [k, v] of params) url.searchParams.set(k, v);
+  if (view === 'matrix') return { view, matrix: await getJson<MatrixView>(url, token) };
+  const items: unknown[] = [];
+  url.searchParams.set('limit', String(PAGE_LIMITS.max));
+  for (let offset: number | null = 0; offset !== null; ) {
+    url.searchParams.set('offset', String(offset));
+    const page: Page<unknown> = await getJson<Page<unknown>>(url, token);
+    items.push(...page.items);
+    offset = page.nextOffset;
+  }
+  return { view, items } as ViewData;
+}
+
+function columnsOf(data: ViewData): { columns: Column<never>[]; rows: unknown[] } {
+  switch (data.view) {
+    case 'hosts':
+      return { columns: HOST_COLUMNS as Column<never>[], rows: data.items };
+    case 'guests':
+      return { columns: GUEST_COLUMNS as Column<never>[], rows: data.items };
+    case 'matrix':
+      return { columns: MATRIX_COLUMNS as Column<never>[], rows: matrixRows(data.matrix) };
+    case 'alerts':
+      return { columns: ALERT_COLUMNS as Column<never>[], rows: data.items };
+    case 'agents':
+      return { columns: AGENT_COLUMNS as Column<never>[], rows: data.items };
+  }
+}
+
+/** JSON (the API's own shapes: `{items, total}` for lists, the matrix object), CSV or a table. */
+export function formatView(data: ViewData, format: 'table' | 'json' | 'csv'): string {
+  if (format === 'json') {
+    return `${JSON.stringify(data.view === 'matrix' ? data.matrix : { items: data.items, total: data.items.length }, null, 2)}\n`;
+  }
+  const { columns, rows } = columnsOf(data);
+  if (format === 'csv') return toCsv(columns, rows as never[]);
+  const footer =
+    data.view === 'matrix'
+      ? `${data.matrix.totals.total} guests: ${data.matrix.totals.certified} certified, ${data.matrix.totals.notCertified} not certified, ${data.matrix.totals.unknown} unknown; ${data.matrix.totals.eol} past end of support`
+      : `${rows.length} ${data.view}`;
+  return `${toTable(columns, rows as never[])}\n${footer}\n`;
+}

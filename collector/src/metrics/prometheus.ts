@@ -1,0 +1,83 @@
+import type { DeliveryCounters } from '../alerts/notify.js';
+import { GUEST_STATUSES, type LiveState, readSummary } from '../api/queries.js';
+import type { IngestCounters } from '../server/ingest.js';
+import type { Db } from '../store/db.js';
+import type { Histogram } from './histogram.js';
+
+/** Everything /metrics reads; each source is asked at scrape time. */
+export interface MetricsSource {
+  db: Db;
+  ingest: LiveState & { counters: IngestCounters };
+  evaluationSeconds: Histogram;
+  liveClients(): number;
+  catalogVersion(): string;
+  alertDeliveries(): DeliveryCounters;
+}
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Label values escape backslash, double quote and line feed (exposition format). */
+function label(value: string): string {
+  return value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+}
+
+/** The collector's metrics in the Prometheus text exposition format. */
+export function renderMetrics(src: MetricsSource): string {
+  const out: string[] = [];
+  const metric = (name: string, type: string, help: string, samples: string[]) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
+  };
+  const summary = readSummary(src.db, src.ingest);
+  const byStatus: Record<(typeof GUEST_STATUSES)[number], number> = {
+    certified: summary.guests.certified,
+    'not-certified': summary.guests.notCertified,
+    unknown: summary.guests.unknown,
+  };
+  metric(
+    'hvmap_guests',
+    'gauge',
+    'Guests present on their hosts, by compatibility status.',
+    GUEST_STATUSES.map((s) => `hvmap_guests{status="${s}"} ${byStatus[s]}`),
+  );
+  metric('hvmap_guests_eol', 'gauge', 'Guests present on their hosts whose OS is past its end of support.', [
+    `hvmap_guests_eol ${summary.guests.eol}`,
+  ]);
+  metric('hvmap_hosts', 'gauge', 'Hosts known to the collector.', [`hvmap_hosts ${summary.hosts}`]);
+  metric('hvmap_agents_connected', 'gauge', 'Agents holding a connection now.', [
+    `hvmap_agents_connected ${summary.agents.connected}`,
+  ]);
+  metric('hvmap_agent_tokens_active', 'gauge', 'Agent tokens not revoked.', [
+    `hvmap_agent_tokens_active ${summary.agents.active}`,
+  ]);
+  const c = src.ingest.counters;
+  metric('hvmap_ingest_frames_total', 'counter', 'Agent frames since start, by result.', [
+    `hvmap_ingest_frames_total{result="accepted"} ${c.framesAccepted}`,
+    `hvmap_ingest_frames_total{result="rejected"} ${c.framesRejected}`,
+  ]);
+  metric('hvmap_ingest_snapshots_stored_total', 'counter', 'Snapshots stored since start.', [
+    `hvmap_ingest_snapshots_stored_total ${c.snapshotsStored}`,
+  ]);
+  metric(
+    'hvmap_evaluation_duration_seconds',
+    'histogram',
+    "Time to identify and evaluate one snapshot's guests against the catalog.",
+    src.evaluationSeconds.lines('hvmap_evaluation_duration_seconds'),
+  );
+  metric('hvmap_alerts_firing', 'gauge', 'Firing alerts, by severity.', [
+    `hvmap_alerts_firing{severity="critical"} ${summary.alerts.critical}`,
+    `hvmap_alerts_firing{severity="warning"} ${summary.alerts.warning}`,
+  ]);
+  const d = src.alertDeliveries();
+  metric('hvmap_alert_deliveries_total', 'counter', 'Alert webhook delivery attempts since start, by result.', [
+    `hvmap_alert_deliveries_total{result="delivered"} ${d.delivered}`,
+    `hvmap_alert_deliveries_total{result="failed"} ${d.failedAttempts}`,
+    `hvmap_alert_deliveries_total{result="gave_up"} ${d.gaveUp}`,
+  ]);
+  metric('hvmap_live_clients', 'gauge', 'Web pages following the map over /live.', [
+    `hvmap_live_clients ${src.liveClients()}`,
+  ]);
+  metric('hvmap_catalog_info', 'gauge', 'The catalog version in force (always 1).', [
+    `hvmap_catalog_info{version="${label(src.catalogVersion())}"} 1`,
+  ]);
+  return `${out.join('\n')}\n`;
+}
