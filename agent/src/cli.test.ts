@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Guest } from '@hvmap/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -104,6 +105,23 @@ describe('hvmap-agent', () => {
     const { cli, stdout } = io();
     expect(await main(['scan', '--driver', 'fake'], cli, registry('missing').entries)).toBe(1);
     expect(stdout()).toContain('VIRSH_NOT_FOUND [fake] virsh was not found');
+  });
+
+  it('scan --driver xen --replay DIR --json runs the real driver on the outputs captured in DIR', async () => {
+    const { cli, stdout } = io();
+    const dir = fileURLToPath(new URL('./drivers/xen/testcases/rhel5.4-xen-xm', import.meta.url));
+    expect(await main(['scan', '--driver', 'xen', '--replay', dir, '--json'], cli)).toBe(0);
+    const printed = JSON.parse(stdout()) as IdentifiedInventory;
+    expect(printed.hypervisor).toMatchObject({ driver: 'xen', identified: { product: 'xen', version: 'RHEL 5.4' } });
+    expect(printed.guests.map((g) => g.name)).toEqual(['rhel54-web', 'rhel4-db', 'win2008r2-app', 'rhel53-test']);
+    expect(printed.guests[0].identified).toMatchObject({ known: true, os: { id: 'rhel-5.4' } });
+    expect(printed.drivers).toEqual([expect.objectContaining({ driver: 'xen', ok: true, guests: 4 })]);
+  });
+
+  it('scan --replay exits 1 and says what is wrong with a folder that is no replay', async () => {
+    const { cli, stderr } = io();
+    expect(await main(['scan', '--driver', 'xen', '--replay', dir, '--json'], cli)).toBe(1);
+    expect(stderr()).toMatch(/^hvmap-agent: cannot read .*commands\.json: ENOENT/);
   });
 
   it('run reports to the collector until shut down, then exits 0', async () => {

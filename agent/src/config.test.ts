@@ -83,6 +83,14 @@ describe('parseCommandLine', () => {
     });
   });
 
+  it('reads --replay DIR of scan', async () => {
+    expect(await parse(['scan', '--driver', 'libvirt', '--replay', '/captures/rhel9'])).toMatchObject({
+      command: 'scan',
+      driver: 'libvirt',
+      replay: '/captures/rhel9',
+    });
+  });
+
   it.each([
     [['run', '--token', 't'], '--collector URL is required'],
     [run, 'a token is required'],
@@ -95,6 +103,8 @@ describe('parseCommandLine', () => {
     [[...run, '--token', 't', '--log-level', 'loud'], '--log-level loud is not a level'],
     [['scan', '--collector', 'ws://x'], "Unknown option '--collector'"],
     [['scan', 'extra'], 'positional'],
+    [['scan', '--replay', '/captures', '--root', '/fx'], 'give --replay or --root, not both'],
+    [['run', '--replay', '/captures'], "Unknown option '--replay'"],
     [['deploy'], 'unknown command "deploy"'],
   ])('refuses %j as bad usage: %s', async (argv, message) => {
     const error = await parse(argv).catch((err: unknown) => err);
@@ -123,6 +133,7 @@ describe('helpText', () => {
       '--state-dir DIR',
       '--root DIR',
       '--json',
+      '--replay DIR',
       '--log-level LEVEL',
       '--help',
     ]) {

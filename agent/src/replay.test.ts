@@ -55,7 +55,10 @@ describe('replayRunner', () => {
   });
 
   it('refuses, when it is read, a manifest naming a capture file the folder does not hold', () => {
-    writeFileSync(path.join(dir, 'commands.json'), JSON.stringify([{ program: 'xl', args: ['info'], stdout: 'info.txt' }]));
+    writeFileSync(
+      path.join(dir, 'commands.json'),
+      JSON.stringify([{ program: 'xl', args: ['info'], stdout: 'info.txt' }]),
+    );
     expect(() => replayRunner(dir)).toThrow(/command 0 \(xl\) names info\.txt, which is not in/);
   });
 });

@@ -1,6 +1,10 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Guest, HostFacts, Hypervisor } from '@hvmap/shared';
 import { describe, expect, it } from 'vitest';
 import { type Driver, DriverError, type GuestScan } from './drivers/driver.js';
+import { DRIVERS } from './drivers/index.js';
+import { replayRunner } from './replay.js';
 import type { Runner } from './runner.js';
 import { contentHash, NO_HYPERVISOR, scanOnce } from './scan.js';
 
@@ -28,22 +32,91 @@ const virshMissing = async (): Promise<never> => {
 };
 
 describe('scanOnce', () => {
-  it('runs the first driver that detects its hypervisor and reports its run', async () => {
+  it('runs every driver that detects its hypervisor and reports each run', async () => {
     const inv = await scanOnce(
-      [fakeDriver('xen', { detect: async () => false }), fakeDriver('libvirt'), fakeDriver('hyperv')],
+      [
+        fakeDriver('xen', { detect: async () => false }),
+        fakeDriver('libvirt'),
+        fakeDriver('hyperv', { guests: async () => ({ guests: [guest('db1')], errors: [] }) }),
+      ],
       runner,
       { hostFacts },
     );
     expect(inv).toMatchObject({
       host: hostFacts,
       hypervisor: { driver: 'libvirt', product: 'kvm' },
-      guests: [guest('web1')],
+      guests: [guest('web1'), guest('db1')],
       errors: [],
       partial: false,
-      drivers: [{ driver: 'libvirt', ok: true, guests: 1 }],
+      drivers: [
+        { driver: 'libvirt', ok: true, guests: 1 },
+        { driver: 'hyperv', ok: true, guests: 1 },
+      ],
     });
     expect(inv.drivers?.[0].durationMs).toBeGreaterThanOrEqual(0);
     expect(new Date(inv.collectedAt).toISOString()).toBe(inv.collectedAt);
+  });
+
+  it('reports a guest two drivers see once, as the higher-priority driver saw it, with its hypervisor', async () => {
+    const fromXe = { ...guest('web1', 'AB0E2F4C-0000-4000-8000-000000000001'), vcpus: 4 };
+    const inv = await scanOnce(
+      [
+        fakeDriver('xenserver', {
+          hypervisor: async () => ({ driver: 'xenserver', product: 'xcp-ng', version: '8.2.1' }),
+          guests: async () => ({ guests: [fromXe], errors: [] }),
+        }),
+        fakeDriver('xen', {
+          hypervisor: async () => ({ driver: 'xen', product: 'xen', version: '4.13.4' }),
+          guests: async () => ({
+            guests: [guest('web1', 'ab0e2f4c-0000-4000-8000-000000000001'), guest('xen-only')],
+            errors: [],
+          }),
+        }),
+      ],
+      runner,
+      { hostFacts },
+    );
+    expect(inv.hypervisor).toEqual({ driver: 'xenserver', product: 'xcp-ng', version: '8.2.1' });
+    expect(inv.guests).toEqual([fromXe, guest('xen-only')]);
+    // Each run still says how many guests its driver saw.
+    expect(inv.drivers?.map((r) => [r.driver, r.guests])).toEqual([
+      ['xenserver', 1],
+      ['xen', 2],
+    ]);
+  });
+
+  it("keeps guests sharing a UUID within one driver's list: clones are distinct guests", async () => {
+    const clones = [guest('template-copy-a', 'uuid-clone'), guest('template-copy-b', 'uuid-clone')];
+    const inv = await scanOnce(
+      [
+        fakeDriver('xen', { guests: async () => ({ guests: clones, errors: [] }) }),
+        fakeDriver('libvirt', {
+          guests: async () => ({ guests: [guest('template-copy-a', 'uuid-clone')], errors: [] }),
+        }),
+      ],
+      runner,
+      { hostFacts },
+    );
+    expect(inv.guests).toEqual(clones);
+  });
+
+  it("reports the next driver's hypervisor when the first one's hypervisor question fails", async () => {
+    const inv = await scanOnce(
+      [
+        fakeDriver('xenserver', { hypervisor: virshMissing }),
+        fakeDriver('xen', { hypervisor: async () => ({ driver: 'xen', product: 'xen' }) }),
+      ],
+      runner,
+      { hostFacts },
+    );
+    expect(inv.hypervisor).toEqual({ driver: 'xen', product: 'xen' });
+    expect(inv).toMatchObject({
+      partial: true,
+      drivers: [
+        { driver: 'xenserver', ok: false },
+        { driver: 'xen', ok: true },
+      ],
+    });
   });
 
   it('reports a driver that throws as one error with its code and a partial report, not a crash', async () => {
@@ -100,12 +173,19 @@ describe('scanOnce', () => {
     expect(inv).toMatchObject({ guests: [], drivers: [], partial: true });
   });
 
-  it('reports a detect() that throws and asks the next driver', async () => {
+  it('reports a detect() that throws as a failed run, partial, and asks the next driver', async () => {
     const inv = await scanOnce([fakeDriver('xen', { detect: virshMissing }), fakeDriver('libvirt')], runner, {
       hostFacts,
     });
     expect(inv.hypervisor.driver).toBe('libvirt');
     expect(inv.errors).toEqual([expect.objectContaining({ driver: 'xen', code: 'VIRSH_NOT_FOUND' })]);
+    expect(inv).toMatchObject({
+      partial: true,
+      drivers: [
+        { driver: 'xen', ok: false, guests: 0 },
+        { driver: 'libvirt', ok: true },
+      ],
+    });
   });
 
   it('runs a driver named by the operator without asking it to detect', async () => {
@@ -115,6 +195,29 @@ describe('scanOnce', () => {
     });
     expect(inv.hypervisor.driver).toBe('libvirt');
     expect(inv.guests).toHaveLength(1);
+  });
+});
+
+describe('scanOnce with every registered driver on a replayed XCP-ng host', () => {
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'drivers/xenserver/testcases/xcpng-8.2-xe');
+
+  it('runs xe and xl, which both detect the host, and reports each guest once, as xe saw it', async () => {
+    const drivers = DRIVERS.map((d) => d.create({}));
+    const inv = await scanOnce(drivers, replayRunner(dir), { hostFacts });
+    expect(inv.drivers?.map((r) => [r.driver, r.ok, r.guests])).toEqual([
+      ['xenserver', true, 6],
+      ['xen', true, 4],
+    ]);
+    expect(inv).toMatchObject({ partial: false, errors: [], hypervisor: { driver: 'xenserver', product: 'xcp-ng' } });
+    expect(inv.guests.map((g) => g.name)).toEqual([
+      'win2022-sql',
+      'rocky86-web',
+      'debian11-notools',
+      'rhel79-app',
+      'ubuntu2204-build',
+      'win2019-old',
+    ]);
+    expect(inv.guests.every((g) => g.os.evidence.every((e) => e.source !== 'xenstore'))).toBe(true);
   });
 });
 

@@ -73,7 +73,10 @@ export async function scanOnce(drivers: Driver[], runner: Runner, options: ScanO
       partial: true,
     };
   }
-  const hypervisor = results.find((r) => r.hypervisor)?.hypervisor ?? { driver: results[0].run.driver, product: 'unknown' };
+  const hypervisor = results.find((r) => r.hypervisor)?.hypervisor ?? {
+    driver: results[0].run.driver,
+    product: 'unknown',
+  };
   return {
     collectedAt,
     host,

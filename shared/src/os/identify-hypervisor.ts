@@ -163,7 +163,7 @@ function linuxHosted(product: string, hv: Hypervisor): HypervisorIdentity {
 function xenServer(hv: Hypervisor): HypervisorIdentity {
   const f = hv.hostOsFields ?? {};
   const brand = [hv.hostOs, f.NAME, f.PRETTY_NAME, f.ID, hv.managementStack].join(' ');
-  const product = /\bxcp-?ng\b/i.test(brand) ? 'xcp-ng' : 'xenserver';
+  const product = /^xcp-?ng$/i.test(hv.product) || /\bxcp-?ng\b/i.test(brand) ? 'xcp-ng' : 'xenserver';
   const display = /citrix\s+hypervisor/i.test(brand) ? 'Citrix Hypervisor' : undefined;
   // Support statements name XenServer by major.minor ("8.2"); "8.2.1" is a cumulative update of it.
   const raw = hv.version || f.VERSION_ID || numberAfter(hv.hostOs ?? '', /\b(?:xenserver|hypervisor|xcp-?ng)\b/i);

@@ -6,7 +6,7 @@ import { identifyGuestOs, identifyHypervisor } from '@hvmap/shared';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ReplayEntry, replayRunner } from '../../replay.js';
 import { scanOnce } from '../../scan.js';
-import { parseXenList, parseXenstoreLs, parseSxp, xenState } from './parse.js';
+import { parseSxp, parseXenList, parseXenstoreLs, xenState } from './parse.js';
 import { xenDriver } from './xen.js';
 
 const TESTCASES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testcases');
@@ -16,7 +16,9 @@ const hostFacts = { hostname: 'dom0', os: { platform: 'linux' }, cpu: {} };
 async function inventoryOf(dir: string) {
   const run = replayRunner(dir);
   const driver = xenDriver();
-  const thrown = (err: unknown) => ({ thrown: { code: (err as { code?: string }).code, message: (err as Error).message } });
+  const thrown = (err: unknown) => ({
+    thrown: { code: (err as { code?: string }).code, message: (err as Error).message },
+  });
   return {
     detected: await driver.detect(run),
     hypervisor: await driver.hypervisor(run).catch(thrown),
@@ -61,7 +63,9 @@ describe('xen driver on captured hosts', () => {
 
   it('reads every captured list table as its expected.json says', () => {
     const dir = path.join(TESTCASES, 'list-tables');
-    const files = readdirSync(dir).filter((f) => f.endsWith('.txt')).sort();
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.txt'))
+      .sort();
     const actual = Object.fromEntries(files.map((f) => [f, parseXenList(readFileSync(path.join(dir, f), 'utf8'))]));
     expectGolden(path.join(dir, 'expected.json'), actual);
   });
@@ -75,7 +79,10 @@ describe('xen driver on captured hosts', () => {
 
   it('identifies a guest from the data/os_* keys an xl host holds, and the host from os-release', async () => {
     const inventory = await inventoryOf(path.join(TESTCASES, 'ubuntu24.04-xen-4.17-xl'));
-    expect(identifyHypervisor(inventory.hypervisor as never)).toMatchObject({ product: 'xen', version: 'Ubuntu 24.04' });
+    expect(identifyHypervisor(inventory.hypervisor as never)).toMatchObject({
+      product: 'xen',
+      version: 'Ubuntu 24.04',
+    });
     const [pv] = (inventory as { guests: { os: never }[] }).guests;
     expect(identifyGuestOs(pv.os)).toMatchObject({ known: true, source: 'xenstore', os: { id: 'ubuntu-22.04' } });
   });
@@ -90,7 +97,10 @@ describe('xen driver on faults', () => {
     });
     const inventory = await inventoryOf(dir);
     expect(inventory.errors).toEqual([
-      expect.objectContaining({ code: 'XEN_OUTPUT_UNREADABLE', message: expect.stringMatching(/^xl list -l: .*cut short/) }),
+      expect.objectContaining({
+        code: 'XEN_OUTPUT_UNREADABLE',
+        message: expect.stringMatching(/^xl list -l: .*cut short/),
+      }),
     ]);
     expect(inventory.guests?.map((g) => [g.name, g.uuid, g.state, g.machine])).toEqual([
       ['test-pv', '039e9ee6-4a84-3055-4c81-8ba426ae2656', 'running', undefined],
@@ -132,7 +142,8 @@ describe('xen driver on faults', () => {
   it('reports a domain only the table lists, as the table has it', async () => {
     const dir = variant('ubuntu24.04-xen-4.17-xl', (d) => {
       const file = path.join(d, 'xl-list-v.txt');
-      const row = 'late-starter                                12   256     1     -b----       0.4 5c1d2e3f-0a1b-4c2d-8e3f-4a5b6c7d8e9f        -                -\n';
+      const row =
+        'late-starter                                12   256     1     -b----       0.4 5c1d2e3f-0a1b-4c2d-8e3f-4a5b6c7d8e9f        -                -\n';
       writeFileSync(file, readFileSync(file, 'utf8') + row);
     });
     const inventory = await inventoryOf(dir);
@@ -225,11 +236,13 @@ describe('xen parsers', () => {
       [undefined, true, 'unknown'],
       ['??????', true, 'unknown'],
     ];
-    for (const [flags, hasDomid, state] of cases) expect([flags, hasDomid, xenState(flags, hasDomid)]).toEqual([flags, hasDomid, state]);
+    for (const [flags, hasDomid, state] of cases)
+      expect([flags, hasDomid, xenState(flags, hasDomid)]).toEqual([flags, hasDomid, state]);
   });
 
   it('undoes xenstore-ls escapes: backslashes, control characters and octal UTF-8 bytes', () => {
-    const text = '/local/domain/4/data/os_name = "Caf\\303\\251 OS \\\\ "edge" \\t1"\n/local/domain/4/vm = "/vm/AB0E2F4C-0000-4000-8000-000000000001"\n';
+    const text =
+      '/local/domain/4/data/os_name = "Caf\\303\\251 OS \\\\ "edge" \\t1"\n/local/domain/4/vm = "/vm/AB0E2F4C-0000-4000-8000-000000000001"\n';
     expect(parseXenstoreLs(text).get(4)).toEqual({
       uuid: 'ab0e2f4c-0000-4000-8000-000000000001',
       data: { os_name: 'Café OS \\ "edge" \t1' },
@@ -242,6 +255,8 @@ describe('xen parsers', () => {
   });
 
   it('refuses a table line it cannot read rather than guess its columns', () => {
-    expect(() => parseXenList('Name ID Mem VCPUs State Time(s)\nweb1 oops\n')).toThrow(/not a line of the Xen domain list/);
+    expect(() => parseXenList('Name ID Mem VCPUs State Time(s)\nweb1 oops\n')).toThrow(
+      /not a line of the Xen domain list/,
+    );
   });
 });

@@ -83,7 +83,7 @@ function toGuest({ domain, flags }: Described, xenstore: XenstoreAnswer): Guest 
   if (fromStore) evidence.push(fromStore);
   let reason: OsUnknownReason | undefined;
   let reasonDetail: string | undefined;
-  if (!fromStore && state !== 'running' && state !== 'paused') {
+  if (!fromStore && (state === 'shutoff' || state === 'crashed' || state === 'stopping')) {
     reason = 'vm_off';
     reasonDetail = `domain is ${state}; guest tools write data/os_* into xenstore only while it runs`;
   } else if (!fromStore && xenstore.kind === 'failed') {
@@ -120,7 +120,10 @@ export function xenDriver(options: XenOptions = {}): Driver {
       );
     }
     if (result.error === 'TIMEOUT') {
-      return new DriverError('COMMAND_TIMEOUT', `${command} gave no answer within ${timeoutMs} ms: is xenstored (or xend) responding?`);
+      return new DriverError(
+        'COMMAND_TIMEOUT',
+        `${command} gave no answer within ${timeoutMs} ms: is xenstored (or xend) responding?`,
+      );
     }
     if (deniedPermission(result)) {
       return new DriverError(
@@ -148,7 +151,8 @@ export function xenDriver(options: XenOptions = {}): Driver {
     // -f prints whole paths and never truncates values (without it, values are cut to 80 columns).
     const result = await exec(run, 'xenstore-ls', ['-f', '/local/domain']);
     if (succeeded(result)) return { kind: 'ok', domains: parseXenstoreLs(result.stdout) };
-    if (result.error === 'ENOENT') return { kind: 'failed', reason: 'not_supported', detail: 'xenstore-ls was not found' };
+    if (result.error === 'ENOENT')
+      return { kind: 'failed', reason: 'not_supported', detail: 'xenstore-ls was not found' };
     if (result.error === 'TIMEOUT') {
       return { kind: 'failed', reason: 'timeout', detail: `xenstore-ls gave no answer within ${timeoutMs} ms` };
     }
@@ -170,7 +174,11 @@ export function xenDriver(options: XenOptions = {}): Driver {
       try {
         ({ format, domains } = parseListLong(long.stdout));
       } catch (err) {
-        errors.push({ driver: DRIVER, code: 'XEN_OUTPUT_UNREADABLE', message: `${tool} list -l: ${(err as Error).message}` });
+        errors.push({
+          driver: DRIVER,
+          code: 'XEN_OUTPUT_UNREADABLE',
+          message: `${tool} list -l: ${(err as Error).message}`,
+        });
       }
     } else if (long.error === 'ENOENT' || long.error === 'TIMEOUT' || deniedPermission(long)) {
       throw failure(long, `${tool} list -l`);
@@ -187,12 +195,20 @@ export function xenDriver(options: XenOptions = {}): Driver {
       try {
         rows = parseXenList(table.stdout);
       } catch (err) {
-        errors.push({ driver: DRIVER, code: 'XEN_OUTPUT_UNREADABLE', message: `${command}: ${(err as Error).message}` });
+        errors.push({
+          driver: DRIVER,
+          code: 'XEN_OUTPUT_UNREADABLE',
+          message: `${command}: ${(err as Error).message}`,
+        });
       }
     } else if (!domains) {
       throw failure(table, command);
     } else {
-      errors.push({ driver: DRIVER, code: 'XEN_LIST_FAILED', message: `${command} failed, states unknown: ${stderrText(table)}` });
+      errors.push({
+        driver: DRIVER,
+        code: 'XEN_LIST_FAILED',
+        message: `${command} failed, states unknown: ${stderrText(table)}`,
+      });
     }
     if (!domains) {
       if (!rows) throw new DriverError('XEN_OUTPUT_UNREADABLE', `neither ${tool} list -l nor ${command} could be read`);

@@ -16,7 +16,9 @@ const hostFacts = { hostname: 'dom0', os: { platform: 'linux' }, cpu: {} };
 async function inventoryOf(dir: string) {
   const run = replayRunner(dir);
   const driver = xenServerDriver();
-  const thrown = (err: unknown) => ({ thrown: { code: (err as { code?: string }).code, message: (err as Error).message } });
+  const thrown = (err: unknown) => ({
+    thrown: { code: (err as { code?: string }).code, message: (err as Error).message },
+  });
   return {
     detected: await driver.detect(run),
     hypervisor: await driver.hypervisor(run).catch(thrown),
@@ -47,7 +49,8 @@ function variant(name: string, edit: (dir: string, commands: ReplayEntry[]) => v
   return dir;
 }
 
-const guestsOf = (inventory: Awaited<ReturnType<typeof inventoryOf>>) => ('guests' in inventory ? inventory.guests : []);
+const guestsOf = (inventory: Awaited<ReturnType<typeof inventoryOf>>) =>
+  'guests' in inventory ? inventory.guests : [];
 
 describe('xenserver driver on captured hosts', () => {
   const cases = readdirSync(TESTCASES, { withFileTypes: true })
@@ -87,14 +90,20 @@ describe('xenserver driver on captured hosts', () => {
 
 describe('xenserver driver in a pool', () => {
   it('reports, on a pool member, only the VMs resident on it or whose affinity it is', async () => {
-    const dir = variant('xenserver-7.2-xe', (d) => writeFileSync(path.join(d, 'root/etc/xensource/pool.conf'), 'slave:10.0.0.1'));
+    const dir = variant('xenserver-7.2-xe', (d) =>
+      writeFileSync(path.join(d, 'root/etc/xensource/pool.conf'), 'slave:10.0.0.1'),
+    );
     expect(guestsOf(await inventoryOf(dir)).map((g) => g.name)).toEqual(['ansible-test-vm-1']);
   });
 
   it('reports every VM of the pool where it cannot tell which host it runs on', async () => {
     const dir = variant('xenserver-7.2-xe', (d) => rmSync(path.join(d, 'root/etc/xensource-inventory')));
     const inventory = await inventoryOf(dir);
-    expect(guestsOf(inventory).map((g) => g.name)).toEqual(['ansible-test-vm-1', 'ansible-test-vm-2', 'ansible-test-vm-3']);
+    expect(guestsOf(inventory).map((g) => g.name)).toEqual([
+      'ansible-test-vm-1',
+      'ansible-test-vm-2',
+      'ansible-test-vm-3',
+    ]);
     // Nor which of the two hosts it is: the hypervisor question fails and says why.
     expect(inventory.hypervisor).toMatchObject({ thrown: { code: 'XE_HOST_UNKNOWN' } });
   });
@@ -127,7 +136,9 @@ describe('xenserver driver on faults', () => {
       writeFileSync(file, text.slice(0, text.indexOf('os-version', text.lastIndexOf('uuid ( RO)'))));
     });
     const inventory = await inventoryOf(dir);
-    expect(inventory.errors).toEqual([expect.objectContaining({ code: 'XE_RECORD_INCOMPLETE', guest: '3f2a9c1e-5b7d-4e0f-a1b2-c3d4e5f60006' })]);
+    expect(inventory.errors).toEqual([
+      expect.objectContaining({ code: 'XE_RECORD_INCOMPLETE', guest: '3f2a9c1e-5b7d-4e0f-a1b2-c3d4e5f60006' }),
+    ]);
     expect(guestsOf(inventory).at(-1)).toMatchObject({ name: 'win2019-old', os: { reason: 'error' } });
   });
 
@@ -139,7 +150,10 @@ describe('xenserver driver on faults', () => {
     const inventory = await inventoryOf(dir);
     const golden = JSON.parse(readFileSync(path.join(TESTCASES, 'xcpng-8.2-xe', 'expected.json'), 'utf8'));
     expect(inventory.errors).toEqual([
-      expect.objectContaining({ code: 'FORMAT_VERSION_UNKNOWN', message: expect.stringContaining('XCP-ng 9.0.0 is newer') }),
+      expect.objectContaining({
+        code: 'FORMAT_VERSION_UNKNOWN',
+        message: expect.stringContaining('XCP-ng 9.0.0 is newer'),
+      }),
     ]);
     expect(JSON.parse(JSON.stringify(guestsOf(inventory)))).toEqual(golden.guests);
   });

@@ -125,7 +125,10 @@ export function xenServerDriver(options: XenServerOptions = {}): Driver {
       );
     }
     if (result.error === 'TIMEOUT') {
-      return new DriverError('COMMAND_TIMEOUT', `xe ${command} gave no answer within ${timeoutMs} ms: is xapi running?`);
+      return new DriverError(
+        'COMMAND_TIMEOUT',
+        `xe ${command} gave no answer within ${timeoutMs} ms: is xapi running?`,
+      );
     }
     if (deniedPermission(result)) {
       return new DriverError(
