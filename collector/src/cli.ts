@@ -4,11 +4,13 @@ import { identifyGuestOsText, identifyHypervisorText } from '@hvmap/shared';
 import Table from 'cli-table3';
 import { Command, CommanderError, Option } from 'commander';
 import { type AlertRecord, AlertStore, listAlerts } from './alerts/store.js';
+import { OperatorTokens } from './api/operators.js';
+import { formatView, VIEWS, type ViewName, viewFromCollector, viewFromDb } from './api/report-views.js';
 import { validateCatalogDir } from './catalog/load.js';
 import { COLLECTOR_DEFAULTS, loadCollectorCatalog, SHIPPED_CATALOG_DIR, startCollector } from './collector.js';
 import { evaluate } from './compat/evaluate.js';
-import { registerInstallCommands } from './install/command.js';
 import { runDemo } from './demo/demo.js';
+import { registerInstallCommands } from './install/command.js';
 import { createLogger } from './log.js';
 import { today } from './map/evaluator.js';
 import { guestsCsv, reportTable } from './report/format.js';
@@ -25,12 +27,15 @@ function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-async function fetchReport(collector: string, status?: string): Promise<Report> {
+async function fetchReport(collector: string, status?: string, token?: string): Promise<Report> {
   const url = new URL('/api/report', collector);
   if (status) url.searchParams.set('status', status);
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    res = await fetch(url, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      signal: AbortSignal.timeout(10_000),
+    });
   } catch (err) {
     throw new Error(`cannot reach the collector at ${url.origin}: ${(err as Error).cause ?? (err as Error).message}`);
   }
@@ -61,6 +66,10 @@ export function buildProgram(): Command {
     .option('--db <path>', 'SQLite database file', COLLECTOR_DEFAULTS.db)
     .option('--catalog <dir>', 'directory of local catalog files merged over the shipped ones')
     .option('--interval <seconds>', 'scan interval asked of agents', String(COLLECTOR_DEFAULTS.intervalSec))
+    .option(
+      '--trust-proxy-header <name>',
+      'a reverse proxy authenticates operators and names them in this header (e.g. X-Forwarded-User); the page and API then ask every request for it or an operator token',
+    )
     .action(async (opts) => {
       const logger = createLogger();
       const collector = await startCollector({
@@ -68,11 +77,14 @@ export function buildProgram(): Command {
         listen: opts.listen,
         localCatalogDir: opts.catalog,
         intervalSec: positiveInt(opts.interval, '--interval'),
+        trustProxyHeader: opts.trustProxyHeader,
         logger,
       });
       print(
-        `hvmap collector on ${collector.url}  (agents: ${collector.agentUrl}; report: ${collector.url}/api/report)`,
+        `hvmap collector on ${collector.url}  (live map: ${collector.url}/; agents: ${collector.agentUrl}; API: ${collector.url}/api/)`,
       );
+      if (collector.web.guard.options.requireToken)
+        print('operators sign in with a token: hvmap tokens create --operator NAME, then open the page with ?token=…');
       await waitForSignal();
       await collector.close();
     });
@@ -141,9 +153,49 @@ export function buildProgram(): Command {
     .option('--db <path>', 'read from a database file', COLLECTOR_DEFAULTS.db)
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
     .addOption(new Option('--status <status>', 'only guests with this status').choices(STATUSES))
+    .addOption(
+      new Option('--view <view>', 'one of the API\'s views instead of the whole map (README "API")').choices(VIEWS),
+    )
+    .option('--host <hostname>', 'guests view: only this host')
+    .option('--hypervisor <id>', 'guests and hosts views: only this hypervisor id (or "unidentified")')
+    .option('--os <id>', 'guests view: only this guest OS id, e.g. rhel-9.2 (or "unidentified")')
+    .option('--program <name>', 'guests view: only guests this catalog program speaks of')
+    .option('--verdict <verdict>', 'guests view: with --program, only this verdict (covered, excluded, silent)')
+    .option('--search <text>', 'guests and hosts views: names, UUIDs or OS containing this text')
+    .option('--token <token>', 'operator token for a collector not on loopback', process.env.HVMAP_OPERATOR_TOKEN)
     .action(async (opts) => {
+      if (opts.view) {
+        const params = new URLSearchParams();
+        const set = (k: string, v: string | undefined) => v && params.set(k, v);
+        set('status', opts.status);
+        set('host', opts.host);
+        set('hypervisor', opts.hypervisor);
+        set('os', opts.os);
+        set('program', opts.program);
+        set('verdict', opts.verdict);
+        set('q', opts.search);
+        const view = opts.view as ViewName;
+        let data: Awaited<ReturnType<typeof viewFromCollector>>;
+        if (opts.collector) data = await viewFromCollector(opts.collector, view, params, opts.token);
+        else {
+          if (!existsSync(opts.db))
+            throw new UsageError(`no database at ${opts.db}; pass --db PATH or --collector URL`);
+          const db = openDatabase(opts.db, { readonly: true });
+          try {
+            data = viewFromDb(db, view, params);
+          } catch (err) {
+            // A bad filter value is bad usage, as it is a 400 from the API.
+            if ((err as { code?: string }).code === 'BAD_REQUEST') throw new UsageError((err as Error).message);
+            throw err;
+          } finally {
+            db.close();
+          }
+        }
+        process.stdout.write(formatView(data, opts.format));
+        return;
+      }
       const report = opts.collector
-        ? await fetchReport(opts.collector, opts.status)
+        ? await fetchReport(opts.collector, opts.status, opts.token)
         : readReportFromDb(opts.db, opts.status);
       if (opts.format === 'json') print(JSON.stringify(report, null, 2));
       else if (opts.format === 'csv') process.stdout.write(guestsCsv(report));
@@ -203,17 +255,21 @@ export function buildProgram(): Command {
 
   const tokens = program.command('tokens').description('per-agent tokens (stored hashed; shown once at creation)');
   const withDb = (cmd: Command) => cmd.option('--db <path>', 'SQLite database file', COLLECTOR_DEFAULTS.db);
-  withDb(tokens.command('create <name>').description('create a token for one agent and print it once')).action(
-    (name, opts) => {
-      const db = openDatabase(opts.db);
-      try {
-        const { token } = new TokenStore(db).create(name);
-        print(token);
-      } finally {
-        db.close();
-      }
-    },
-  );
+  const operatorFlag = (cmd: Command) =>
+    cmd.option('--operator', 'an operator token (the page and the API) instead of an agent token');
+  withDb(
+    operatorFlag(
+      tokens.command('create <name>').description('create a token for one agent (or operator) and print it once'),
+    ),
+  ).action((name, opts) => {
+    const db = openDatabase(opts.db);
+    try {
+      const { token } = opts.operator ? new OperatorTokens(db).create(name) : new TokenStore(db).create(name);
+      print(token);
+    } finally {
+      db.close();
+    }
+  });
   withDb(tokens.command('list').description('list tokens (never their values)')).action((opts) => {
     const db = openDatabase(opts.db);
     try {
@@ -222,21 +278,27 @@ export function buildProgram(): Command {
           `${t.name}\t${t.revokedAt ? `revoked ${t.revokedAt}` : 'active'}\tcreated ${t.createdAt}\tagent ${t.agentId ?? '-'}\tlast hello ${t.lastHelloAt ?? '-'}`,
         );
       }
+      for (const t of new OperatorTokens(db).list()) {
+        print(`${t.name}\t${t.revokedAt ? `revoked ${t.revokedAt}` : 'active'}\tcreated ${t.createdAt}\toperator`);
+      }
     } finally {
       db.close();
     }
   });
-  withDb(tokens.command('revoke <name>').description('revoke a token: its agent is refused from now on')).action(
-    (name, opts) => {
-      const db = openDatabase(opts.db);
-      try {
-        new TokenStore(db).revoke(name);
-        print(`revoked ${name}`);
-      } finally {
-        db.close();
-      }
-    },
-  );
+  withDb(
+    operatorFlag(
+      tokens.command('revoke <name>').description('revoke a token: its agent (or operator) is refused from now on'),
+    ),
+  ).action((name, opts) => {
+    const db = openDatabase(opts.db);
+    try {
+      if (opts.operator) new OperatorTokens(db).revoke(name);
+      else new TokenStore(db).revoke(name);
+      print(`revoked ${name}`);
+    } finally {
+      db.close();
+    }
+  });
 
   const catalogCmd = program.command('catalog').description('the certification catalog');
   catalogCmd

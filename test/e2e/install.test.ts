@@ -3,7 +3,7 @@
  * "host" is this machine, the install goes under a temp dir (--prefix), and the agent is the esbuild
  * bundle of the agent's sources, started as a supervised process (no systemd here).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type RunningCollector, startCollector } from '../../collector/src/collector.js';
 import { registerInstallCommands } from '../../collector/src/install/command.js';
-import { freePort, keygen, processesMentioning, SSHD, startSshd, type TestSshd } from '../helpers/sshd.js';
+import { freePort, keygen, processesMentioning, startSshd, type TestSshd } from '../helpers/sshd.js';
 
 class UsageError extends Error {}
 
@@ -21,14 +21,24 @@ let collector: RunningCollector;
 let sshd: TestSshd;
 
 /** Runs `hvmap ARGS` in-process through the real command definitions; never throws. */
-async function hvmap(args: string[]): Promise<{ out: string; error: Error | null }> {
+async function hvmap(
+  args: string[],
+  terminal: { answer?: (question: string) => string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ out: string; error: Error | null }> {
   const lines: string[] = [];
-  const program = new Command('hvmap').exitOverride().configureOutput({ writeErr: (s) => lines.push(s), writeOut: (s) => lines.push(s) });
+  const program = new Command('hvmap')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => lines.push(s), writeOut: (s) => lines.push(s) });
+  const { answer } = terminal;
   registerInstallCommands(program, (m) => new UsageError(m), {
     out: (line) => lines.push(line),
-    interactive: false,
-    ask: () => Promise.reject(new Error('no prompts in tests')),
-    env: {},
+    interactive: answer !== undefined,
+    ask: async (question) => {
+      lines.push(question);
+      if (!answer) throw new Error('no prompts without a terminal');
+      return answer(question);
+    },
+    env: terminal.env ?? {},
   });
   try {
     await program.parseAsync(args, { from: 'user' });
@@ -41,30 +51,57 @@ async function hvmap(args: string[]): Promise<{ out: string; error: Error | null
 const prefix = () => path.join(dir, 'host', 'hvmap-agent');
 const knownHosts = () => path.join(dir, 'known_hosts');
 const db = () => path.join(dir, 'hvmap.db');
-const target = (port = sshd.port) => `root@127.0.0.1:${port}`;
+const target = () => `root@127.0.0.1:${sshd.port}`;
 
 function trustHost(): void {
   writeFileSync(knownHosts(), `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}\n`);
 }
 
-function baseArgs(port = sshd.port): string[] {
-  return ['--host', target(port), '--identity', sshd.userKey, '--known-hosts', knownHosts(), '--db', db(), '--prefix', prefix()];
+function baseArgs(): string[] {
+  return [
+    '--host',
+    target(),
+    '--identity',
+    sshd.userKey,
+    '--known-hosts',
+    knownHosts(),
+    '--db',
+    db(),
+    '--prefix',
+    prefix(),
+  ];
 }
 
 function installArgs(extra: string[] = []): string[] {
-  return ['install', ...baseArgs(), '--collector', collector.agentUrl, '--libvirt-uri', 'test:///default', '--hello-timeout', '20', ...extra];
+  return [
+    'install',
+    ...baseArgs(),
+    '--collector',
+    collector.agentUrl,
+    '--libvirt-uri',
+    'test:///default',
+    '--hello-timeout',
+    '20',
+    ...extra,
+  ];
 }
 
 const token = (name: string) => collector.tokens.list().find((t) => t.name === name);
 
 beforeEach(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'hvmap-install-'));
-  collector = await startCollector({ db: db(), listen: '127.0.0.1:0', logger: pino({ level: 'silent' }), intervalSec: 1 });
+  collector = await startCollector({
+    db: db(),
+    listen: '127.0.0.1:0',
+    logger: pino({ level: 'silent' }),
+    intervalSec: 1,
+  });
   sshd = await startSshd(path.join(dir, 'sshd'));
 });
 
 afterEach(async () => {
-  // Whatever a failed test left running from its temp dir (the supervisor, the agent) goes first.
+  await sshd.stop();
+  // Whatever a failed test left running from its temp dir (a supervisor, an agent, ssh-agent).
   for (const pid of processesMentioning(dir)) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -72,12 +109,11 @@ afterEach(async () => {
       // Already gone.
     }
   }
-  await sshd.stop();
   await collector.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!existsSync(SSHD))('hvmap install over a real sshd', () => {
+describe('hvmap install over a real sshd', () => {
   it('installs, sees the hello, upgrades in place, and uninstall leaves nothing and revokes the token', async () => {
     trustHost();
     // Hashed entries, as Debian's ssh writes them by default (HashKnownHosts yes).
@@ -87,7 +123,9 @@ describe.skipIf(!existsSync(SSHD))('hvmap install over a real sshd', () => {
 
     const first = await hvmap(installArgs());
     expect(first.error, first.out).toBeNull();
-    expect(first.out).toMatch(new RegExp(`root@127.0.0.1:${sshd.port}: installed .*supervised process \\(systemd not running\\)`));
+    expect(first.out).toMatch(
+      new RegExp(`root@127.0.0.1:${sshd.port}: installed .*supervised process \\(systemd not running\\)`),
+    );
     expect(first.out).toContain('1 installed');
     expect(token(name)?.lastHelloAt).toBeTruthy();
     expect(collector.sessions.connected).toBe(1);
@@ -96,7 +134,9 @@ describe.skipIf(!existsSync(SSHD))('hvmap install over a real sshd', () => {
     expect(readFileSync(tokenFile, 'utf8')).toMatch(/^hvm_/);
     const pid = Number(readFileSync(path.join(prefix(), 'agent.pid'), 'utf8'));
     expect(processesMentioning(prefix())).toContain(pid);
-    const version = execFileSync(process.execPath, [path.join(prefix(), 'dist', 'hvmap-agent.js'), '--version'], { encoding: 'utf8' });
+    const version = execFileSync(process.execPath, [path.join(prefix(), 'dist', 'hvmap-agent.js'), '--version'], {
+      encoding: 'utf8',
+    });
     expect(version.trim()).toMatch(/^\d+\.\d+\.\d+/);
 
     const firstHello = token(name)?.lastHelloAt ?? '';
@@ -137,9 +177,44 @@ describe.skipIf(!existsSync(SSHD))('hvmap install over a real sshd', () => {
     expect(accepted.error, accepted.out).toBeNull();
     expect(accepted.out).toContain('1 installed');
     // Recorded so that ssh itself now knows the host.
-    const found = execFileSync('ssh-keygen', ['-F', `[127.0.0.1]:${sshd.port}`, '-f', knownHosts()], { encoding: 'utf8' });
+    const found = execFileSync('ssh-keygen', ['-F', `[127.0.0.1]:${sshd.port}`, '-f', knownHosts()], {
+      encoding: 'utf8',
+    });
     expect(found).toContain(sshd.hostPublicKey.split(' ')[1]);
     expect((await hvmap(['uninstall', ...baseArgs()])).error).toBeNull();
+  });
+
+  it('on a terminal, asks about an unknown host key and logs in with the ssh-agent when no --identity is given', async () => {
+    const socket = path.join(dir, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    try {
+      await waitForFile(socket);
+      execFileSync('ssh-add', ['-q', sshd.userKey], {
+        env: { ...process.env, SSH_AUTH_SOCK: socket },
+        stdio: 'ignore',
+      });
+      const withoutIdentity = baseArgs().filter((a, i, all) => a !== '--identity' && all[i - 1] !== '--identity');
+      const args = ['install', ...withoutIdentity, '--collector', collector.agentUrl, '--hello-timeout', '20'];
+      const questions: string[] = [];
+      const r = await hvmap(args, {
+        env: { SSH_AUTH_SOCK: socket },
+        answer: (q) => {
+          questions.push(q);
+          return 'yes';
+        },
+      });
+      expect(r.error, r.out).toBeNull();
+      expect(questions).toHaveLength(1);
+      expect(questions[0]).toContain(`ssh-ed25519 key fingerprint is ${sshd.hostFingerprint}`);
+      expect(r.out).toContain('1 installed');
+      expect(readFileSync(knownHosts(), 'utf8')).toContain(sshd.hostPublicKey.split(' ')[1]);
+
+      const removed = await hvmap(['uninstall', ...withoutIdentity], { env: { SSH_AUTH_SOCK: socket } });
+      expect(removed.error, removed.out).toBeNull();
+      expect(removed.out).toContain('1 uninstalled');
+    } finally {
+      agent.kill();
+    }
   });
 
   it('refuses a changed host key, even with --accept-new-host-key', async () => {
@@ -195,10 +270,25 @@ describe.skipIf(!existsSync(SSHD))('hvmap install over a real sshd', () => {
     const deadPort = await freePort();
     const hostsFile = path.join(dir, 'hosts');
     writeFileSync(hostsFile, `# two hosts\nroot@127.0.0.1:${deadPort} name=dead-host\n${target()} name=good-host\n`);
-    const common = ['--hosts', hostsFile, '--identity', sshd.userKey, '--known-hosts', knownHosts(), '--db', db(), '--prefix', prefix(), '--parallel', '2'];
+    const common = [
+      '--hosts',
+      hostsFile,
+      '--identity',
+      sshd.userKey,
+      '--known-hosts',
+      knownHosts(),
+      '--db',
+      db(),
+      '--prefix',
+      prefix(),
+      '--parallel',
+      '2',
+    ];
     const r = await hvmap(['install', ...common, '--collector', collector.agentUrl, '--hello-timeout', '20']);
     expect(r.error?.message).toMatch(/1 of 2 hosts failed/);
-    expect(r.out).toMatch(/\[[ 12]\/2\] root@127.0.0.1:\d+: FAILED SSH_UNREACHABLE .*connection refused at 127.0.0.1:\d+/);
+    expect(r.out).toMatch(
+      /\[[ 12]\/2\] root@127.0.0.1:\d+: FAILED SSH_UNREACHABLE .*connection refused at 127.0.0.1:\d+/,
+    );
     expect(r.out).toMatch(/\[[ 12]\/2\] root@127.0.0.1:\d+: installed/);
     expect(r.out).toContain('failed (SSH_UNREACHABLE)');
     expect(r.out).toMatch(/1 failed, 1 installed|1 installed, 1 failed/);
@@ -212,13 +302,51 @@ describe.skipIf(!existsSync(SSHD))('hvmap install over a real sshd', () => {
   });
 
   it('answers bad usage before touching any host', async () => {
-    const r = await hvmap(['install', '--host', target(), '--identity', sshd.userKey, '--db', db(), '--collector', 'http://x/agent']);
+    const r = await hvmap([
+      'install',
+      '--host',
+      target(),
+      '--identity',
+      sshd.userKey,
+      '--db',
+      db(),
+      '--collector',
+      'http://x/agent',
+    ]);
     expect(r.error).toBeInstanceOf(UsageError);
     expect(r.error?.message).toContain('must start with ws:// or wss://');
-    const noDb = await hvmap(['install', '--host', target(), '--identity', sshd.userKey, '--db', path.join(dir, 'none.db'), '--collector', collector.agentUrl]);
+    const noDb = await hvmap([
+      'install',
+      '--host',
+      target(),
+      '--identity',
+      sshd.userKey,
+      '--db',
+      path.join(dir, 'none.db'),
+      '--collector',
+      collector.agentUrl,
+    ]);
     expect(noDb.error?.message).toContain('no collector database at');
+    const twice = await hvmap([
+      'install',
+      '--host',
+      target(),
+      '--host',
+      target(),
+      '--db',
+      db(),
+      '--collector',
+      collector.agentUrl,
+    ]);
+    expect(twice.error).toBeInstanceOf(UsageError);
+    expect(twice.error?.message).toBe(`root@127.0.0.1:${sshd.port} is listed twice`);
   });
 });
+
+async function waitForFile(file: string): Promise<void> {
+  for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!existsSync(file)) throw new Error(`${file} did not appear`);
+}
 
 /** `.prev` and `.new` files an install left behind under a directory (there should be none). */
 function readdirNoPrev(root: string): string[] {

@@ -4,7 +4,7 @@
  * tests run as (root in CI: `PermitRootLogin prohibit-password`).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -50,6 +50,7 @@ export async function freePort(): Promise<number> {
 
 /** Starts sshd with keys under `dir`; resolves once it listens. */
 export async function startSshd(dir: string): Promise<TestSshd> {
+  if (!existsSync(SSHD)) throw new Error(`no ${SSHD}: install the openssh-server package to run the install tests`);
   mkdirSync(dir, { recursive: true });
   const hostKey = keygen(path.join(dir, 'ssh_host_ed25519_key'));
   const userKey = keygen(path.join(dir, 'user_key'));

@@ -85,14 +85,40 @@ export interface AlertNotice {
 
 /** Reads a host's state for the rules, and applies their delta to the alerts table. */
 export class AlertStore {
-  constructor(private readonly db: Db) {}
+  /** Prepared once: a host is reconciled after every snapshot that changed it (test/bench). */
+  private readonly stmts;
+
+  constructor(private readonly db: Db) {
+    this.stmts = {
+      host: db.prepare(
+        'SELECT hostname, hypervisor_name, last_contact_at, partial, errors_json FROM hosts WHERE agent_name = ?',
+      ),
+      guests: db.prepare(
+        `SELECT g.guest_key, g.name, g.status, json_extract(g.os_json, '$.name') AS os_name,
+                json_extract(g.verdict_json, '$.osUnknownReason') AS os_unknown_reason,
+                json_extract(g.verdict_json, '$.lifecycle.end') AS lifecycle_end
+         FROM guests g JOIN hosts h ON h.id = g.host_id WHERE h.agent_name = ? AND g.removed_at IS NULL`,
+      ),
+      firing: db.prepare(
+        "SELECT alert_key, kind, severity, message FROM alerts WHERE agent_name = ? AND state = 'firing'",
+      ),
+      upsert: db.prepare(
+        `INSERT INTO alerts (alert_key, kind, agent_name, hostname, guest_key, guest_name, severity, state, message, fired_at, updated_at)
+         VALUES (@key, @kind, @agentName, @hostname, @guestKey, @guestName, @severity, 'firing', @message, @now, @now)
+         ON CONFLICT(alert_key) DO UPDATE SET hostname = excluded.hostname, guest_name = excluded.guest_name,
+           severity = excluded.severity, message = excluded.message, updated_at = excluded.updated_at,
+           state = 'firing', resolved_at = NULL,
+           fired_at = CASE WHEN alerts.state = 'resolved' THEN excluded.fired_at ELSE alerts.fired_at END
+         RETURNING *`,
+      ),
+      resolve: db.prepare(
+        "UPDATE alerts SET state = 'resolved', resolved_at = ?, updated_at = ? WHERE alert_key = ? AND state = 'firing' RETURNING *",
+      ),
+    };
+  }
 
   hostState(agentName: string): HostState | null {
-    const host = this.db
-      .prepare(
-        'SELECT hostname, hypervisor_name, last_contact_at, partial, errors_json FROM hosts WHERE agent_name = ?',
-      )
-      .get(agentName) as
+    const host = this.stmts.host.get(agentName) as
       | {
           hostname: string;
           hypervisor_name: string | null;
@@ -102,14 +128,7 @@ export class AlertStore {
         }
       | undefined;
     if (!host) return null;
-    const guests = this.db
-      .prepare(
-        `SELECT g.guest_key, g.name, g.status, json_extract(g.os_json, '$.name') AS os_name,
-                json_extract(g.verdict_json, '$.osUnknownReason') AS os_unknown_reason,
-                json_extract(g.verdict_json, '$.lifecycle.end') AS lifecycle_end
-         FROM guests g JOIN hosts h ON h.id = g.host_id WHERE h.agent_name = ? AND g.removed_at IS NULL`,
-      )
-      .all(agentName) as {
+    const guests = this.stmts.guests.all(agentName) as {
       guest_key: string;
       name: string;
       status: string;
@@ -140,9 +159,12 @@ export class AlertStore {
   }
 
   firing(agentName: string, kinds?: readonly string[]): FiringAlert[] {
-    const rows = this.db
-      .prepare("SELECT alert_key, kind, severity, message FROM alerts WHERE agent_name = ? AND state = 'firing'")
-      .all(agentName) as { alert_key: string; kind: string; severity: FiringAlert['severity']; message: string }[];
+    const rows = this.stmts.firing.all(agentName) as {
+      alert_key: string;
+      kind: string;
+      severity: FiringAlert['severity'];
+      message: string;
+    }[];
     return rows
       .filter((r) => !kinds || kinds.includes(r.kind))
       .map((r) => ({ key: r.alert_key, severity: r.severity, message: r.message }));
@@ -165,18 +187,7 @@ export class AlertStore {
     if (!delta.fire.length && !delta.update.length && !delta.resolve.length) return [];
     const severityOf = new Map(firing.map((f) => [f.key, f.severity]));
     const notices: AlertNotice[] = [];
-    const upsert = this.db.prepare(
-      `INSERT INTO alerts (alert_key, kind, agent_name, hostname, guest_key, guest_name, severity, state, message, fired_at, updated_at)
-       VALUES (@key, @kind, @agentName, @hostname, @guestKey, @guestName, @severity, 'firing', @message, @now, @now)
-       ON CONFLICT(alert_key) DO UPDATE SET hostname = excluded.hostname, guest_name = excluded.guest_name,
-         severity = excluded.severity, message = excluded.message, updated_at = excluded.updated_at,
-         state = 'firing', resolved_at = NULL,
-         fired_at = CASE WHEN alerts.state = 'resolved' THEN excluded.fired_at ELSE alerts.fired_at END
-       RETURNING *`,
-    );
-    const resolve = this.db.prepare(
-      "UPDATE alerts SET state = 'resolved', resolved_at = ?, updated_at = ? WHERE alert_key = ? AND state = 'firing' RETURNING *",
-    );
+    const { upsert, resolve } = this.stmts;
     this.db.transaction(() => {
       const fire = (a: DesiredAlert) => {
         const row = upsert.get({ ...a, now }) as Record<string, string | null> & { id: number };

@@ -31,7 +31,11 @@ export const HOST_COLUMNS: Column<HostView>[] = [
   { csv: 'hostname', table: 'host', value: (h) => h.hostname },
   { csv: 'agent', value: (h) => h.agent },
   { csv: 'hypervisor_id', value: (h) => h.hypervisor.id },
-  { csv: 'hypervisor', table: 'hypervisor', value: (h) => h.hypervisor.name ?? `${h.hypervisor.product} (unidentified)` },
+  {
+    csv: 'hypervisor',
+    table: 'hypervisor',
+    value: (h) => h.hypervisor.name ?? `${h.hypervisor.product} (unidentified)`,
+  },
   { csv: 'product', value: (h) => h.hypervisor.product },
   { csv: 'version', value: (h) => h.hypervisor.version },
   ...counts<HostView>((h) => h.guests),

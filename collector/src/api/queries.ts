@@ -123,7 +123,14 @@ export interface GuestDetail extends GuestView {
 
 export interface MatrixView {
   hypervisors: (HypervisorRef & { hosts: number; guests: number })[];
-  oses: { id: string | null; name: string; family: string | null; distro: string | null; version: string | null; guests: number }[];
+  oses: {
+    id: string | null;
+    name: string;
+    family: string | null;
+    distro: string | null;
+    version: string | null;
+    guests: number;
+  }[];
   /** One per (hypervisor, OS) pair that has guests. */
   cells: ({ hypervisor: string | null; os: string | null } & StatusCounts)[];
   totals: StatusCounts;
@@ -251,7 +258,9 @@ function hostQuery(filter: HostFilter): { where: string; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [];
   if (filter.q) {
-    where.push("(h.hostname LIKE ? ESCAPE '\\' OR h.agent_name LIKE ? ESCAPE '\\' OR h.hypervisor_name LIKE ? ESCAPE '\\')");
+    where.push(
+      "(h.hostname LIKE ? ESCAPE '\\' OR h.agent_name LIKE ? ESCAPE '\\' OR h.hypervisor_name LIKE ? ESCAPE '\\')",
+    );
     const p = contains(filter.q);
     params.push(p, p, p);
   }
@@ -408,7 +417,9 @@ export function listGuests(db: Db, filter: GuestFilter, req: PageRequest, sort: 
 export function* iterateGuests(db: Db, filter: GuestFilter, sort: GuestSort = 'host'): Generator<GuestView> {
   const { where, params } = guestQuery(filter);
   const rows = db
-    .prepare(`SELECT ${GUEST_COLUMNS} FROM guests g JOIN hosts h ON h.id = g.host_id ${where} ORDER BY ${GUEST_ORDER[sort]}`)
+    .prepare(
+      `SELECT ${GUEST_COLUMNS} FROM guests g JOIN hosts h ON h.id = g.host_id ${where} ORDER BY ${GUEST_ORDER[sort]}`,
+    )
     .iterate(...params) as IterableIterator<Row>;
   for (const row of rows) yield toGuestView(row);
 }
@@ -436,7 +447,12 @@ export function guestDetail(db: Db, hostname: string, key: string): GuestDetail 
     .prepare(
       'SELECT at, kind, old_value, new_value FROM changes WHERE host_id = ? AND guest_key = ? ORDER BY id DESC LIMIT 50',
     )
-    .all(row.host_id, row.guest_key) as { at: string; kind: string; old_value: string | null; new_value: string | null }[];
+    .all(row.host_id, row.guest_key) as {
+    at: string;
+    kind: string;
+    old_value: string | null;
+    new_value: string | null;
+  }[];
   return {
     ...toGuestView(row),
     hypervisor: hypervisorRef(row),

@@ -27,7 +27,7 @@ import {
   type Page,
   readMatrix,
 } from './queries.js';
-import { PAGE_LIMITS, alertFilter, allAlerts, guestFilter, hostFilter } from './routes.js';
+import { alertFilter, allAlerts, guestFilter, hostFilter, PAGE_LIMITS } from './routes.js';
 
 export const VIEWS = ['hosts', 'guests', 'matrix', 'alerts', 'agents'] as const;
 export type ViewName = (typeof VIEWS)[number];
@@ -75,7 +75,9 @@ async function getJson<T>(url: URL, token: string | undefined): Promise<T> {
   }
   if (!res.ok) {
     const body = (await res.json().catch(() => ({}))) as { message?: string };
-    throw new Error(`the collector answered ${res.status} for ${url.pathname}${body.message ? `: ${body.message}` : ''}`);
+    throw new Error(
+      `the collector answered ${res.status} for ${url.pathname}${body.message ? `: ${body.message}` : ''}`,
+    );
   }
   return (await res.json()) as T;
 }

@@ -70,7 +70,8 @@ function integer(url: URL, name: string, fallback: number, min: number, max: num
   const v = param(url, name);
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n < min || n > max) throw new BadRequest(`${name} must be an integer from ${min} to ${max}; got "${v}"`);
+  if (!/^\d+$/.test(v) || n < min || n > max)
+    throw new BadRequest(`${name} must be an integer from ${min} to ${max}; got "${v}"`);
   return n;
 }
 
@@ -186,7 +187,12 @@ export function handleApi(ctx: ApiContext, matrix: MatrixCache, res: ServerRespo
   const path = segments(url.pathname);
   if (path[0] !== 'api') return false;
   const [, view, a, b] = path;
-  const list = <T>(name: string, columns: readonly Column<T>[], read: (req: PageRequest) => Page<T>, all: () => Iterable<T>) => {
+  const list = <T>(
+    name: string,
+    columns: readonly Column<T>[],
+    read: (req: PageRequest) => Page<T>,
+    all: () => Iterable<T>,
+  ) => {
     if (wantsCsv(url)) return sendCsv(res, name, columns, all());
     sendJson(res, 200, read(pageRequest(url)));
   };
@@ -257,7 +263,12 @@ export function handleApi(ctx: ApiContext, matrix: MatrixCache, res: ServerRespo
       (req) => {
         const items = listAlerts(db, { ...filter, ...req });
         const total = countAlerts(db, filter);
-        return { items, total, ...req, nextOffset: req.offset + items.length < total ? req.offset + items.length : null };
+        return {
+          items,
+          total,
+          ...req,
+          nextOffset: req.offset + items.length < total ? req.offset + items.length : null,
+        };
       },
       () => allAlerts(db, filter),
     );

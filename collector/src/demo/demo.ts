@@ -1,6 +1,16 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { collectHostFacts, libvirtDriver, localRunner, runAgent } from '@hvmap/agent';
+import { fileURLToPath } from 'node:url';
+import {
+  collectHostFacts,
+  DRIVERS,
+  libvirtDriver,
+  localRunner,
+  type RunningAgent,
+  replayRunner,
+  runAgent,
+} from '@hvmap/agent';
+import { listAlerts } from '../alerts/store.js';
 import { type RunningCollector, startCollector } from '../collector.js';
 import { createLogger } from '../log.js';
 import { readReport } from '../store/report.js';
@@ -14,6 +24,22 @@ export interface DemoOptions {
   durationSec?: number;
   out: (line: string) => void;
 }
+
+/**
+ * Hosts that cannot run here (Hyper-V, Xen, XenServer): their agents run the real drivers on the
+ * captured outputs of the drivers' own test cases (see each case's ORIGIN for what is real).
+ */
+const REPLAYED_HOSTS = [
+  { name: 'hv-2019', driver: 'hyperv', testcase: 'hyperv/testcases/ws2019-hyperv' },
+  { name: 'hv-2012r2', driver: 'hyperv', testcase: 'hyperv/testcases/ws2012r2-hyperv' },
+  { name: 'xen-rhel5', driver: 'xen', testcase: 'xen/testcases/rhel5.4-xen-xm' },
+  { name: 'xenserver-72', driver: 'xenserver', testcase: 'xenserver/testcases/xenserver-7.2-xe' },
+] as const;
+
+/** The replayed host that goes silent for a while, so host-silent fires and resolves. */
+const SILENT_HOST = 'xen-rhel5';
+
+const DRIVERS_SOURCE = fileURLToPath(new URL('../../../agent/src/drivers/', import.meta.url));
 
 /** Writes a file so that a concurrent reader (virsh) sees the old or the new content, never half. */
 function writeAtomic(file: string, content: string): void {
@@ -37,7 +63,8 @@ function summary(collector: RunningCollector): string {
   const counts = new Map<string, number>();
   for (const g of report.guests) counts.set(g.status, (counts.get(g.status) ?? 0) + 1);
   const eol = report.guests.filter((g) => g.eol).length;
-  return `${report.hosts.length} hosts, ${report.guests.length} guests: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}${eol ? `; ${eol} past end of support` : ''}`;
+  const firing = listAlerts(collector.db, { state: 'firing' }).length;
+  return `${report.hosts.length} hosts, ${report.guests.length} guests: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}${eol ? `; ${eol} past end of support` : ''}; ${firing} alerts firing`;
 }
 
 /**
@@ -56,7 +83,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const workDir = path.resolve('data', `demo-${stamp}`);
   mkdirSync(workDir, { recursive: true });
   const dbFile = options.db ?? path.join(workDir, 'hvmap.db');
-  const logger = createLogger(process.env.HVMAP_LOG_LEVEL ?? 'warn');
+  // The demo speaks in plain lines on stdout; its JSON logs only say what went wrong.
+  const logger = createLogger(process.env.HVMAP_LOG_LEVEL ?? 'error');
   const collector = await startCollector({
     db: dbFile,
     listen: options.listen,
@@ -65,46 +93,78 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   });
 
   const fleet = initialFleet();
-  const agents = await Promise.all(
+  const hostFacts = (name: string) => async () => ({
+    // Every simulated host runs on this machine: only its name tells them apart.
+    ...(await collectHostFacts()),
+    hostname: `${name}.demo`,
+    systemUuid: undefined,
+  });
+  const agentLogger = (name: string) => logger.child({ component: 'agent', host: name });
+  const kvmAgents = await Promise.all(
     fleet.map((host) => {
       const dir = path.join(workDir, host.name);
       writeHost(dir, host);
-      const { token } = collector.tokens.create(host.name);
       return runAgent({
         collectorUrl: collector.agentUrl,
-        token,
+        token: collector.tokens.create(host.name).token,
         drivers: [libvirtDriver({ uri: `test://${path.join(dir, 'node.xml')}` })],
         runner: localRunner({ root: path.join(dir, 'root') }),
         stateDir: path.join(dir, 'state'),
         intervalSec: options.intervalSec,
         hostname: `${host.name}.demo`,
-        // Every simulated host runs on this machine: only its name tells them apart.
-        hostFacts: async () => ({
-          ...(await collectHostFacts()),
-          hostname: `${host.name}.demo`,
-          systemUuid: undefined,
-        }),
-        logger: logger.child({ component: 'agent', host: host.name }),
+        hostFacts: hostFacts(host.name),
+        logger: agentLogger(host.name),
       });
     }),
   );
+  const replayTokens = new Map(REPLAYED_HOSTS.map((h) => [h.name, collector.tokens.create(h.name).token]));
+  const startReplayed = (h: (typeof REPLAYED_HOSTS)[number]) => {
+    const entry = DRIVERS.find((d) => d.name === h.driver);
+    if (!entry) throw new Error(`demo: no driver ${h.driver}`);
+    return runAgent({
+      collectorUrl: collector.agentUrl,
+      token: replayTokens.get(h.name) as string,
+      drivers: [entry.create({})],
+      detect: false,
+      runner: replayRunner(path.join(DRIVERS_SOURCE, h.testcase)),
+      stateDir: path.join(workDir, h.name, 'state'),
+      intervalSec: options.intervalSec,
+      hostname: `${h.name}.demo`,
+      hostFacts: hostFacts(h.name),
+      logger: agentLogger(h.name),
+    });
+  };
+  const replayed = new Map<string, RunningAgent>();
+  for (const h of REPLAYED_HOSTS) replayed.set(h.name, await startReplayed(h));
 
   out(`hvmap demo: collector on ${collector.url}, database ${dbFile}`);
   out(`  map (JSON):  ${collector.url}/api/report      CSV: ${collector.url}/api/report?format=csv`);
   out(`  in a terminal: npx hvmap report --collector ${collector.url}`);
-  out(`  fleet: ${fleet.map((h) => `${h.name} (${h.guests.length} guests)`).join(', ')}; node files under ${workDir}`);
+  out(
+    `  KVM hosts (real virsh, libvirt test driver): ${fleet.map((h) => `${h.name} (${h.guests.length} guests)`).join(', ')}; node files under ${workDir}`,
+  );
+  out(
+    `  replayed hosts (real drivers on captured outputs): ${REPLAYED_HOSTS.map((h) => `${h.name} (${h.driver})`).join(', ')}`,
+  );
   out(
     `  agents scan every ${options.intervalSec}s; the fleet changes every ${options.intervalSec * 3}s. Ctrl-C stops.`,
   );
 
   let step = 0;
   const changeTimer = setInterval(() => {
-    if (step > 0 && step % TIMELINE.length === 0) {
+    if (step > 0 && step % (TIMELINE.length + 1) === 0) {
       // One round done: start again from the initial fleet so the map keeps moving.
       fleet.splice(0, fleet.length, ...initialFleet());
-      out('demo: the fleet returns to its initial state');
+      out(`demo: the fleet returns to its initial state; ${SILENT_HOST} reports again`);
+      const silent = REPLAYED_HOSTS.find((h) => h.name === SILENT_HOST);
+      if (silent && !replayed.has(silent.name)) void startReplayed(silent).then((a) => replayed.set(silent.name, a));
+    } else if (step % (TIMELINE.length + 1) === TIMELINE.length) {
+      const agent = replayed.get(SILENT_HOST);
+      replayed.delete(SILENT_HOST);
+      void agent?.stop();
+      out(`demo: ${SILENT_HOST} goes silent (its agent stops); host-silent fires after ${options.intervalSec * 3}s`);
     } else {
-      const change = TIMELINE[step % TIMELINE.length];
+      const change = TIMELINE[step % (TIMELINE.length + 1)];
       change.apply(fleet);
       out(`demo: ${change.describe}`);
     }
@@ -122,7 +182,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   clearInterval(changeTimer);
   clearInterval(summaryTimer);
   out(`map: ${summary(collector)}`);
-  await Promise.all(agents.map((a) => a.stop()));
+  await Promise.all([...kvmAgents, ...replayed.values()].map((a) => a.stop()));
   await collector.close();
   return 0;
 }

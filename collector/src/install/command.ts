@@ -26,7 +26,7 @@ export const INSTALL_DEFAULTS = {
   connectTimeoutSec: 15,
   stepTimeoutSec: 120,
   knownHosts: path.join(homedir(), '.ssh', 'known_hosts'),
-  /** Keys tried, in this order, when neither --identity nor an ssh-agent is there (as ssh does). */
+  /** Without --identity or an ssh-agent, the first of these that exists is used (as ssh would try them). */
   defaultKeys: ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((k) => path.join(homedir(), '.ssh', k)),
 } as const;
 
@@ -40,14 +40,14 @@ export interface InstallIo {
 }
 
 interface CommonOptions {
-  host: string[];
+  host?: string[];
   hosts?: string;
   identity?: string;
   passwordPrompt?: boolean;
   db: string;
   knownHosts: string;
   acceptNewHostKey?: boolean;
-  acceptFingerprint: string[];
+  acceptFingerprint?: string[];
   parallel: string;
   prefix?: string;
   connectTimeout: string;
@@ -62,29 +62,54 @@ interface InstallCliOptions extends CommonOptions {
 }
 
 /** Adds `install` and `uninstall` to the hvmap program. `usage` makes the error that exits 2. */
-export function registerInstallCommands(program: Command, usage: (message: string) => Error, io: InstallIo = processIo()): void {
-  const collect = (value: string, previous: string[]) => [...previous, value];
+export function registerInstallCommands(
+  program: Command,
+  usage: (message: string) => Error,
+  io: InstallIo = processIo(),
+): void {
+  const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
   const common = (cmd: Command) =>
     cmd
-      .option('--host <USER@HOST[:PORT]>', 'a host to work on (repeatable)', collect, [])
+      .option('--host <USER@HOST[:PORT]>', 'a host to work on (repeatable)', collect)
       .option('--hosts <file>', 'hosts, one a line: USER@HOST[:PORT] [name=TOKEN_NAME] [identity=KEY]')
       .option('--identity <key>', 'private key file (default: the ssh-agent at $SSH_AUTH_SOCK, else ~/.ssh/id_*)')
       .option('--password-prompt', 'ask once for an SSH password, used for every host')
       .option('--db <path>', "the collector's database (tokens, and the agent's hello)", COLLECTOR_DEFAULTS.db)
       .option('--known-hosts <file>', 'OpenSSH known_hosts checked for every host key', INSTALL_DEFAULTS.knownHosts)
-      .option('--accept-new-host-key', 'trust and record the key of a host known_hosts does not list (a changed key is always refused)')
-      .option('--accept-fingerprint <SHA256:…>', 'trust a new host whose key has this fingerprint (repeatable)', collect, [])
+      .option(
+        '--accept-new-host-key',
+        'trust and record the key of a host known_hosts does not list (a changed key is always refused)',
+      )
+      .option(
+        '--accept-fingerprint <SHA256:…>',
+        'trust a new host whose key has this fingerprint (repeatable)',
+        collect,
+        [],
+      )
       .option('--parallel <n>', 'hosts worked on at once', String(INSTALL_DEFAULTS.parallel))
-      .option('--prefix <dir>', 'install directory (default: /opt/hvmap-agent, ~/.hvmap-agent without root or sudo, %ProgramData%\\hvmap-agent)')
-      .option('--connect-timeout <seconds>', 'SSH connection and handshake deadline', String(INSTALL_DEFAULTS.connectTimeoutSec));
+      .option(
+        '--prefix <dir>',
+        'install directory (default: /opt/hvmap-agent, ~/.hvmap-agent without root or sudo, %ProgramData%\\hvmap-agent)',
+      )
+      .option(
+        '--connect-timeout <seconds>',
+        'SSH connection and handshake deadline',
+        String(INSTALL_DEFAULTS.connectTimeoutSec),
+      );
 
   common(program.command('install'))
-    .description('install (or upgrade) hvmap-agent on hosts over SSH; succeeds when each agent has said hello to the collector')
+    .description(
+      'install (or upgrade) hvmap-agent on hosts over SSH; succeeds when each agent has said hello to the collector',
+    )
     .requiredOption('--collector <url>', 'the collector as the hosts reach it: ws(s)://HOST:PORT/agent')
     .option('--token <token>', 'use this token (hvmap tokens create) instead of a new one; one host only')
     .option('--libvirt-uri <uri>', "the agent's libvirt connection URI")
-    .option('--remote-node <path>', 'Node.js on the host (default: node on the SSH user\'s PATH)')
-    .option('--hello-timeout <seconds>', "how long to wait for the agent's hello before rolling back", String(INSTALL_DEFAULTS.helloTimeoutSec))
+    .option('--remote-node <path>', "Node.js on the host (default: node on the SSH user's PATH)")
+    .option(
+      '--hello-timeout <seconds>',
+      "how long to wait for the agent's hello before rolling back",
+      String(INSTALL_DEFAULTS.helloTimeoutSec),
+    )
     .action(async (opts: InstallCliOptions) => {
       const collectorUrl = parseCollectorUrl(opts.collector, usage);
       const helloTimeoutMs = seconds(opts.helloTimeout, '--hello-timeout', usage) * 1000;
@@ -107,7 +132,13 @@ export function registerInstallCommands(program: Command, usage: (message: strin
   common(program.command('uninstall'))
     .description('stop and remove hvmap-agent from hosts over SSH and revoke their tokens')
     .action(async (opts: CommonOptions) => {
-      await runOnHosts(opts, usage, io, 'uninstall', async (link) => (remote, target) => uninstallFromHost(remote, target, { link, prefix: opts.prefix }));
+      await runOnHosts(
+        opts,
+        usage,
+        io,
+        'uninstall',
+        async (link) => (remote, target) => uninstallFromHost(remote, target, { link, prefix: opts.prefix }),
+      );
     });
 }
 
@@ -121,12 +152,16 @@ async function runOnHosts(
   prepare: (link: CollectorLink) => Promise<HostWork>,
 ): Promise<void> {
   const targets = readTargets(opts, usage, io);
-  if (opts.token !== undefined && targets.length !== 1) throw usage('--token is one host\'s token: give exactly one --host');
+  if (opts.token !== undefined && targets.length !== 1)
+    throw usage("--token is one host's token: give exactly one --host");
   const parallel = positive(opts.parallel, '--parallel', usage);
   const readyTimeoutMs = seconds(opts.connectTimeout, '--connect-timeout', usage) * 1000;
-  if (!existsSync(opts.db)) throw usage(`no collector database at ${opts.db}: pass --db with the file hvmap serve uses`);
-  for (const fp of opts.acceptFingerprint) {
-    if (!/^SHA256:[A-Za-z0-9+/]{43}$/.test(fp)) throw usage(`--accept-fingerprint ${fp} is not a SHA256:… fingerprint as ssh prints it`);
+  if (!existsSync(opts.db))
+    throw usage(`no collector database at ${opts.db}: pass --db with the file hvmap serve uses`);
+  const acceptFingerprints = opts.acceptFingerprint ?? [];
+  for (const fp of acceptFingerprints) {
+    if (!/^SHA256:[A-Za-z0-9+/]{43}$/.test(fp))
+      throw usage(`--accept-fingerprint ${fp} is not a SHA256:… fingerprint as ssh prints it`);
   }
   const auth = await resolveAuth(opts, usage, io);
   const knownHosts = new KnownHostsFile(path.resolve(opts.knownHosts));
@@ -134,7 +169,9 @@ async function runOnHosts(
   try {
     const work = await prepare(dbCollectorLink(db));
     const confirm = io.interactive && !opts.acceptNewHostKey ? serialized(askFingerprint(io, knownHosts.file)) : null;
-    io.out(`${verb} on ${targets.length} host${targets.length === 1 ? '' : 's'}, ${Math.min(parallel, targets.length)} at a time`);
+    io.out(
+      `${verb} on ${targets.length} host${targets.length === 1 ? '' : 's'}, ${Math.min(parallel, targets.length)} at a time`,
+    );
     const outcomes = await runFleet(
       targets,
       parallel,
@@ -143,7 +180,11 @@ async function runOnHosts(
           connectSsh({
             target,
             auth: { ...auth, identity: target.identity ?? auth.identity },
-            hostKeys: { knownHosts, acceptNew: opts.acceptNewHostKey === true, acceptFingerprints: [...opts.acceptFingerprint, ...extra] },
+            hostKeys: {
+              knownHosts,
+              acceptNew: opts.acceptNewHostKey === true,
+              acceptFingerprints: [...acceptFingerprints, ...extra],
+            },
             readyTimeoutMs,
             stepTimeoutMs: INSTALL_DEFAULTS.stepTimeoutSec * 1000,
           });
@@ -151,7 +192,8 @@ async function runOnHosts(
         try {
           remote = await connect([]);
         } catch (err) {
-          const fp = err instanceof InstallError && err.code === 'HOST_KEY_UNKNOWN' ? err.details.fingerprint : undefined;
+          const fp =
+            err instanceof InstallError && err.code === 'HOST_KEY_UNKNOWN' ? err.details.fingerprint : undefined;
           if (!fp || !confirm || !(await confirm(target, err as InstallError))) throw err;
           remote = await connect([fp]);
         }
@@ -178,7 +220,7 @@ function readTargets(opts: CommonOptions, usage: (message: string) => Error, io:
   const user = io.env.USER ?? userInfo().username;
   const targets: Target[] = [];
   try {
-    for (const h of opts.host) targets.push(parseTarget(h, user));
+    for (const h of opts.host ?? []) targets.push(parseTarget(h, user));
     if (opts.hosts) {
       if (!existsSync(opts.hosts)) throw new Error(`--hosts ${opts.hosts}: no such file`);
       targets.push(...parseHostsFile(readFileSync(opts.hosts, 'utf8'), user));
@@ -187,6 +229,20 @@ function readTargets(opts: CommonOptions, usage: (message: string) => Error, io:
     throw usage((err as Error).message);
   }
   if (targets.length === 0) throw usage('no hosts: give --host USER@HOST[:PORT] or --hosts FILE');
+  // Two runs on one host, or two hosts under one token name, would undo each other.
+  for (const key of ['label', 'name'] as const) {
+    const seen = new Set<string>();
+    for (const t of targets) {
+      const value = key === 'label' ? targetLabel(t) : t.name;
+      if (seen.has(value))
+        throw usage(
+          key === 'label'
+            ? `${value} is listed twice`
+            : `two hosts have the token name ${value}: give one of them name=…`,
+        );
+      seen.add(value);
+    }
+  }
   return targets;
 }
 
@@ -241,7 +297,8 @@ function parseCollectorUrl(text: string, usage: (message: string) => Error): str
   } catch {
     throw usage(`--collector ${text} is not a URL; expected ws(s)://HOST:PORT/agent`);
   }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw usage(`--collector ${text} must start with ws:// or wss:// (the agents' endpoint)`);
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
+    throw usage(`--collector ${text} must start with ws:// or wss:// (the agents' endpoint)`);
   if (url.pathname === '/') url.pathname = '/agent';
   return url.toString();
 }

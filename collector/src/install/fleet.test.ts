@@ -32,7 +32,9 @@ describe('many hosts', () => {
       ['root@e', 'installed'],
     ]);
     expect(lines).toHaveLength(5);
-    expect(lines.find((l) => l.includes('root@b'))).toMatch(/^\[\d\/5\] root@b: FAILED NODE_MISSING \(\d+\.\d s\): no Node.js on root@b$/);
+    expect(lines.find((l) => l.includes('root@b'))).toMatch(
+      /^\[\d\/5\] root@b: FAILED NODE_MISSING \(\d+\.\d s\): no Node.js on root@b$/,
+    );
 
     const table = summaryTable(outcomes);
     expect(table).toContain('failed (NODE_MISSING)');
@@ -40,7 +42,12 @@ describe('many hosts', () => {
   });
 
   it('gives an unexpected error a code too', async () => {
-    const [o] = await runFleet(targets.slice(0, 1), 4, () => Promise.reject(new Error('boom')), () => {});
+    const [o] = await runFleet(
+      targets.slice(0, 1),
+      4,
+      () => Promise.reject(new Error('boom')),
+      () => {},
+    );
     expect(o).toMatchObject({ result: 'failed', code: 'FAILED', detail: 'boom' });
   });
 });

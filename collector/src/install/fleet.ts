@@ -37,12 +37,20 @@ export async function runFleet(
         outcome = { host, ...r, ms: Date.now() - started };
       } catch (err) {
         const code = (err as { code?: unknown }).code;
-        outcome = { host, result: 'failed', detail: (err as Error).message, code: typeof code === 'string' ? code : 'FAILED', ms: Date.now() - started };
+        outcome = {
+          host,
+          result: 'failed',
+          detail: (err as Error).message,
+          code: typeof code === 'string' ? code : 'FAILED',
+          ms: Date.now() - started,
+        };
       }
       outcomes[i] = outcome;
       done++;
       const tag = outcome.result === 'failed' ? `FAILED ${outcome.code}` : outcome.result;
-      progress(`[${String(done).padStart(width)}/${targets.length}] ${host}: ${tag} (${(outcome.ms / 1000).toFixed(1)} s): ${outcome.detail}`);
+      progress(
+        `[${String(done).padStart(width)}/${targets.length}] ${host}: ${tag} (${(outcome.ms / 1000).toFixed(1)} s): ${outcome.detail}`,
+      );
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, targets.length)) }, worker));

@@ -80,7 +80,10 @@ export async function planFor(
   const winFacts = parseWindowsProbe(win.stdout);
   if (winFacts) return windowsPlan(winFacts, { ...options, host });
   const said = (posix.stderr || win.stderr || posix.stdout).trim().split(/\r?\n/)[0] ?? '';
-  throw new InstallError('OS_UNSUPPORTED', `${host} answered neither a POSIX sh nor Windows PowerShell${said ? ` ("${said}")` : ''}`);
+  throw new InstallError(
+    'OS_UNSUPPORTED',
+    `${host} answered neither a POSIX sh nor Windows PowerShell${said ? ` ("${said}")` : ''}`,
+  );
 }
 
 /** Runs a step and throws when it fails. */
@@ -88,7 +91,10 @@ async function must(remote: Remote, step: Step): Promise<string> {
   const r = await remote.run(step);
   if (r.code === 0) return r.stdout;
   const said = (r.stderr || r.stdout).trim().split(/\r?\n/).slice(-3).join(' | ');
-  throw new InstallError('STEP_FAILED', `step "${step.name}" failed (${r.code === null ? 'no exit code' : `exit ${r.code}`})${said ? `: ${said}` : ''}`);
+  throw new InstallError(
+    'STEP_FAILED',
+    `step "${step.name}" failed (${r.code === null ? 'no exit code' : `exit ${r.code}`})${said ? `: ${said}` : ''}`,
+  );
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -97,10 +103,17 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function installOnHost(remote: Remote, target: Target, options: InstallOptions): Promise<HostResult> {
   const { link } = options;
   const host = targetLabel(target);
-  const plan = await planFor(remote, target, { prefix: options.prefix, remoteNode: options.remoteNode, purpose: 'install' });
+  const plan = await planFor(remote, target, {
+    prefix: options.prefix,
+    remoteNode: options.remoteNode,
+    purpose: 'install',
+  });
   const inspection = plan.parseInspect(await remote.run(plan.inspect()));
   if (inspection.state === 'foreign') {
-    throw new InstallError('PREFIX_FOREIGN', `${plan.prefix} on ${host} holds files hvmap did not install (${inspection.what}); pass --prefix for a directory of its own`);
+    throw new InstallError(
+      'PREFIX_FOREIGN',
+      `${plan.prefix} on ${host} holds files hvmap did not install (${inspection.what}); pass --prefix for a directory of its own`,
+    );
   }
   const previous = inspection.state === 'installed' ? inspection.manifest : undefined;
 
@@ -109,7 +122,11 @@ export async function installOnHost(remote: Remote, target: Target, options: Ins
   let createdToken = false;
   if (options.token !== undefined) {
     const name = link.tokenName(options.token);
-    if (!name) throw new InstallError('TOKEN_INVALID', 'the --token given is not an active token of this collector (hvmap tokens list)');
+    if (!name)
+      throw new InstallError(
+        'TOKEN_INVALID',
+        'the --token given is not an active token of this collector (hvmap tokens list)',
+      );
     tokenName = name;
     token = options.token;
   } else {
@@ -160,7 +177,8 @@ export async function installOnHost(remote: Remote, target: Target, options: Ins
     }
     const helloSec = ((Date.now() - started) / 1000).toFixed(1);
     const commit = await remote.run(plan.commit(manifest, previous));
-    const leftovers = commit.code === 0 ? '' : `; could not remove the previous version's files: ${commit.stderr.trim()}`;
+    const leftovers =
+      commit.code === 0 ? '' : `; could not remove the previous version's files: ${commit.stderr.trim()}`;
     const what = previous ? `upgraded v${previous.version} to v${manifest.version}` : `v${manifest.version}`;
     return {
       result: previous ? 'upgraded' : 'installed',
@@ -187,7 +205,13 @@ async function rollback(remote: Remote, plan: HostPlan, manifest: Manifest, prev
 }
 
 /** Polls the collector until the token's agent has said hello at or after `since`. */
-async function waitForHello(link: CollectorLink, name: string, since: string, timeoutMs: number, pollMs: number): Promise<boolean> {
+async function waitForHello(
+  link: CollectorLink,
+  name: string,
+  since: string,
+  timeoutMs: number,
+  pollMs: number,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const at = link.lastHelloAt(name);
@@ -198,13 +222,20 @@ async function waitForHello(link: CollectorLink, name: string, since: string, ti
 }
 
 /** Stops and removes the agent from one host and revokes its token. */
-export async function uninstallFromHost(remote: Remote, target: Target, options: UninstallOptions): Promise<HostResult> {
+export async function uninstallFromHost(
+  remote: Remote,
+  target: Target,
+  options: UninstallOptions,
+): Promise<HostResult> {
   const { link } = options;
   const host = targetLabel(target);
   const plan = await planFor(remote, target, { prefix: options.prefix, purpose: 'uninstall' });
   const inspection = plan.parseInspect(await remote.run(plan.inspect()));
   if (inspection.state === 'foreign') {
-    throw new InstallError('PREFIX_FOREIGN', `${plan.prefix} on ${host} holds files hvmap did not install (${inspection.what}); nothing was removed`);
+    throw new InstallError(
+      'PREFIX_FOREIGN',
+      `${plan.prefix} on ${host} holds files hvmap did not install (${inspection.what}); nothing was removed`,
+    );
   }
   const revoke = (name: string) => {
     if (link.tokenState(name) !== 'active') return '';
@@ -217,7 +248,10 @@ export async function uninstallFromHost(remote: Remote, target: Target, options:
   const { manifest } = inspection;
   const r = await remote.run(plan.uninstall(manifest));
   if (r.code !== 0) {
-    throw new InstallError('NOT_REMOVED', `uninstall on ${host} left things behind: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
+    throw new InstallError(
+      'NOT_REMOVED',
+      `uninstall on ${host} left things behind: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`,
+    );
   }
   return { result: 'uninstalled', detail: `removed ${plan.prefix} (${manifest.service})${revoke(manifest.tokenName)}` };
 }

@@ -2,7 +2,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkHostKey, fingerprint, hostFieldMatches, KnownHostsFile, keyTypeOf, knownHostName, knownKeyTypes, parseKnownHosts } from './known-hosts.js';
+import {
+  checkHostKey,
+  fingerprint,
+  hostFieldMatches,
+  KnownHostsFile,
+  keyTypeOf,
+  knownHostName,
+  knownKeyTypes,
+  parseKnownHosts,
+} from './known-hosts.js';
 
 // Two keys made by ssh-keygen (OpenSSH 9.2); fingerprints as `ssh-keygen -lf` printed them.
 const ED25519 = 'AAAAC3NzaC1lZDI1NTE5AAAAIBJ+S4zlK0QWgDoNfkxsVWd/PSFbfc/j0XmZNCgHs27m';
@@ -41,7 +50,11 @@ describe('known_hosts', () => {
       expect(checkHostKey(entries, 'kvm01.example.com', 22, key(ED25519))).toEqual({ status: 'known' });
       expect(checkHostKey(entries, 'hv02.example.com', 2222, key(ECDSA))).toEqual({ status: 'known' });
       expect(checkHostKey(entries, 'hv02.example.com', 22, key(ECDSA))).toEqual({ status: 'unknown' });
-      expect(checkHostKey(entries, 'kvm01.example.com', 22, key(ECDSA))).toEqual({ status: 'changed', knownTypes: ['ssh-ed25519'], lines: [1] });
+      expect(checkHostKey(entries, 'kvm01.example.com', 22, key(ECDSA))).toEqual({
+        status: 'changed',
+        knownTypes: ['ssh-ed25519'],
+        lines: [1],
+      });
       expect(knownKeyTypes(entries, 'hv02.example.com', 2222)).toEqual(['ecdsa-sha2-nistp256']);
     });
   }
@@ -55,7 +68,9 @@ describe('known_hosts', () => {
   });
 
   it('refuses a key marked @revoked and ignores @cert-authority lines', () => {
-    const entries = parseKnownHosts(`@revoked * ssh-ed25519 ${ED25519}\n@cert-authority *.example.com ecdsa-sha2-nistp256 ${ECDSA}\n# comment\n\ngarbage\n`);
+    const entries = parseKnownHosts(
+      `@revoked * ssh-ed25519 ${ED25519}\n@cert-authority *.example.com ecdsa-sha2-nistp256 ${ECDSA}\n# comment\n\ngarbage\n`,
+    );
     expect(entries).toHaveLength(2);
     expect(checkHostKey(entries, 'kvm01.example.com', 22, key(ED25519))).toEqual({ status: 'revoked', line: 1 });
     expect(checkHostKey(entries, 'kvm01.example.com', 22, key(ECDSA))).toEqual({ status: 'unknown' });

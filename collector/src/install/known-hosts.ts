@@ -33,7 +33,8 @@ export function parseKnownHosts(text: string): KnownHostEntry[] {
     const fields = lines[i].trim().split(/\s+/);
     if (!fields[0] || fields[0].startsWith('#')) continue;
     let marker: KnownHostEntry['marker'] = null;
-    if (fields[0] === '@revoked' || fields[0] === '@cert-authority') marker = fields.shift() as KnownHostEntry['marker'];
+    if (fields[0] === '@revoked' || fields[0] === '@cert-authority')
+      marker = fields.shift() as KnownHostEntry['marker'];
     const [hosts, keyType, base64] = fields;
     if (!hosts || !keyType || !base64) continue;
     entries.push({ marker, hosts, keyType, key: Buffer.from(base64, 'base64'), line: i + 1 });
@@ -68,7 +69,10 @@ export function hostFieldMatches(field: string, name: string): boolean {
 
 function wildcardMatch(pattern: string, name: string): boolean {
   if (!/[*?]/.test(pattern)) return pattern === name;
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${re}$`).test(name);
 }
 
@@ -85,7 +89,12 @@ export function fingerprint(blob: Buffer): string {
 }
 
 /** Checks the key a host presented. Certificate authorities are not supported and count as absent. */
-export function checkHostKey(entries: readonly KnownHostEntry[], host: string, port: number, key: Buffer): HostKeyCheck {
+export function checkHostKey(
+  entries: readonly KnownHostEntry[],
+  host: string,
+  port: number,
+  key: Buffer,
+): HostKeyCheck {
   const name = knownHostName(host, port);
   const mine = entries.filter((e) => hostFieldMatches(e.hosts, name));
   const revoked = mine.find((e) => e.marker === '@revoked' && e.key.equals(key));
@@ -99,7 +108,9 @@ export function checkHostKey(entries: readonly KnownHostEntry[], host: string, p
 /** The key types known_hosts holds for a host, to offer them first in the key exchange as ssh does. */
 export function knownKeyTypes(entries: readonly KnownHostEntry[], host: string, port: number): string[] {
   const name = knownHostName(host, port);
-  return [...new Set(entries.filter((e) => e.marker === null && hostFieldMatches(e.hosts, name)).map((e) => e.keyType))];
+  return [
+    ...new Set(entries.filter((e) => e.marker === null && hostFieldMatches(e.hosts, name)).map((e) => e.keyType)),
+  ];
 }
 
 /** One known_hosts line for a host and key (unhashed, so an operator can read and edit it). */

@@ -4,6 +4,8 @@
  * systemd is PID 1 and the installer is privileged; otherwise (containers, no sudo) from a small
  * restart loop started with setsid, whose pid file lets upgrade and uninstall stop it.
  */
+
+import { MIN_NODE_MAJOR } from './bundle.js';
 import { InstallError } from './errors.js';
 import {
   type ExecResult,
@@ -16,7 +18,6 @@ import {
   type ServiceKind,
   type Step,
 } from './plan.js';
-import { MIN_NODE_MAJOR } from './bundle.js';
 
 /** Facts the probe gathers, as the SSH user, before anything changes. */
 export interface LinuxFacts {
@@ -119,24 +120,55 @@ export function nodeMajor(version: string | null): number | null {
 }
 
 // Prefixes an install would wreck: the installer owns the whole directory and removes it on uninstall.
-const SYSTEM_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/usr/local', '/var'];
+const SYSTEM_DIRS = [
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/home',
+  '/lib',
+  '/opt',
+  '/proc',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/tmp',
+  '/usr',
+  '/usr/local',
+  '/var',
+];
 
 /** Checks an install prefix: absolute, plain characters, a directory of its own. */
 export function checkPrefix(prefix: string, home: string): string {
   const p = prefix.replace(/\/+$/, '') || '/';
   if (!/^\/[A-Za-z0-9._/+-]*$/.test(p) || /(^|\/)\.\.?(\/|$)/.test(p)) {
-    throw new InstallError('PREFIX_INVALID', `--prefix ${prefix} must be an absolute path of letters, digits and . _ + - /`);
+    throw new InstallError(
+      'PREFIX_INVALID',
+      `--prefix ${prefix} must be an absolute path of letters, digits and . _ + - /`,
+    );
   }
   if (SYSTEM_DIRS.includes(p) || p === home) {
-    throw new InstallError('PREFIX_INVALID', `--prefix ${prefix} is a system or home directory; give a directory of its own, such as /opt/hvmap-agent`);
+    throw new InstallError(
+      'PREFIX_INVALID',
+      `--prefix ${prefix} is a system or home directory; give a directory of its own, such as /opt/hvmap-agent`,
+    );
   }
   return p;
 }
 
 /** Turns probe facts into a plan, or refuses the host with the reason. */
-export function linuxPlan(facts: LinuxFacts, options: { prefix?: string; purpose: 'install' | 'uninstall'; host: string }): HostPlan {
+export function linuxPlan(
+  facts: LinuxFacts,
+  options: { prefix?: string; purpose: 'install' | 'uninstall'; host: string },
+): HostPlan {
   if (facts.kernel !== 'Linux') {
-    throw new InstallError('OS_UNSUPPORTED', `${options.host} runs ${facts.kernel || 'an unknown system'}; hvmap install supports Linux and Windows hosts`);
+    throw new InstallError(
+      'OS_UNSUPPORTED',
+      `${options.host} runs ${facts.kernel || 'an unknown system'}; hvmap install supports Linux and Windows hosts`,
+    );
   }
   if (options.purpose === 'install') {
     if (!facts.node) {
@@ -154,7 +186,10 @@ export function linuxPlan(facts: LinuxFacts, options: { prefix?: string; purpose
     }
   }
   const privileged = facts.privilege !== 'none';
-  const prefix = checkPrefix(options.prefix ?? (privileged ? '/opt/hvmap-agent' : `${facts.home}/.hvmap-agent`), facts.home);
+  const prefix = checkPrefix(
+    options.prefix ?? (privileged ? '/opt/hvmap-agent' : `${facts.home}/.hvmap-agent`),
+    facts.home,
+  );
   const systemd = privileged && facts.systemd !== null && facts.systemd !== 'offline';
   return new LinuxPlan(facts, prefix, systemd ? 'systemd' : 'supervised');
 }
@@ -180,7 +215,9 @@ class LinuxPlan implements HostPlan {
       log: `${prefix}/agent.log`,
       pid: `${prefix}/agent.pid`,
     };
-    const os = facts.osRelease.PRETTY_NAME ?? ([facts.osRelease.NAME, facts.osRelease.VERSION_ID].filter(Boolean).join(' ') || 'Linux');
+    const os =
+      facts.osRelease.PRETTY_NAME ??
+      ([facts.osRelease.NAME, facts.osRelease.VERSION_ID].filter(Boolean).join(' ') || 'Linux');
     const how =
       service === 'systemd'
         ? `systemd unit ${UNIT_NAME}`
@@ -221,7 +258,12 @@ class LinuxPlan implements HostPlan {
         : { path: this.paths.supervisor, content: Buffer.from(this.supervisor()), mode: '755' },
     ];
     if (settings.token !== undefined) {
-      files.push({ path: this.paths.token, content: Buffer.from(`${settings.token}\n`), mode: '600', owner: user ?? undefined });
+      files.push({
+        path: this.paths.token,
+        content: Buffer.from(`${settings.token}\n`),
+        mode: '600',
+        owner: user ?? undefined,
+      });
     }
     const keptToken = settings.token === undefined ? [this.paths.token] : [];
     const manifest: Manifest = {
@@ -278,7 +320,12 @@ class LinuxPlan implements HostPlan {
       this.paths.state,
       ...(settings.libvirtUri ? ['--libvirt-uri', settings.libvirtUri] : []),
     ];
-    return ['#!/bin/sh', '# Written by hvmap install: the agent, as the unit or the supervisor runs it.', `exec ${args.map(shq).join(' ')}`, ''].join('\n');
+    return [
+      '#!/bin/sh',
+      '# Written by hvmap install: the agent, as the unit or the supervisor runs it.',
+      `exec ${args.map(shq).join(' ')}`,
+      '',
+    ].join('\n');
   }
 
   private unit(user: string | null): string {
@@ -295,7 +342,9 @@ class LinuxPlan implements HostPlan {
       'RestartSec=5',
       ...(user ? [`User=${user}`] : []),
       // As a system user, virsh would default to the user's own qemu:///session and see no guests.
-      ...(this.facts.libvirtGroup ? ['SupplementaryGroups=libvirt', 'Environment=LIBVIRT_DEFAULT_URI=qemu:///system'] : []),
+      ...(this.facts.libvirtGroup
+        ? ['SupplementaryGroups=libvirt', 'Environment=LIBVIRT_DEFAULT_URI=qemu:///system']
+        : []),
       'NoNewPrivileges=yes',
       '',
       '[Install]',
@@ -409,7 +458,9 @@ class LinuxPlan implements HostPlan {
       `rm -rf ${shq(this.prefix)}`,
     ];
     if (manifest.createdUser && manifest.user) {
-      lines.push(`if id -u ${manifest.user} >/dev/null 2>&1; then userdel ${manifest.user} 2>/dev/null || deluser ${manifest.user}; fi`);
+      lines.push(
+        `if id -u ${manifest.user} >/dev/null 2>&1; then userdel ${manifest.user} 2>/dev/null || deluser ${manifest.user}; fi`,
+      );
     }
     lines.push(
       'left=',
@@ -436,7 +487,10 @@ class LinuxPlan implements HostPlan {
 /** Shared by both OSes: `state=…` on the first line, then the manifest or what else is there. */
 export function parseInspection(result: ExecResult, prefix: string): Inspection {
   if (result.code !== 0) {
-    throw new InstallError('STEP_FAILED', `cannot look at ${prefix}: ${(result.stderr || result.stdout).trim() || `exit code ${result.code}`}`);
+    throw new InstallError(
+      'STEP_FAILED',
+      `cannot look at ${prefix}: ${(result.stderr || result.stdout).trim() || `exit code ${result.code}`}`,
+    );
   }
   const [first = '', ...rest] = result.stdout.trim().split(/\r?\n/);
   const state = first.trim();
@@ -446,5 +500,12 @@ export function parseInspection(result: ExecResult, prefix: string): Inspection 
     if (manifest) return { state: 'installed', manifest };
     return { state: 'foreign', what: 'an install.json that is not an hvmap-agent manifest' };
   }
-  return { state: 'foreign', what: rest.map((l) => l.trim()).filter(Boolean).join(', ') || 'unknown content' };
+  return {
+    state: 'foreign',
+    what:
+      rest
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .join(', ') || 'unknown content',
+  };
 }

@@ -5,10 +5,15 @@ import { checkWindowsPrefix, decodePowershell, powershell, sftpPath } from './wi
 
 describe('plan helpers', () => {
   it("finds the reason in an agent's log: a plain-text crash first, else its last warning", () => {
-    const warn = '{"level":40,"msg":"cannot connect to the collector; retrying","error":"connect ECONNREFUSED 127.0.0.1:1"}';
+    const warn =
+      '{"level":40,"msg":"cannot connect to the collector; retrying","error":"connect ECONNREFUSED 127.0.0.1:1"}';
     const info = '{"level":30,"msg":"agent started"}';
-    expect(agentLogReason(`${info}\n${warn}\n${info}\n`)).toBe('cannot connect to the collector; retrying (connect ECONNREFUSED 127.0.0.1:1)');
-    expect(agentLogReason(`${warn}\nhvmap-agent: Error: EACCES\n    at open (node:fs)\n`)).toBe('hvmap-agent: Error: EACCES');
+    expect(agentLogReason(`${info}\n${warn}\n${info}\n`)).toBe(
+      'cannot connect to the collector; retrying (connect ECONNREFUSED 127.0.0.1:1)',
+    );
+    expect(agentLogReason(`${warn}\nhvmap-agent: Error: EACCES\n    at open (node:fs)\n`)).toBe(
+      'hvmap-agent: Error: EACCES',
+    );
     expect(agentLogReason(`${info}\n`)).toBeNull();
     expect(agentLogReason('')).toBeNull();
   });
@@ -20,7 +25,11 @@ describe('plan helpers', () => {
   });
 
   it('reads os-release values, quoted or not', () => {
-    expect(parseOsRelease('NAME="CentOS Linux"\nVERSION_ID=7\nPRETTY_NAME=\'x\'\n# c\n')).toEqual({ NAME: 'CentOS Linux', VERSION_ID: '7', PRETTY_NAME: 'x' });
+    expect(parseOsRelease('NAME="CentOS Linux"\nVERSION_ID=7\nPRETTY_NAME=\'x\'\n# c\n')).toEqual({
+      NAME: 'CentOS Linux',
+      VERSION_ID: '7',
+      PRETTY_NAME: 'x',
+    });
   });
 
   it('reads the Node.js major from node --version', () => {
@@ -44,6 +53,8 @@ describe('plan helpers', () => {
   it('passes PowerShell scripts encoded, and SFTP paths the Win32-OpenSSH way', () => {
     const script = "Get-Item -LiteralPath 'C:\\it''s'";
     expect(decodePowershell(powershell(script))).toBe(script);
-    expect(sftpPath('C:\\ProgramData\\hvmap-agent\\agent.token.new')).toBe('/C:/ProgramData/hvmap-agent/agent.token.new');
+    expect(sftpPath('C:\\ProgramData\\hvmap-agent\\agent.token.new')).toBe(
+      '/C:/ProgramData/hvmap-agent/agent.token.new',
+    );
   });
 });

@@ -44,7 +44,10 @@ export interface Manifest {
 }
 
 /** What is at the install location before anything is done. */
-export type Inspection = { state: 'absent' } | { state: 'foreign'; what: string } | { state: 'installed'; manifest: Manifest };
+export type Inspection =
+  | { state: 'absent' }
+  | { state: 'foreign'; what: string }
+  | { state: 'installed'; manifest: Manifest };
 
 /** The settings of one install that the plan turns into files. */
 export interface InstallSettings {

@@ -24,6 +24,8 @@ interface Transcript {
   hello?: 'activate' | 'never';
   prefix?: string;
   libvirtUri?: string;
+  /** A token made beforehand (--token). */
+  token?: string;
   tokens?: Record<string, 'active' | 'revoked'>;
   steps: Record<string, ReplayedStep>;
 }
@@ -57,7 +59,8 @@ function fakeCollector(initial: Record<string, 'active' | 'revoked'>) {
     revokeToken: (name) => {
       states.set(name, 'revoked');
     },
-    tokenName: (token) => [...states].find(([name, s]) => s === 'active' && `hvm_replayed_${name}` === token)?.[0] ?? null,
+    tokenName: (token) =>
+      [...states].find(([name, s]) => s === 'active' && `hvm_replayed_${name}` === token)?.[0] ?? null,
     lastHelloAt: (name) => hellos.get(name) ?? null,
   };
   return {
@@ -72,12 +75,15 @@ function fakeCollector(initial: Record<string, 'active' | 'revoked'>) {
 /** The commands as a reviewer reads them: PowerShell decoded, uploads with their text. */
 function render(steps: Step[]): string {
   const text = (content: Buffer) =>
-    content.equals(BUNDLE.script) ? '(the agent bundle)' : content.toString('utf8').replace(/"installedAt": "[^"]+"/, '"installedAt": "…"');
+    content.equals(BUNDLE.script)
+      ? '(the agent bundle)'
+      : content.toString('utf8').replace(/"installedAt": "[^"]+"/, '"installedAt": "…"');
   return steps
     .map((s) => {
       if (s.kind === 'upload') return `## ${s.name}\nSFTP ${s.path}\n${text(s.content)}`;
       const sh = /^((?:sudo -n )?sh -c) '([\s\S]*)'$/.exec(s.command);
-      const body = decodePowershell(s.command) ?? (sh ? `${sh[1]} <<script\n${sh[2].replace(/'\\''/g, "'")}\nscript` : s.command);
+      const body =
+        decodePowershell(s.command) ?? (sh ? `${sh[1]} <<script\n${sh[2].replace(/'\\''/g, "'")}\nscript` : s.command);
       return `## ${s.name}\n${body}${s.stdin ? `\n-- stdin --\n${text(s.stdin)}` : ''}`;
     })
     .join('\n\n')
@@ -107,6 +113,7 @@ describe('install plans on replayed hosts', () => {
                 link: collector.link,
                 prefix: t.prefix,
                 libvirtUri: t.libvirtUri,
+                token: t.token,
                 helloTimeoutMs: t.hello === 'never' ? 50 : 5_000,
                 pollMs: 5,
               });
@@ -115,7 +122,10 @@ describe('install plans on replayed hosts', () => {
         outcome = { error: (err as { code?: string }).code, detail: (err as Error).message };
       }
 
-      expect({ result: outcome.result, error: outcome.error }, outcome.detail).toEqual({ result: expected.result, error: expected.error });
+      expect({ result: outcome.result, error: outcome.error }, outcome.detail).toEqual({
+        result: expected.result,
+        error: expected.error,
+      });
       for (const s of expected.detailIncludes) expect(outcome.detail).toContain(s);
       for (const s of expected.detailExcludes ?? []) expect(outcome.detail).not.toContain(s);
       expect(collector.states()).toEqual(expected.tokens);

@@ -29,7 +29,11 @@ export interface ReplayRemote extends Remote {
  * Replays `answers` (a transcript.json's `steps`, files relative to `dir`). Uploads succeed unless
  * answered otherwise; `onStep` lets a test act when a step runs (the agent "says hello" on activate).
  */
-export function replayRemote(answers: Record<string, ReplayedStep>, dir: string, onStep?: (step: Step) => void): ReplayRemote {
+export function replayRemote(
+  answers: Record<string, ReplayedStep>,
+  dir: string,
+  onStep?: (step: Step) => void,
+): ReplayRemote {
   const steps: Step[] = [];
   return {
     steps,
@@ -38,7 +42,9 @@ export function replayRemote(answers: Record<string, ReplayedStep>, dir: string,
       onStep?.(step);
       const answer = answers[step.name] ?? (step.name.startsWith('upload ') ? {} : undefined);
       if (!answer) throw new ReplayError(`the transcript has no answer for step "${step.name}"`);
-      const stdout = answer.stdoutFile ? readFileSync(path.join(dir, answer.stdoutFile), 'utf8') : (answer.stdout ?? '');
+      const stdout = answer.stdoutFile
+        ? readFileSync(path.join(dir, answer.stdoutFile), 'utf8')
+        : (answer.stdout ?? '');
       return { code: answer.code === undefined ? 0 : answer.code, stdout, stderr: answer.stderr ?? '' };
     },
     close() {},

@@ -7,7 +7,14 @@ import { Readable } from 'node:stream';
 import { type Config, NodeSSH } from 'node-ssh';
 import type { ClientChannel, ServerHostKeyAlgorithm } from 'ssh2';
 import { InstallError } from './errors.js';
-import { checkHostKey, fingerprint, type KnownHostsFile, keyTypeOf, knownHostName, knownKeyTypes } from './known-hosts.js';
+import {
+  checkHostKey,
+  fingerprint,
+  type KnownHostsFile,
+  keyTypeOf,
+  knownHostName,
+  knownKeyTypes,
+} from './known-hosts.js';
 import type { ExecResult, Remote, Step } from './plan.js';
 import { type Target, targetLabel } from './target.js';
 
@@ -65,7 +72,10 @@ export async function connectSsh(options: SshOptions): Promise<Remote> {
     const type = keyTypeOf(key);
     if (check.status === 'known') return true;
     if (check.status === 'revoked') {
-      refusal = new InstallError('HOST_KEY_REVOKED', `${name} presents ${type} ${fp}, which ${file} line ${check.line} marks @revoked: refused`);
+      refusal = new InstallError(
+        'HOST_KEY_REVOKED',
+        `${name} presents ${type} ${fp}, which ${file} line ${check.line} marks @revoked: refused`,
+      );
       return false;
     }
     if (check.status === 'changed') {
@@ -113,12 +123,21 @@ export async function connectSsh(options: SshOptions): Promise<Remote> {
   return new SshRemote(ssh, options.stepTimeoutMs);
 }
 
-function connectError(err: Error & { code?: string; level?: string }, target: Target, auth: SshAuth, knownTypes: string[], file: string): InstallError {
+function connectError(
+  err: Error & { code?: string; level?: string },
+  target: Target,
+  auth: SshAuth,
+  knownTypes: string[],
+  file: string,
+): InstallError {
   const where = `${target.host}:${target.port}`;
   const label = targetLabel(target);
   switch (err.code) {
     case 'ECONNREFUSED':
-      return new InstallError('SSH_UNREACHABLE', `connection refused at ${where}: is sshd running there, on port ${target.port}?`);
+      return new InstallError(
+        'SSH_UNREACHABLE',
+        `connection refused at ${where}: is sshd running there, on port ${target.port}?`,
+      );
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new InstallError('SSH_UNREACHABLE', `cannot resolve the host name ${target.host}`);
@@ -129,10 +148,17 @@ function connectError(err: Error & { code?: string; level?: string }, target: Ta
       return new InstallError('SSH_UNREACHABLE', `${where} did not answer: ${err.message}`);
   }
   if (err.level === 'client-timeout') {
-    return new InstallError('SSH_UNREACHABLE', `no SSH handshake from ${where} in time: a firewall, or not an SSH server on that port?`);
+    return new InstallError(
+      'SSH_UNREACHABLE',
+      `no SSH handshake from ${where} in time: a firewall, or not an SSH server on that port?`,
+    );
   }
   if (err.level === 'client-authentication') {
-    const offered = [auth.identity && `key ${auth.identity}`, auth.agent && 'the ssh-agent keys', auth.password !== undefined && 'the password']
+    const offered = [
+      auth.identity && `key ${auth.identity}`,
+      auth.agent && 'the ssh-agent keys',
+      auth.password !== undefined && 'the password',
+    ]
       .filter(Boolean)
       .join(', ');
     return new InstallError(
@@ -144,11 +170,14 @@ function connectError(err: Error & { code?: string; level?: string }, target: Ta
     return new InstallError(
       'HOST_KEY_CHANGED',
       `HOST KEY CHANGED for ${knownHostName(target.host, target.port)}: it offers none of the key types ${file} holds for it (${knownTypes.join(', ')}). ` +
-        'hvmap never accepts a changed key: check with the host\'s owner, then remove the old key (ssh-keygen -R) and run again.',
+        "hvmap never accepts a changed key: check with the host's owner, then remove the old key (ssh-keygen -R) and run again.",
     );
   }
   if (/passphrase/i.test(err.message)) {
-    return new InstallError('SSH_AUTH_FAILED', `the key ${auth.identity} is encrypted: load it into ssh-agent (ssh-add) and drop --identity`);
+    return new InstallError(
+      'SSH_AUTH_FAILED',
+      `the key ${auth.identity} is encrypted: load it into ssh-agent (ssh-add) and drop --identity`,
+    );
   }
   if (/privateKeyPath does not exist/.test(err.message)) {
     return new InstallError('SSH_AUTH_FAILED', `no key file at ${auth.identity}`);
@@ -185,7 +214,12 @@ class SshRemote implements Remote {
           channel = c;
         },
       });
-      if (timedOut) return { code: null, stdout: result.stdout, stderr: `${result.stderr}\n(timed out after ${this.stepTimeoutMs / 1000} s)`.trim() };
+      if (timedOut)
+        return {
+          code: null,
+          stdout: result.stdout,
+          stderr: `${result.stderr}\n(timed out after ${this.stepTimeoutMs / 1000} s)`.trim(),
+        };
       return { code: result.code, stdout: result.stdout, stderr: result.stderr };
     } finally {
       clearTimeout(timer);
@@ -195,7 +229,9 @@ class SshRemote implements Remote {
   private async upload(path: string, content: Buffer): Promise<ExecResult> {
     const sftp = await this.ssh.requestSFTP();
     try {
-      await new Promise<void>((resolve, reject) => sftp.writeFile(path, content, (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        sftp.writeFile(path, content, (err) => (err ? reject(err) : resolve())),
+      );
       return { code: 0, stdout: '', stderr: '' };
     } catch (err) {
       return { code: 1, stdout: '', stderr: `SFTP upload to ${path} failed: ${(err as Error).message}` };

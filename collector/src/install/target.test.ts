@@ -3,9 +3,23 @@ import { defaultTokenName, parseHostsFile, parseTarget, targetLabel } from './ta
 
 describe('targets', () => {
   it('reads USER@HOST[:PORT], IPv6 in brackets, and the default user', () => {
-    expect(parseTarget('root@kvm01.example.com', 'me')).toEqual({ user: 'root', host: 'kvm01.example.com', port: 22, name: 'kvm01.example.com' });
-    expect(parseTarget('admin@10.0.0.5:2222', 'me')).toMatchObject({ user: 'admin', host: '10.0.0.5', port: 2222, name: '10.0.0.5-2222' });
-    expect(parseTarget('root@[fd00::5]:2200', 'me')).toMatchObject({ host: 'fd00::5', port: 2200, name: 'fd00-5-2200' });
+    expect(parseTarget('root@kvm01.example.com', 'me')).toEqual({
+      user: 'root',
+      host: 'kvm01.example.com',
+      port: 22,
+      name: 'kvm01.example.com',
+    });
+    expect(parseTarget('admin@10.0.0.5:2222', 'me')).toMatchObject({
+      user: 'admin',
+      host: '10.0.0.5',
+      port: 2222,
+      name: '10.0.0.5-2222',
+    });
+    expect(parseTarget('root@[fd00::5]:2200', 'me')).toMatchObject({
+      host: 'fd00::5',
+      port: 2200,
+      name: 'fd00-5-2200',
+    });
     expect(parseTarget('hv01', 'me')).toMatchObject({ user: 'me', host: 'hv01', port: 22 });
   });
 

@@ -17,7 +17,9 @@ export function targetLabel(t: Pick<Target, 'user' | 'host' | 'port'>): string {
 
 /** A token name for a host: the collector accepts `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`. */
 export function defaultTokenName(host: string, port: number): string {
-  const base = `${host}${port === 22 ? '' : `-${port}`}`.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  const base = `${host}${port === 22 ? '' : `-${port}`}`
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '');
   return (base || 'host').slice(0, 128);
 }
 

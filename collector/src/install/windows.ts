@@ -112,7 +112,10 @@ export function parseWindowsProbe(stdout: string): WindowsFacts | null {
 export function checkWindowsPrefix(prefix: string): string {
   const p = prefix.replace(/[\\/]+$/, '').replace(/\//g, '\\');
   if (!/^[A-Za-z]:\\[A-Za-z0-9._+\\-]+$/.test(p) || /\\\.\.?(\\|$)/.test(p)) {
-    throw new InstallError('PREFIX_INVALID', `--prefix ${prefix} must be a path like C:\\ProgramData\\hvmap-agent (letters, digits, . _ + -)`);
+    throw new InstallError(
+      'PREFIX_INVALID',
+      `--prefix ${prefix} must be a path like C:\\ProgramData\\hvmap-agent (letters, digits, . _ + -)`,
+    );
   }
   if (/^[A-Za-z]:\\(Windows|Program Files|ProgramData|Users)$/i.test(p)) {
     throw new InstallError('PREFIX_INVALID', `--prefix ${prefix} is a system directory; give a directory of its own`);
@@ -120,7 +123,10 @@ export function checkWindowsPrefix(prefix: string): string {
   return p;
 }
 
-export function windowsPlan(facts: WindowsFacts, options: { prefix?: string; purpose: 'install' | 'uninstall'; host: string }): HostPlan {
+export function windowsPlan(
+  facts: WindowsFacts,
+  options: { prefix?: string; purpose: 'install' | 'uninstall'; host: string },
+): HostPlan {
   if (!facts.admin) {
     throw new InstallError(
       'NOT_PRIVILEGED',
@@ -147,7 +153,8 @@ export function windowsPlan(facts: WindowsFacts, options: { prefix?: string; pur
 
 /** Quotes a value for a .cmd file line: in double quotes, with % doubled. */
 function cmdq(text: string): string {
-  if (text.includes('"')) throw new InstallError('PREFIX_INVALID', `a value written to supervise.cmd holds a double quote: ${text}`);
+  if (text.includes('"'))
+    throw new InstallError('PREFIX_INVALID', `a value written to supervise.cmd holds a double quote: ${text}`);
   return `"${text.replace(/%/g, '%%')}"`;
 }
 
@@ -196,7 +203,8 @@ class WindowsPlan implements HostPlan {
       { path: this.paths.script, content: settings.bundle.script },
       { path: this.paths.supervisor, content: Buffer.from(this.supervisor(settings)) },
     ];
-    if (settings.token !== undefined) files.push({ path: this.paths.token, content: Buffer.from(`${settings.token}\r\n`) });
+    if (settings.token !== undefined)
+      files.push({ path: this.paths.token, content: Buffer.from(`${settings.token}\r\n`) });
     const manifest: Manifest = {
       product: 'hvmap-agent',
       version: settings.bundle.version,
@@ -207,7 +215,11 @@ class WindowsPlan implements HostPlan {
       user: 'SYSTEM',
       createdUser: false,
       prefix: this.prefix,
-      files: [...files.map((f) => f.path), ...(settings.token === undefined ? [this.paths.token] : []), this.paths.manifest],
+      files: [
+        ...files.map((f) => f.path),
+        ...(settings.token === undefined ? [this.paths.token] : []),
+        this.paths.manifest,
+      ],
     };
     files.push({ path: this.paths.manifest, content: manifestText(manifest) });
     const p = psq(this.prefix);
@@ -217,7 +229,12 @@ class WindowsPlan implements HostPlan {
       `& icacls.exe ${p} /inheritance:r /grant:r '*S-1-5-18:(OI)(CI)F' '*S-1-5-32-544:(OI)(CI)F' | Out-Null`,
       `if ($LASTEXITCODE -ne 0) { throw ('icacls could not restrict ' + ${p}) }`,
     ]);
-    const uploads: Step[] = files.map((f) => ({ kind: 'upload', name: `upload ${f.path}`, path: sftpPath(`${f.path}.new`), content: f.content }));
+    const uploads: Step[] = files.map((f) => ({
+      kind: 'upload',
+      name: `upload ${f.path}`,
+      path: sftpPath(`${f.path}.new`),
+      content: f.content,
+    }));
     return { steps: [prepare, ...uploads], manifest };
   }
 
@@ -301,7 +318,9 @@ class WindowsPlan implements HostPlan {
       '  Remove-Item -Force -LiteralPath "$f.new" -ErrorAction SilentlyContinue',
       '  if (Test-Path -LiteralPath "$f.prev") { Move-Item -Force -LiteralPath "$f.prev" -Destination $f }',
       '}',
-      ...(added.length ? [`Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath ${added.map(psq).join(', ')}`] : []),
+      ...(added.length
+        ? [`Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath ${added.map(psq).join(', ')}`]
+        : []),
       ...this.startLines(),
     ]);
   }

@@ -62,7 +62,10 @@ export function guestKeys(guests: readonly Guest[]): string[] {
   return guests.map((g) => ((counts.get(g.uuid) ?? 0) > 1 ? `${g.uuid}/${g.name}` : g.uuid));
 }
 
-function guestColumns(e: EvaluatedGuest, catalogVersion: string) {
+/** JSON.stringify for values shared across snapshots, serialised once per object (see `sharedJson`). */
+type SharedJson = (value: unknown) => string;
+
+function guestColumns(e: EvaluatedGuest, catalogVersion: string, sharedJson: SharedJson) {
   const { uuid, name, state, vcpus, memoryBytes, os: evidence, ...details } = e.guest;
   return {
     uuid,
@@ -73,18 +76,31 @@ function guestColumns(e: EvaluatedGuest, catalogVersion: string) {
     details_json: JSON.stringify(details),
     os_evidence_json: JSON.stringify(evidence),
     os_id: e.os?.id ?? null,
-    os_json: e.os ? JSON.stringify(e.os) : null,
+    os_json: e.os ? sharedJson(e.os) : null,
     status: e.status,
     eol_date: e.eolDate,
-    verdict_json: JSON.stringify(e.verdict),
+    verdict_json: sharedJson(e.verdict),
     catalog_version: catalogVersion,
   };
 }
 
-/** The catalog stamp is left out: a new catalog that changes no verdict rewrites no guest row. */
+/**
+ * The catalog stamp is left out: a new catalog that changes no verdict rewrites no guest row. The
+ * JSON columns are joined as they are (JSON text never holds a raw U+0000), not serialised again:
+ * re-escaping ~2 KB of JSON per guest per snapshot was the largest cost of ingest (test/bench).
+ */
 function signatureOf(cols: ReturnType<typeof guestColumns>): string {
-  const { catalog_version: _stamp, ...rest } = cols;
-  return JSON.stringify(rest);
+  const scalars = JSON.stringify([
+    cols.uuid,
+    cols.name,
+    cols.state,
+    cols.vcpus,
+    cols.memory_bytes,
+    cols.os_id,
+    cols.status,
+    cols.eol_date,
+  ]);
+  return `${scalars}\u0000${cols.details_json}\u0000${cols.os_evidence_json}\u0000${cols.os_json}\u0000${cols.verdict_json}`;
 }
 
 /**
@@ -94,6 +110,21 @@ function signatureOf(cols: ReturnType<typeof guestColumns>): string {
 export class InventoryStore {
   private readonly hosts = new Map<string, HostCache>();
   private readonly stmts;
+  /**
+   * JSON of the evaluator's memoised results (one object per OS evidence and hypervisor, returned
+   * again for every snapshot that repeats them), serialised once instead of once per snapshot.
+   * Those results are never modified once made.
+   */
+  private readonly jsonOf = new WeakMap<object, string>();
+  private readonly sharedJson: SharedJson = (value) => {
+    if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+    let text = this.jsonOf.get(value);
+    if (text === undefined) {
+      text = JSON.stringify(value);
+      this.jsonOf.set(value, text);
+    }
+    return text;
+  };
 
   constructor(private readonly db: Db) {
     this.stmts = {
@@ -335,7 +366,7 @@ export class InventoryStore {
     now: string,
     changes: Change[],
   ): void {
-    const cols = guestColumns(e, catalogVersion);
+    const cols = guestColumns(e, catalogVersion, this.sharedJson);
     const signature = signatureOf(cols);
     const stored = cache.guests.get(e.key);
     const name = e.guest.name;

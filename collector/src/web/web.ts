@@ -7,11 +7,11 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { DeliveryCounters } from '../alerts/notify.js';
-import type { Catalog } from '../catalog/load.js';
 import { AccessGuard, type AccessOptions } from '../api/access.js';
 import type { OperatorTokens } from '../api/operators.js';
 import type { LiveState } from '../api/queries.js';
 import { BadRequest, handleApi, MatrixCache, sendJson } from '../api/routes.js';
+import type { Catalog } from '../catalog/load.js';
 import type { CollectorEvents } from '../collector.js';
 import type { Histogram } from '../metrics/histogram.js';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../metrics/prometheus.js';
@@ -187,7 +187,8 @@ export class Web {
         return true;
       }
       this.log.error({ code: 'VIEW_FAILED', path: url.pathname, err: (err as Error).message }, 'view failed');
-      if (!res.headersSent) sendJson(res, 500, { error: 'INTERNAL', message: 'the collector could not read this view; see its log' });
+      if (!res.headersSent)
+        sendJson(res, 500, { error: 'INTERNAL', message: 'the collector could not read this view; see its log' });
       else res.destroy();
       return true;
     }

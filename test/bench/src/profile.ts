@@ -138,7 +138,8 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
   const busy = total - idle || 1;
   const rank = (m: Map<string, number>, skipRoots: boolean) =>
     [...m]
-      .filter(([k]) => !skipRoots || !/^\((root|program|anonymous)\)\u0000/.test(k))
+      // Including callees, the socket plumbing (node streams, ws's receiver) holds everything: left out.
+      .filter(([k]) => !skipRoots || !/^\(|\u0000(node:|ws\/|:0)|^(anonymous)/.test(k))
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([k, w]) => {

@@ -75,7 +75,8 @@ function bytes(n) {
 
 function sourceLink(source) {
   if (!source) return null;
-  if (/^https?:\/\//.test(source)) return h('a', { href: source, target: '_blank', rel: 'noopener noreferrer' }, source);
+  if (/^https?:\/\//.test(source))
+    return h('a', { href: source, target: '_blank', rel: 'noopener noreferrer' }, source);
   return h('span', {}, source);
 }
 
@@ -86,7 +87,8 @@ class Unreachable extends Error {}
 
 async function api(path, params = {}) {
   const url = new URL(path, location.origin);
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, v);
+  for (const [k, v] of Object.entries(params))
+    if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, v);
   let res;
   try {
     res = await fetch(url, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
@@ -184,17 +186,46 @@ const refreshSummary = serialised(async () => {
   const g = s.guests;
   const pct = (n) => (g.total ? `${Math.round((100 * n) / g.total)}% of guests` : '');
   const card = (key, cls, label, value, sub, href) =>
-    h('a', { class: `card ${cls}`, href, dataset: { key, value } }, h('div', { class: 'k' }, label), h('div', { class: 'v' }, value), h('div', { class: 's' }, sub));
-  document.getElementById('summary').replaceChildren(
-    card('guests', '', 'Guests', num(g.total), `on ${plural(s.hosts, 'host')}`, '#/guests'),
-    card('certified', 'ok', 'Certified', num(g.certified), pct(g.certified), '#/guests?status=certified'),
-    card('not-certified', 'bad', 'Not certified', num(g.notCertified), pct(g.notCertified), '#/guests?status=not-certified'),
-    card('unknown', 'unk', 'Unknown', num(g.unknown), pct(g.unknown), '#/guests?status=unknown'),
-    card('eol', 'eol', 'End of life', num(g.eol), 'past end of support', '#/guests?eol=true'),
-    card('hosts', '', 'Hosts', num(s.hosts), 'reporting hypervisors', '#/hosts'),
-    card('agents', '', 'Agents connected', `${num(s.agents.connected)} / ${num(s.agents.active)}`, 'live connections', '#/agents'),
-    card('alerts', s.alerts.critical ? 'bad' : '', 'Open alerts', num(s.alerts.firing), `${num(s.alerts.critical)} critical`, '#/alerts'),
-  );
+    h(
+      'a',
+      { class: `card ${cls}`, href, dataset: { key, value } },
+      h('div', { class: 'k' }, label),
+      h('div', { class: 'v' }, value),
+      h('div', { class: 's' }, sub),
+    );
+  document
+    .getElementById('summary')
+    .replaceChildren(
+      card('guests', '', 'Guests', num(g.total), `on ${plural(s.hosts, 'host')}`, '#/guests'),
+      card('certified', 'ok', 'Certified', num(g.certified), pct(g.certified), '#/guests?status=certified'),
+      card(
+        'not-certified',
+        'bad',
+        'Not certified',
+        num(g.notCertified),
+        pct(g.notCertified),
+        '#/guests?status=not-certified',
+      ),
+      card('unknown', 'unk', 'Unknown', num(g.unknown), pct(g.unknown), '#/guests?status=unknown'),
+      card('eol', 'eol', 'End of life', num(g.eol), 'past end of support', '#/guests?eol=true'),
+      card('hosts', '', 'Hosts', num(s.hosts), 'reporting hypervisors', '#/hosts'),
+      card(
+        'agents',
+        '',
+        'Agents connected',
+        `${num(s.agents.connected)} / ${num(s.agents.active)}`,
+        'live connections',
+        '#/agents',
+      ),
+      card(
+        'alerts',
+        s.alerts.critical ? 'bad' : '',
+        'Open alerts',
+        num(s.alerts.firing),
+        `${num(s.alerts.critical)} critical`,
+        '#/alerts',
+      ),
+    );
   const badge = document.getElementById('alert-count');
   badge.hidden = !s.alerts.firing;
   badge.textContent = num(s.alerts.firing);
@@ -214,8 +245,16 @@ function pager(page, onPage) {
     h(
       'div',
       { class: 'btns' },
-      h('button', { class: 'btn', disabled: page.offset === 0, onclick: () => onPage(Math.max(0, page.offset - page.limit)) }, '‹ Previous'),
-      h('button', { class: 'btn', disabled: page.nextOffset === null, onclick: () => onPage(page.nextOffset) }, 'Next ›'),
+      h(
+        'button',
+        { class: 'btn', disabled: page.offset === 0, onclick: () => onPage(Math.max(0, page.offset - page.limit)) },
+        '‹ Previous',
+      ),
+      h(
+        'button',
+        { class: 'btn', disabled: page.nextOffset === null, onclick: () => onPage(page.nextOffset) },
+        'Next ›',
+      ),
     ),
   );
 }
@@ -253,7 +292,8 @@ function searchBox(placeholder, value, oninput) {
 }
 
 function guestRows(page, { showHost = true } = {}) {
-  if (!page.items.length) return [h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No guest matches these filters.'))];
+  if (!page.items.length)
+    return [h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No guest matches these filters.'))];
   return page.items.map((g) =>
     h(
       'tr',
@@ -264,10 +304,16 @@ function guestRows(page, { showHost = true } = {}) {
         title: 'Show the verdict and its sources',
       },
       h('td', {}, h('div', {}, g.name), h('div', { class: 'sub mono' }, g.uuid)),
-      showHost ? h('td', {}, h('a', { href: hashOf(['hosts', g.host]), onclick: (e) => e.stopPropagation() }, g.host)) : null,
+      showHost
+        ? h('td', {}, h('a', { href: hashOf(['hosts', g.host]), onclick: (e) => e.stopPropagation() }, g.host))
+        : null,
       showHost ? h('td', {}, g.hypervisor.name ?? h('span', { class: 'sub' }, 'not identified')) : null,
       h('td', { class: 'os' }, g.os ? g.os.name : h('span', { class: 'sub' }, `not identified (${g.osUnknownReason})`)),
-      h('td', {}, g.removedAt ? h('span', { class: 'sub', title: g.removedAt }, `removed ${ago(g.removedAt)}`) : g.state),
+      h(
+        'td',
+        {},
+        g.removedAt ? h('span', { class: 'sub', title: g.removedAt }, `removed ${ago(g.removedAt)}`) : g.state,
+      ),
       h('td', { class: 'status' }, h('div', { class: 'counts' }, statusChip(g.status), eolChip(g.eol))),
     ),
   );
@@ -279,7 +325,20 @@ function guestTable(page, opts) {
   return h(
     'div',
     { class: 'table-wrap' },
-    h('table', { class: 'data guests', dataset: { total: page.total } }, h('thead', {}, h('tr', {}, head.map((t) => h('th', {}, t)))), h('tbody', {}, guestRows(page, opts))),
+    h(
+      'table',
+      { class: 'data guests', dataset: { total: page.total } },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          head.map((t) => h('th', {}, t)),
+        ),
+      ),
+      h('tbody', {}, guestRows(page, opts)),
+    ),
   );
 }
 
@@ -348,7 +407,8 @@ function matrixCell(c) {
 }
 
 function matrixTable(m) {
-  if (!m.cells.length) return h('div', { class: 'empty' }, 'No guests reported yet. Agents appear here as their first snapshot arrives.');
+  if (!m.cells.length)
+    return h('div', { class: 'empty' }, 'No guests reported yet. Agents appear here as their first snapshot arrives.');
   const cells = new Map(m.cells.map((c) => [`${c.hypervisor}\u0000${c.os}`, c]));
   const rows = [];
   let family;
@@ -356,7 +416,14 @@ function matrixTable(m) {
     const fam = os.id === null ? 'Not identified' : (FAMILY[os.family] ?? os.family);
     if (fam !== family) {
       family = fam;
-      rows.push(h('tr', { class: 'group' }, h('th', {}, fam), m.hypervisors.map(() => h('td'))));
+      rows.push(
+        h(
+          'tr',
+          { class: 'group' },
+          h('th', {}, fam),
+          m.hypervisors.map(() => h('td')),
+        ),
+      );
     }
     rows.push(
       h(
@@ -384,7 +451,12 @@ function matrixTable(m) {
           {},
           h('th', { class: 'corner' }, 'Guest OS ↓   Hypervisor →'),
           m.hypervisors.map((hv) =>
-            h('th', { dataset: { hypervisor: hv.id ?? UNIDENTIFIED } }, hypervisorLabel(hv), h('span', { class: 'sub' }, `${plural(hv.hosts, 'host')} · ${plural(hv.guests, 'guest')}`)),
+            h(
+              'th',
+              { dataset: { hypervisor: hv.id ?? UNIDENTIFIED } },
+              hypervisorLabel(hv),
+              h('span', { class: 'sub' }, `${plural(hv.hosts, 'host')} · ${plural(hv.guests, 'guest')}`),
+            ),
           ),
         ),
       ),
@@ -415,11 +487,31 @@ function alertItems(alerts) {
       h(
         'li',
         { dataset: { key: a.key } },
-        h('div', { class: 'meta' }, chip(a.severity === 'critical' ? 'bad' : 'eol', a.severity), h('span', {}, a.kind), h('span', {}, '·'), time(a.firedAt)),
+        h(
+          'div',
+          { class: 'meta' },
+          chip(a.severity === 'critical' ? 'bad' : 'eol', a.severity),
+          h('span', {}, a.kind),
+          h('span', {}, '·'),
+          time(a.firedAt),
+        ),
         h(
           'div',
           { class: 'msg' },
-          a.guestKey && a.host ? h('a', { href: '#', class: 'quiet', onclick: (e) => (e.preventDefault(), drawer.open(a.host, a.guestKey)) }, a.message) : a.message,
+          a.guestKey && a.host
+            ? h(
+                'a',
+                {
+                  href: '#',
+                  class: 'quiet',
+                  onclick: (e) => {
+                    e.preventDefault();
+                    drawer.open(a.host, a.guestKey);
+                  },
+                },
+                a.message,
+              )
+            : a.message,
         ),
       ),
     ),
@@ -438,14 +530,33 @@ function overviewView(root) {
       h(
         'section',
         { class: 'panel', id: 'matrix' },
-        h('div', { class: 'panel-head' }, h('h2', {}, 'Compatibility matrix'), hvHint, h('span', { class: 'spacer' }), csvLink('/api/matrix', {})),
-        h('div', { class: 'panel-sub' }, legend(), h('span', { class: 'hint' }, 'Each cell: guests of that OS on that hypervisor. Click one for its guests.')),
+        h(
+          'div',
+          { class: 'panel-head' },
+          h('h2', {}, 'Compatibility matrix'),
+          hvHint,
+          h('span', { class: 'spacer' }),
+          csvLink('/api/matrix', {}),
+        ),
+        h(
+          'div',
+          { class: 'panel-sub' },
+          legend(),
+          h('span', { class: 'hint' }, 'Each cell: guests of that OS on that hypervisor. Click one for its guests.'),
+        ),
         matrixBody,
       ),
       h(
         'section',
         { class: 'panel', id: 'open-alerts' },
-        h('div', { class: 'panel-head' }, h('h2', {}, 'Open alerts'), alertsHint, h('span', { class: 'spacer' }), h('a', { href: '#/alerts' }, 'All alerts')),
+        h(
+          'div',
+          { class: 'panel-head' },
+          h('h2', {}, 'Open alerts'),
+          alertsHint,
+          h('span', { class: 'spacer' }),
+          h('a', { href: '#/alerts' }, 'All alerts'),
+        ),
         alertsBody,
       ),
     ),
@@ -457,7 +568,8 @@ function overviewView(root) {
       shared.matrix = m;
       hvHint.textContent = `${plural(m.oses.length, 'guest OS', 'guest OSes')} × ${plural(m.hypervisors.length, 'hypervisor')}`;
       matrixBody.replaceChildren(matrixTable(m));
-      alertsHint.textContent = alerts.total > alerts.items.length ? `latest ${alerts.items.length} of ${num(alerts.total)}` : '';
+      alertsHint.textContent =
+        alerts.total > alerts.items.length ? `latest ${alerts.items.length} of ${num(alerts.total)}` : '';
       alertsBody.replaceChildren(alertItems(alerts));
     }),
   };
@@ -477,7 +589,14 @@ function guestsView(root, params) {
     h(
       'section',
       { class: 'panel' },
-      h('div', { class: 'panel-head' }, h('h2', {}, 'Guests'), h('span', { class: 'hint' }, 'click a guest for its verdict, programs and sources'), h('span', { class: 'spacer' }), exportSlot),
+      h(
+        'div',
+        { class: 'panel-head' },
+        h('h2', {}, 'Guests'),
+        h('span', { class: 'hint' }, 'click a guest for its verdict, programs and sources'),
+        h('span', { class: 'spacer' }),
+        exportSlot,
+      ),
       h('div', { class: 'panel-body' }, controls),
       body,
     ),
@@ -492,13 +611,72 @@ function guestsView(root, params) {
     const m = await filterChoices();
     controls.replaceChildren(
       searchBox('name, UUID, host or OS', state.q, (v) => set('q', v)),
-      select('status', 'Status', [['', 'Any status'], ['certified', 'Certified'], ['not-certified', 'Not certified'], ['unknown', 'Unknown']], state.status, (v) => set('status', v)),
-      select('eol', 'End of life', [['', 'Any'], ['true', 'Past end of support'], ['false', 'Supported']], state.eol, (v) => set('eol', v)),
-      select('hypervisor', 'Hypervisor', [['', 'Any hypervisor'], ...m.hypervisors.map((hv) => [hv.id ?? UNIDENTIFIED, hypervisorLabel(hv)])], state.hypervisor, (v) => set('hypervisor', v)),
-      select('os', 'Guest OS', [['', 'Any OS'], ...m.oses.map((o) => [o.id ?? UNIDENTIFIED, o.name])], state.os, (v) => set('os', v)),
-      select('program', 'Program', [['', 'Any program'], ...shared.programs.filter((p) => p.kind === 'certification').map((p) => [p.program, p.title])], state.program, (v) => set('program', v)),
-      select('verdict', 'Its verdict', [['', 'Covers or excludes'], ['covered', 'Covers'], ['excluded', 'Excludes'], ['silent', 'Silent']], state.verdict, (v) => set('verdict', v)),
-      select('removed', 'Presence', [['', 'On their hosts'], ['include', 'Include removed'], ['only', 'Removed only']], state.removed, (v) => set('removed', v)),
+      select(
+        'status',
+        'Status',
+        [
+          ['', 'Any status'],
+          ['certified', 'Certified'],
+          ['not-certified', 'Not certified'],
+          ['unknown', 'Unknown'],
+        ],
+        state.status,
+        (v) => set('status', v),
+      ),
+      select(
+        'eol',
+        'End of life',
+        [
+          ['', 'Any'],
+          ['true', 'Past end of support'],
+          ['false', 'Supported'],
+        ],
+        state.eol,
+        (v) => set('eol', v),
+      ),
+      select(
+        'hypervisor',
+        'Hypervisor',
+        [['', 'Any hypervisor'], ...m.hypervisors.map((hv) => [hv.id ?? UNIDENTIFIED, hypervisorLabel(hv)])],
+        state.hypervisor,
+        (v) => set('hypervisor', v),
+      ),
+      select('os', 'Guest OS', [['', 'Any OS'], ...m.oses.map((o) => [o.id ?? UNIDENTIFIED, o.name])], state.os, (v) =>
+        set('os', v),
+      ),
+      select(
+        'program',
+        'Program',
+        [
+          ['', 'Any program'],
+          ...shared.programs.filter((p) => p.kind === 'certification').map((p) => [p.program, p.title]),
+        ],
+        state.program,
+        (v) => set('program', v),
+      ),
+      select(
+        'verdict',
+        'Its verdict',
+        [
+          ['', 'Covers or excludes'],
+          ['covered', 'Covers'],
+          ['excluded', 'Excludes'],
+          ['silent', 'Silent'],
+        ],
+        state.verdict,
+        (v) => set('verdict', v),
+      ),
+      select(
+        'removed',
+        'Presence',
+        [
+          ['', 'On their hosts'],
+          ['include', 'Include removed'],
+          ['only', 'Removed only'],
+        ],
+        state.removed,
+        (v) => set('removed', v),
+      ),
     );
   };
   const view = {
@@ -533,7 +711,8 @@ function hostCounts(c) {
   );
 }
 
-const connection = (on) => h('span', {}, h('i', { class: `dot-state${on ? ' on' : ''}` }), on ? 'connected' : 'offline');
+const connection = (on) =>
+  h('span', {}, h('i', { class: `dot-state${on ? ' on' : ''}` }), on ? 'connected' : 'offline');
 
 function hostsView(root, params) {
   const state = Object.fromEntries(params);
@@ -544,7 +723,14 @@ function hostsView(root, params) {
     h(
       'section',
       { class: 'panel' },
-      h('div', { class: 'panel-head' }, h('h2', {}, 'Hosts'), h('span', { class: 'hint' }, 'click a host for its guests'), h('span', { class: 'spacer' }), exportSlot),
+      h(
+        'div',
+        { class: 'panel-head' },
+        h('h2', {}, 'Hosts'),
+        h('span', { class: 'hint' }, 'click a host for its guests'),
+        h('span', { class: 'spacer' }),
+        exportSlot,
+      ),
       h('div', { class: 'panel-body' }, controls),
       body,
     ),
@@ -562,8 +748,25 @@ function hostsView(root, params) {
         const m = await filterChoices();
         controls.replaceChildren(
           searchBox('hostname, agent or hypervisor', state.q, (v) => set('q', v)),
-          select('hypervisor', 'Hypervisor', [['', 'Any hypervisor'], ...m.hypervisors.map((hv) => [hv.id ?? UNIDENTIFIED, hypervisorLabel(hv)])], state.hypervisor, (v) => set('hypervisor', v)),
-          select('status', 'With guests', [['', 'Any'], ['not-certified', 'Not certified'], ['unknown', 'Unknown'], ['certified', 'Certified']], state.status, (v) => set('status', v)),
+          select(
+            'hypervisor',
+            'Hypervisor',
+            [['', 'Any hypervisor'], ...m.hypervisors.map((hv) => [hv.id ?? UNIDENTIFIED, hypervisorLabel(hv)])],
+            state.hypervisor,
+            (v) => set('hypervisor', v),
+          ),
+          select(
+            'status',
+            'With guests',
+            [
+              ['', 'Any'],
+              ['not-certified', 'Not certified'],
+              ['unknown', 'Unknown'],
+              ['certified', 'Certified'],
+            ],
+            state.status,
+            (v) => set('status', v),
+          ),
         );
       }
       const { offset, ...filters } = state;
@@ -573,9 +776,18 @@ function hostsView(root, params) {
         ? page.items.map((host) =>
             h(
               'tr',
-              { class: 'clickable', dataset: { host: host.hostname }, onclick: () => (location.hash = hashOf(['hosts', host.hostname])) },
+              {
+                class: 'clickable',
+                dataset: { host: host.hostname },
+                onclick: () => (location.hash = hashOf(['hosts', host.hostname])),
+              },
               h('td', {}, h('div', {}, host.hostname), h('div', { class: 'sub' }, `agent ${host.agent}`)),
-              h('td', {}, hypervisorLabel(host.hypervisor), host.partial ? h('div', { class: 'sub' }, 'partial report') : null),
+              h(
+                'td',
+                {},
+                hypervisorLabel(host.hypervisor),
+                host.partial ? h('div', { class: 'sub' }, 'partial report') : null,
+              ),
               h('td', { class: 'num' }, num(host.guests.total)),
               h('td', {}, hostCounts(host.guests)),
               h('td', {}, connection(host.connected)),
@@ -590,7 +802,15 @@ function hostsView(root, params) {
           h(
             'table',
             { class: 'data hosts', dataset: { total: page.total } },
-            h('thead', {}, h('tr', {}, ['Host', 'Hypervisor', 'Guests', 'Status', 'Agent', 'Last contact'].map((t) => h('th', {}, t)))),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ['Host', 'Hypervisor', 'Guests', 'Status', 'Agent', 'Last contact'].map((t) => h('th', {}, t)),
+              ),
+            ),
             h('tbody', {}, rows),
           ),
         ),
@@ -613,7 +833,18 @@ function hostView(root, hostname, params) {
   root.append(
     h('div', { class: 'crumbs' }, h('a', { href: '#/hosts' }, 'Hosts'), ' / ', hostname),
     h('section', { class: 'panel', id: 'host' }, title, head),
-    h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Guests on this host'), h('span', { class: 'spacer' }), csvLink('/api/guests', { host: hostname, removed: 'include' })), guests),
+    h(
+      'section',
+      { class: 'panel' },
+      h(
+        'div',
+        { class: 'panel-head' },
+        h('h2', {}, 'Guests on this host'),
+        h('span', { class: 'spacer' }),
+        csvLink('/api/guests', { host: hostname, removed: 'include' }),
+      ),
+      guests,
+    ),
   );
   const view = {
     deps: ['hosts', 'guests'],
@@ -625,7 +856,12 @@ function hostView(root, hostname, params) {
       ]);
       const f = host.facts ?? {};
       const fact = (k, v) => h('div', {}, h('span', { class: 'k' }, k), h('span', {}, v ?? '–'));
-      title.replaceChildren(h('h2', {}, hostname), h('span', { class: 'hint' }, hypervisorLabel(host.hypervisor)), h('span', { class: 'spacer' }), connection(host.connected));
+      title.replaceChildren(
+        h('h2', {}, hostname),
+        h('span', { class: 'hint' }, hypervisorLabel(host.hypervisor)),
+        h('span', { class: 'spacer' }),
+        connection(host.connected),
+      );
       head.replaceChildren(
         h(
           'div',
@@ -646,7 +882,11 @@ function hostView(root, hostname, params) {
               'div',
               {},
               h('h3', {}, `Driver errors (${host.partial ? 'partial report' : 'report complete'})`),
-              h('ul', {}, host.errors.map((e) => h('li', {}, h('code', {}, e.code), ` ${e.message}`))),
+              h(
+                'ul',
+                {},
+                host.errors.map((e) => h('li', {}, h('code', {}, e.code), ` ${e.message}`)),
+              ),
             )
           : '',
       );
@@ -668,7 +908,19 @@ function alertsView(root, params) {
   const controls = h('div', { class: 'toolbar' });
   const body = h('div');
   root.append(
-    h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Alerts'), h('span', { class: 'spacer' }), h('span', { id: 'alerts-export' })), h('div', { class: 'panel-body' }, controls), body),
+    h(
+      'section',
+      { class: 'panel' },
+      h(
+        'div',
+        { class: 'panel-head' },
+        h('h2', {}, 'Alerts'),
+        h('span', { class: 'spacer' }),
+        h('span', { id: 'alerts-export' }),
+      ),
+      h('div', { class: 'panel-body' }, controls),
+      body,
+    ),
   );
   const set = (k, v) => {
     state[k] = v;
@@ -677,11 +929,24 @@ function alertsView(root, params) {
     view.refresh();
   };
   controls.append(
-    select('state', 'State', [['firing', 'Firing'], ['resolved', 'Resolved'], ['all', 'All']], state.state, (v) => set('state', v)),
+    select(
+      'state',
+      'State',
+      [
+        ['firing', 'Firing'],
+        ['resolved', 'Resolved'],
+        ['all', 'All'],
+      ],
+      state.state,
+      (v) => set('state', v),
+    ),
     select(
       'kind',
       'Kind',
-      [['', 'Any kind'], ...['guest-not-certified', 'guest-eol', 'guest-os-unknown', 'host-silent', 'agent-error'].map((k) => [k, k])],
+      [
+        ['', 'Any kind'],
+        ...['guest-not-certified', 'guest-eol', 'guest-os-unknown', 'host-silent', 'agent-error'].map((k) => [k, k]),
+      ],
       state.kind,
       (v) => set('kind', v),
     ),
@@ -696,18 +961,48 @@ function alertsView(root, params) {
         ? page.items.map((a) =>
             h(
               'tr',
-              { class: a.guestKey ? 'clickable' : '', dataset: { key: a.key }, onclick: a.guestKey && a.host ? () => drawer.open(a.host, a.guestKey) : undefined },
+              {
+                class: a.guestKey ? 'clickable' : '',
+                dataset: { key: a.key },
+                onclick: a.guestKey && a.host ? () => drawer.open(a.host, a.guestKey) : undefined,
+              },
               h('td', {}, chip(a.severity === 'critical' ? 'bad' : 'eol', a.severity)),
               h('td', {}, a.kind),
               h('td', {}, a.host ?? a.agent, a.guest ? h('div', { class: 'sub' }, a.guest) : null),
               h('td', {}, a.message),
               h('td', {}, time(a.firedAt)),
-              h('td', {}, a.state === 'resolved' ? h('span', { class: 'sub' }, `resolved ${ago(a.resolvedAt)}`) : chip('neutral', a.silencedUntil && a.silencedUntil > new Date().toISOString() ? 'silenced' : 'firing')),
+              h(
+                'td',
+                {},
+                a.state === 'resolved'
+                  ? h('span', { class: 'sub' }, `resolved ${ago(a.resolvedAt)}`)
+                  : chip(
+                      'neutral',
+                      a.silencedUntil && a.silencedUntil > new Date().toISOString() ? 'silenced' : 'firing',
+                    ),
+              ),
             ),
           )
         : [h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'No alerts.'))];
       body.replaceChildren(
-        h('div', { class: 'table-wrap' }, h('table', { class: 'data alerts', dataset: { total: page.total } }, h('thead', {}, h('tr', {}, ['Severity', 'Kind', 'Host', 'Message', 'Since', 'State'].map((t) => h('th', {}, t)))), h('tbody', {}, rows))),
+        h(
+          'div',
+          { class: 'table-wrap' },
+          h(
+            'table',
+            { class: 'data alerts', dataset: { total: page.total } },
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ['Severity', 'Kind', 'Host', 'Message', 'Since', 'State'].map((t) => h('th', {}, t)),
+              ),
+            ),
+            h('tbody', {}, rows),
+          ),
+        ),
         pager(page, (o) => {
           state.offset = o;
           replaceParams(state);
@@ -722,7 +1017,21 @@ function alertsView(root, params) {
 function agentsView(root, params) {
   const state = Object.fromEntries(params);
   const body = h('div');
-  root.append(h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Agents'), h('span', { class: 'hint' }, 'one per token'), h('span', { class: 'spacer' }), csvLink('/api/agents', {})), body));
+  root.append(
+    h(
+      'section',
+      { class: 'panel' },
+      h(
+        'div',
+        { class: 'panel-head' },
+        h('h2', {}, 'Agents'),
+        h('span', { class: 'hint' }, 'one per token'),
+        h('span', { class: 'spacer' }),
+        csvLink('/api/agents', {}),
+      ),
+      body,
+    ),
+  );
   const view = {
     deps: ['agents'],
     refresh: serialised(async () => {
@@ -733,16 +1042,45 @@ function agentsView(root, params) {
               'tr',
               { dataset: { agent: a.name } },
               h('td', {}, h('div', {}, a.name), a.agentId ? h('div', { class: 'sub mono' }, a.agentId) : null),
-              h('td', {}, a.host ? h('a', { href: hashOf(['hosts', a.host]) }, a.host) : h('span', { class: 'sub' }, 'no report yet')),
+              h(
+                'td',
+                {},
+                a.host
+                  ? h('a', { href: hashOf(['hosts', a.host]) }, a.host)
+                  : h('span', { class: 'sub' }, 'no report yet'),
+              ),
               h('td', {}, connection(a.connected)),
               h('td', {}, a.version ?? '–'),
               h('td', {}, time(a.lastContact)),
               h('td', {}, a.revokedAt ? chip('bad', 'revoked') : chip('ok', 'active')),
             ),
           )
-        : [h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'No agents yet: create a token with hvmap tokens create NAME.'))];
+        : [
+            h(
+              'tr',
+              {},
+              h('td', { colspan: 6, class: 'empty' }, 'No agents yet: create a token with hvmap tokens create NAME.'),
+            ),
+          ];
       body.replaceChildren(
-        h('div', { class: 'table-wrap' }, h('table', { class: 'data agents', dataset: { total: page.total } }, h('thead', {}, h('tr', {}, ['Agent', 'Host', 'Connection', 'Version', 'Last contact', 'Token'].map((t) => h('th', {}, t)))), h('tbody', {}, rows))),
+        h(
+          'div',
+          { class: 'table-wrap' },
+          h(
+            'table',
+            { class: 'data agents', dataset: { total: page.total } },
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ['Agent', 'Host', 'Connection', 'Version', 'Last contact', 'Token'].map((t) => h('th', {}, t)),
+              ),
+            ),
+            h('tbody', {}, rows),
+          ),
+        ),
         pager(page, (o) => {
           state.offset = o;
           replaceParams(state);
@@ -795,7 +1133,14 @@ function guestDetail(g) {
     'not-certified': 'At least one program excludes this guest OS on this hypervisor.',
     unknown: g.reason ?? 'No program speaks of this pair.',
   }[g.status];
-  const kv = (pairs) => h('dl', { class: 'kv' }, pairs.filter(([, v]) => v !== undefined && v !== null && v !== '').map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+  const kv = (pairs) =>
+    h(
+      'dl',
+      { class: 'kv' },
+      pairs
+        .filter(([, v]) => v !== undefined && v !== null && v !== '')
+        .map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+    );
   const lc = g.lifecycle;
   return h(
     'div',
@@ -803,8 +1148,23 @@ function guestDetail(g) {
     h(
       'div',
       { class: 'drawer-head' },
-      h('div', { class: 'title' }, h('h2', {}, g.name), h('div', { class: 'sub' }, `on `, h('a', { href: hashOf(['hosts', g.host]), onclick: () => drawer.close() }, g.host), ` · ${hypervisorLabel(g.hypervisor)}`)),
-      h('button', { class: 'close-btn', title: 'Close (Esc)', 'aria-label': 'Close', onclick: () => drawer.close() }, '×'),
+      h(
+        'div',
+        { class: 'title' },
+        h('h2', {}, g.name),
+        h(
+          'div',
+          { class: 'sub' },
+          `on `,
+          h('a', { href: hashOf(['hosts', g.host]), onclick: () => drawer.close() }, g.host),
+          ` · ${hypervisorLabel(g.hypervisor)}`,
+        ),
+      ),
+      h(
+        'button',
+        { class: 'close-btn', title: 'Close (Esc)', 'aria-label': 'Close', onclick: () => drawer.close() },
+        '×',
+      ),
     ),
     h(
       'div',
@@ -812,7 +1172,12 @@ function guestDetail(g) {
       h(
         'div',
         { class: `verdict ${s.cls}` },
-        h('div', {}, h('div', { class: 'big' }, s.label, g.os ? ` · ${g.os.name}` : ''), h('div', { class: 'sub' }, verdictText)),
+        h(
+          'div',
+          {},
+          h('div', { class: 'big' }, s.label, g.os ? ` · ${g.os.name}` : ''),
+          h('div', { class: 'sub' }, verdictText),
+        ),
         h('span', { class: 'spacer' }),
         eolChip(g.eol),
       ),
@@ -826,27 +1191,67 @@ function guestDetail(g) {
               return h(
                 'li',
                 { class: p.verdict, dataset: { program: p.program, verdict: p.verdict } },
-                h('div', { class: 'row1' }, h('span', { class: 'name' }, programTitle(p.program)), chip(v.cls, v.label)),
-                p.conditions.length ? h('ul', { class: 'cond' }, p.conditions.map((c) => h('li', {}, c))) : null,
+                h(
+                  'div',
+                  { class: 'row1' },
+                  h('span', { class: 'name' }, programTitle(p.program)),
+                  chip(v.cls, v.label),
+                ),
+                p.conditions.length
+                  ? h(
+                      'ul',
+                      { class: 'cond' },
+                      p.conditions.map((c) => h('li', {}, c)),
+                    )
+                  : null,
                 p.note ? h('div', { class: 'note' }, p.note) : null,
-                p.coverage === 'partial' && p.verdict !== 'silent' ? h('div', { class: 'note' }, 'This program’s list is known to be partial.') : null,
-                h('div', { class: 'src' }, 'Source: ', sourceLink(p.source), p.origin === 'local' ? ' (local catalog row)' : ''),
+                p.coverage === 'partial' && p.verdict !== 'silent'
+                  ? h('div', { class: 'note' }, 'This program’s list is known to be partial.')
+                  : null,
+                h(
+                  'div',
+                  { class: 'src' },
+                  'Source: ',
+                  sourceLink(p.source),
+                  p.origin === 'local' ? ' (local catalog row)' : '',
+                ),
               );
             }),
           )
-        : h('p', { class: 'sub' }, g.reason ?? 'No program was consulted: the guest OS or the hypervisor is not identified.'),
+        : h(
+            'p',
+            { class: 'sub' },
+            g.reason ?? 'No program was consulted: the guest OS or the hypervisor is not identified.',
+          ),
       h('h3', {}, 'Operating system'),
       kv([
-        ['Identified as', g.os ? `${g.os.name}${g.os.edition ? ` ${g.os.edition}` : ''}${g.os.build ? ` (build ${g.os.build})` : ''}` : `not identified (${g.osUnknownReason})`],
+        [
+          'Identified as',
+          g.os
+            ? `${g.os.name}${g.os.edition ? ` ${g.os.edition}` : ''}${g.os.build ? ` (build ${g.os.build})` : ''}`
+            : `not identified (${g.osUnknownReason})`,
+        ],
         ['From', g.osSource],
         ['Detail', g.osUnknownDetail],
-        ['Conflicting evidence', g.osConflicts.length ? g.osConflicts.map((c) => `${c.source}: ${c.id}`).join('; ') : null],
-        ['End of support', lc ? `${lc.end} (${lc.endKind})${lc.extended ? `; extended to ${lc.extended.date}` : ''}` : null],
+        [
+          'Conflicting evidence',
+          g.osConflicts.length ? g.osConflicts.map((c) => `${c.source}: ${c.id}`).join('; ') : null,
+        ],
+        [
+          'End of support',
+          lc ? `${lc.end} (${lc.endKind})${lc.extended ? `; extended to ${lc.extended.date}` : ''}` : null,
+        ],
         ['Lifecycle source', lc ? sourceLink(lc.source) : null],
       ]),
       h('h3', {}, 'Evidence from the agent'),
       (g.evidence?.evidence ?? []).length
-        ? h('ul', { class: 'history' }, g.evidence.evidence.map((e) => h('li', {}, h('code', {}, e.source), ' ', e.text ?? JSON.stringify(e.fields ?? {}))))
+        ? h(
+            'ul',
+            { class: 'history' },
+            g.evidence.evidence.map((e) =>
+              h('li', {}, h('code', {}, e.source), ' ', e.text ?? JSON.stringify(e.fields ?? {})),
+            ),
+          )
         : h('p', { class: 'sub' }, `none (${g.evidence?.reason ?? 'no evidence'})`),
       h('h3', {}, 'Guest'),
       kv([
@@ -862,7 +1267,16 @@ function guestDetail(g) {
         ['Catalog', g.catalogVersion],
       ]),
       g.history.length
-        ? [h('h3', {}, 'History'), h('ul', { class: 'history' }, g.history.map((c) => h('li', {}, time(c.at), `${c.kind}${c.old || c.new ? `: ${c.old ?? '–'} → ${c.new ?? '–'}` : ''}`)))]
+        ? [
+            h('h3', {}, 'History'),
+            h(
+              'ul',
+              { class: 'history' },
+              g.history.map((c) =>
+                h('li', {}, time(c.at), `${c.kind}${c.old || c.new ? `: ${c.old ?? '–'} → ${c.new ?? '–'}` : ''}`),
+              ),
+            ),
+          ]
         : null,
     ),
   );
@@ -883,7 +1297,8 @@ function mount() {
   else if (tab === 'alerts') current = alertsView(root, params);
   else if (tab === 'agents') current = agentsView(root, params);
   else current = overviewView(root);
-  for (const a of document.querySelectorAll('.tabs a')) a.classList.toggle('active', a.dataset.tab === (tab === 'overview' || !parts[0] ? 'overview' : tab));
+  for (const a of document.querySelectorAll('.tabs a'))
+    a.classList.toggle('active', a.dataset.tab === (tab === 'overview' || !parts[0] ? 'overview' : tab));
   document.getElementById('view').replaceChildren(root);
   current.refresh();
 }
@@ -907,7 +1322,14 @@ function onChanged(msg) {
   if (msg.views.includes('summary')) refreshSummary();
   if (current && msg.views.some((v) => current.deps.includes(v))) {
     // A host page refetches only when its own host changed (or a catalog changed everyone).
-    if (!current.host || msg.hosts === null || msg.catalog || msg.hosts.includes(current.host) || msg.views.includes('hosts')) current.refresh();
+    if (
+      !current.host ||
+      msg.hosts === null ||
+      msg.catalog ||
+      msg.hosts.includes(current.host) ||
+      msg.views.includes('hosts')
+    )
+      current.refresh();
   }
   if (drawer.host && (msg.hosts === null || msg.catalog || msg.hosts.includes(drawer.host))) drawer.refresh();
 }

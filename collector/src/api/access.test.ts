@@ -1,0 +1,164 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { type RunningCollector, startCollector } from '../collector.js';
+import { defaultAccess, isLoopback, OPERATOR_COOKIE } from './access.js';
+
+let dir: string;
+let collector: RunningCollector | null = null;
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'hvmap-access-'));
+});
+afterEach(async () => {
+  await collector?.close();
+  collector = null;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * A collector bound to 127.0.0.1 (tests reach nothing else) but with the rule of one bound to a
+ * public address: an operator token is required.
+ */
+async function closedCollector(trustProxyHeader?: string): Promise<RunningCollector> {
+  collector = await startCollector({
+    db: path.join(dir, 'hvmap.db'),
+    listen: '127.0.0.1:0',
+    logger: pino({ level: 'silent' }),
+    requireOperatorToken: true,
+    trustProxyHeader,
+  });
+  return collector;
+}
+
+function get(c: RunningCollector, pathname: string, headers: Record<string, string> = {}) {
+  return fetch(new URL(pathname, c.url), { headers, redirect: 'manual' });
+}
+
+function liveUpgrade(c: RunningCollector, headers: Record<string, string> = {}): Promise<number> {
+  const ws = new WebSocket(`${c.url.replace('http', 'ws')}/live`, { headers });
+  return new Promise((resolve) => {
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+  });
+}
+
+const PROTECTED = [
+  '/',
+  '/app.js',
+  '/api/summary',
+  '/api/hosts',
+  '/api/guests',
+  '/api/matrix',
+  '/api/alerts',
+  '/api/agents',
+  '/api/report',
+  '/metrics',
+];
+
+describe('the access rule', () => {
+  it('is open on loopback and closed on any other address', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1'])
+      expect(defaultAccess(host).requireToken, host).toBe(false);
+    for (const host of ['0.0.0.0', '::', '10.0.0.5', 'collector.example', '192.168.1.1'])
+      expect(defaultAccess(host).requireToken, host).toBe(true);
+    expect(isLoopback('128.0.0.1')).toBe(false);
+  });
+
+  it('is closed on loopback too when a reverse proxy is trusted (the proxy is what makes it reachable)', () => {
+    expect(defaultAccess('127.0.0.1', 'X-Forwarded-User')).toEqual({
+      requireToken: true,
+      trustProxyHeader: 'X-Forwarded-User',
+    });
+  });
+
+  it('answers 401 without a token on every page, API and metrics path, and 200 with one', async () => {
+    const c = await closedCollector();
+    const { token } = c.operators.create('alice');
+    for (const p of PROTECTED) {
+      const denied = await get(c, p);
+      expect(denied.status, p).toBe(401);
+      expect(denied.headers.get('www-authenticate')).toContain('Bearer');
+      const allowed = await get(c, p, { authorization: `Bearer ${token}` });
+      expect(allowed.status, p).toBe(200);
+    }
+    const body = (await (await get(c, '/api/hosts')).json()) as { error: string; message: string };
+    expect(body).toMatchObject({ error: 'UNAUTHORIZED' });
+    expect(body.message).toContain('hvmap tokens create --operator');
+  });
+
+  it('keeps /healthz open for probes', async () => {
+    const c = await closedCollector();
+    expect((await get(c, '/healthz')).status).toBe(200);
+  });
+
+  it('explains the sign-in to a browser asking for the page', async () => {
+    const c = await closedCollector();
+    const res = await get(c, '/', { accept: 'text/html' });
+    expect(res.status).toBe(401);
+    expect(await res.text()).toContain('?token=');
+  });
+
+  it('turns ?token= into an HttpOnly cookie once, then the cookie opens the page', async () => {
+    const c = await closedCollector();
+    const { token } = c.operators.create('alice');
+    const res = await get(c, `/?token=${token}`);
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/');
+    const cookie = res.headers.get('set-cookie') as string;
+    expect(cookie).toMatch(new RegExp(`^${OPERATOR_COOKIE}=`));
+    expect(cookie).toContain('HttpOnly');
+    expect(cookie).toContain('SameSite=Strict');
+    const pair = cookie.split(';')[0];
+    expect((await get(c, '/api/summary', { cookie: pair })).status).toBe(200);
+    expect(await liveUpgrade(c, { cookie: pair })).toBe(101);
+  });
+
+  it('refuses a wrong ?token= without setting a cookie', async () => {
+    const c = await closedCollector();
+    const res = await get(c, '/?token=hvo_wrong');
+    expect(res.status).toBe(401);
+    expect(res.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('refuses revoked operator tokens and agent tokens', async () => {
+    const c = await closedCollector();
+    const { token } = c.operators.create('bob');
+    c.operators.revoke('bob');
+    expect((await get(c, '/api/summary', { authorization: `Bearer ${token}` })).status).toBe(401);
+    const agent = c.tokens.create('kvm-01').token;
+    expect((await get(c, '/api/summary', { authorization: `Bearer ${agent}` })).status).toBe(401);
+  });
+
+  it('asks the live feed for the same token', async () => {
+    const c = await closedCollector();
+    const { token } = c.operators.create('alice');
+    expect(await liveUpgrade(c)).toBe(401);
+    expect(await liveUpgrade(c, { authorization: `Bearer ${token}` })).toBe(101);
+  });
+
+  it("trusts the reverse proxy's header when configured, and only then", async () => {
+    const c = await closedCollector('X-Forwarded-User');
+    expect((await get(c, '/api/summary', { 'x-forwarded-user': 'carol@example.com' })).status).toBe(200);
+    expect((await get(c, '/api/summary', { 'x-forwarded-user': '' })).status).toBe(401);
+    expect((await get(c, '/api/summary', { 'x-remote-user': 'carol' })).status).toBe(401);
+    expect(await liveUpgrade(c, { 'x-forwarded-user': 'carol' })).toBe(101);
+  });
+
+  it('leaves agents to their own tokens at /agent', async () => {
+    const c = await closedCollector();
+    const { token } = c.tokens.create('kvm-01');
+    const ws = new WebSocket(c.agentUrl, { headers: { authorization: `Bearer ${token}` } });
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    ws.close();
+  });
+});
