@@ -115,12 +115,12 @@ describe('faults', () => {
     );
 
     // Change every host (so snapshots are in flight) and kill the collector without warning.
-    hosts.forEach((h) => writeHost(h, guests(60, 'http://redhat.com/rhel/9.4')));
+    for (const h of hosts) writeHost(h, guests(60, 'http://redhat.com/rhel/9.4'));
     await new Promise((r) => setTimeout(r, 300));
     await stopProcess(collector, 'SIGKILL');
-    hosts.forEach((h, i) =>
-      writeHost(h, [...guests(59, 'http://redhat.com/rhel/9.4'), ...guests(62).slice(60 + (i % 2))]),
-    );
+    for (const [i, h] of hosts.entries()) {
+      writeHost(h, [...guests(59, 'http://redhat.com/rhel/9.4'), ...guests(62).slice(60 + (i % 2))]);
+    }
 
     collector = serve(db, port);
     const final = await waitFor(
