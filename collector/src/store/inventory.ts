@@ -370,59 +370,24 @@ export class InventoryStore {
     const signature = signatureOf(cols);
     const stored = cache.guests.get(e.key);
     const name = e.guest.name;
+    const known = { name, state: cols.state, osId: cols.os_id, status: cols.status, signature, removed: false };
+    const change = (kind: ChangeKind, old: string | null, now: string | null) =>
+      changes.push({ kind, guestKey: e.key, guestName: name, old, new: now });
     if (!stored) {
-      const id = Number(
-        this.stmts.insertGuest.run({ ...cols, host_id: cache.hostId, guest_key: e.key, now }).lastInsertRowid,
-      );
-      cache.guests.set(e.key, {
-        id,
-        name,
-        state: cols.state,
-        osId: cols.os_id,
-        status: cols.status,
-        signature,
-        removed: false,
-      });
-      changes.push({
-        kind: 'guest-added',
-        guestKey: e.key,
-        guestName: name,
-        old: null,
-        new: cols.os_id ?? 'unidentified',
-      });
+      const row = this.stmts.insertGuest.run({ ...cols, host_id: cache.hostId, guest_key: e.key, now });
+      cache.guests.set(e.key, { id: Number(row.lastInsertRowid), ...known });
+      change('guest-added', null, cols.os_id ?? 'unidentified');
       return;
     }
     if (!stored.removed && stored.signature === signature) return;
     this.stmts.updateGuest.run({ ...cols, id: stored.id, now });
     if (stored.removed) {
-      changes.push({
-        kind: 'guest-added',
-        guestKey: e.key,
-        guestName: name,
-        old: null,
-        new: cols.os_id ?? 'unidentified',
-      });
+      change('guest-added', null, cols.os_id ?? 'unidentified');
     } else {
-      if (stored.osId !== cols.os_id)
-        changes.push({ kind: 'os-changed', guestKey: e.key, guestName: name, old: stored.osId, new: cols.os_id });
-      if (stored.state !== cols.state)
-        changes.push({ kind: 'state-changed', guestKey: e.key, guestName: name, old: stored.state, new: cols.state });
-      if (stored.status !== cols.status)
-        changes.push({
-          kind: 'status-changed',
-          guestKey: e.key,
-          guestName: name,
-          old: stored.status,
-          new: cols.status,
-        });
+      if (stored.osId !== cols.os_id) change('os-changed', stored.osId, cols.os_id);
+      if (stored.state !== cols.state) change('state-changed', stored.state, cols.state);
+      if (stored.status !== cols.status) change('status-changed', stored.status, cols.status);
     }
-    Object.assign(stored, {
-      name,
-      state: cols.state,
-      osId: cols.os_id,
-      status: cols.status,
-      signature,
-      removed: false,
-    });
+    Object.assign(stored, known);
   }
 }
