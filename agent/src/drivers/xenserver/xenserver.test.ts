@@ -1,10 +1,10 @@
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { identifyGuestOs, identifyHypervisor } from '@hvmap/shared';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ReplayEntry, replayRunner } from '../../replay.js';
+import { caseVariants, expectGolden, replayInventory } from '../../../../test/helpers/replay-cases.js';
+import { replayRunner } from '../../replay.js';
 import { scanOnce } from '../../scan.js';
 import { parseXeMap, parseXeRecords } from './parse.js';
 import { xenServerDriver } from './xenserver.js';
@@ -12,42 +12,10 @@ import { xenServerDriver } from './xenserver.js';
 const TESTCASES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testcases');
 const hostFacts = { hostname: 'dom0', os: { platform: 'linux' }, cpu: {} };
 
-/** What the driver says of a replayed host: detection, the hypervisor or its error, guests and errors. */
-async function inventoryOf(dir: string) {
-  const run = replayRunner(dir);
-  const driver = xenServerDriver();
-  const thrown = (err: unknown) => ({
-    thrown: { code: (err as { code?: string }).code, message: (err as Error).message },
-  });
-  return {
-    detected: await driver.detect(run),
-    hypervisor: await driver.hypervisor(run).catch(thrown),
-    ...(await driver.guests(run).catch(thrown)),
-  };
-}
-
-/** Compares with the case's expected.json, or writes it when UPDATE_FIXTURES=1. */
-function expectGolden(file: string, actual: unknown): void {
-  // JSON round trip: the golden file holds no undefined members.
-  const normalized = JSON.parse(JSON.stringify(actual));
-  if (process.env.UPDATE_FIXTURES === '1') writeFileSync(file, `${JSON.stringify(normalized, null, 2)}\n`);
-  expect(normalized).toEqual(JSON.parse(readFileSync(file, 'utf8')));
-}
-
-const tmp = mkdtempSync(path.join(tmpdir(), 'hvmap-xenserver-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-let variants = 0;
-
-/** A copy of a case to change: `edit` receives the copy's folder and its commands. */
-function variant(name: string, edit: (dir: string, commands: ReplayEntry[]) => void): string {
-  const dir = path.join(tmp, `${name}-${variants++}`);
-  cpSync(path.join(TESTCASES, name), dir, { recursive: true });
-  const manifest = path.join(dir, 'commands.json');
-  const commands = JSON.parse(readFileSync(manifest, 'utf8')) as ReplayEntry[];
-  edit(dir, commands);
-  writeFileSync(manifest, JSON.stringify(commands));
-  return dir;
-}
+const inventoryOf = (dir: string) => replayInventory(xenServerDriver(), dir);
+const cases = caseVariants(TESTCASES);
+afterAll(cases.cleanup);
+const variant = cases.variant;
 
 const guestsOf = (inventory: Awaited<ReturnType<typeof inventoryOf>>) =>
   'guests' in inventory ? inventory.guests : [];
