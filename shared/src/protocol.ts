@@ -195,6 +195,9 @@ export const CLOSE_CODES = {
   helloTimeout: 4408,
   replaced: 4409,
   tooLarge: 4413,
+  rateLimited: 4429,
+  /** The collector could not store a snapshot: reconnect (with backoff) and resend it. */
+  storeFailed: 4503,
 } as const;
 
 const agentFrameValidator = Compile(AgentFrameSchema);

@@ -24,12 +24,22 @@ export interface IngestOptions {
   onChanges?: (agentName: string, changes: Change[]) => void;
   /** Called with how long each snapshot's evaluation took, seconds (the /metrics histogram). */
   observeEvaluation?: (seconds: number) => void;
+  /** Frames one connection may send: a sustained rate and a burst (an agent sends one per interval). */
+  frameRate?: { perSecond: number; burst: number };
 }
+
+/** A peer that lets this much pile up unread is too slow to keep: it is cut off. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+const DEFAULT_FRAME_RATE = { perSecond: 5, burst: 30 };
 
 export interface IngestCounters {
   framesAccepted: number;
   framesRejected: number;
   snapshotsStored: number;
+  /** Snapshots whose seq was already stored (a resend after a lost ack): acknowledged, not applied. */
+  snapshotsDuplicate: number;
+  /** Rejections by stable code (BAD_JSON, BAD_FRAME, RATE_LIMITED, ...), for /metrics. */
+  rejectedByCode: Record<string, number>;
 }
 
 /**
@@ -37,7 +47,13 @@ export interface IngestCounters {
  * A bad frame is answered with an `error` frame and a 4xxx close; nothing it carried is stored.
  */
 export class AgentSessions {
-  readonly counters: IngestCounters = { framesAccepted: 0, framesRejected: 0, snapshotsStored: 0 };
+  readonly counters: IngestCounters = {
+    framesAccepted: 0,
+    framesRejected: 0,
+    snapshotsStored: 0,
+    snapshotsDuplicate: 0,
+    rejectedByCode: {},
+  };
   private readonly open = new Map<string, WebSocket>();
 
   constructor(private readonly options: IngestOptions) {}
@@ -72,8 +88,12 @@ export class AgentSessions {
     let helloDone = false;
     let alive = true;
 
+    const rate = this.options.frameRate ?? DEFAULT_FRAME_RATE;
+    let tokens = rate.burst;
+    let refilledAt = performance.now();
     const reject = (code: string, message: string, closeCode: number) => {
       this.counters.framesRejected++;
+      this.counters.rejectedByCode[code] = (this.counters.rejectedByCode[code] ?? 0) + 1;
       log.warn({ code }, message);
       send(socket, { type: 'error', code, message });
       socket.close(closeCode, code);
@@ -106,6 +126,11 @@ export class AgentSessions {
     });
 
     socket.on('message', (data, isBinary) => {
+      const now = performance.now();
+      tokens = Math.min(rate.burst, tokens + ((now - refilledAt) / 1000) * rate.perSecond);
+      refilledAt = now;
+      if (tokens < 1) return reject('RATE_LIMITED', `more than ${rate.perSecond} frames/s`, CLOSE_CODES.rateLimited);
+      tokens--;
       if (isBinary) return reject('BINARY_FRAME', 'frames are JSON text', CLOSE_CODES.badFrame);
       const parsed = parseAgentFrame(data.toString());
       if (!parsed.ok) return reject(parsed.code, parsed.reason, CLOSE_CODES.badFrame);
@@ -155,25 +180,28 @@ export class AgentSessions {
 
   private ingest(socket: WebSocket, agentName: string, inventory: Inventory, log: Logger): void {
     const { store, evaluator } = this.options;
-    let changes: Change[];
+    let changes: Change[] | null;
     try {
       const started = performance.now();
       const evaluated = evaluator.evaluateInventory(inventory);
       this.options.observeEvaluation?.((performance.now() - started) / 1000);
       changes = store.apply(agentName, evaluated);
     } catch (err) {
-      // Not acknowledged: the agent keeps the snapshot and resends it.
+      // Not acknowledged, and the connection closed: the agent keeps the snapshot, reconnects with
+      // backoff and resends it, until the store takes it (disk space back, database writable again).
       log.error({ code: 'STORE_FAILED', err: (err as Error).message, seq: inventory.seq }, 'snapshot not stored');
       send(socket, {
         type: 'error',
         code: 'STORE_FAILED',
-        message: 'the collector could not store this snapshot; it will be resent',
+        message: `the collector could not store this snapshot (${(err as Error).message}); resend it later`,
       });
+      socket.close(CLOSE_CODES.storeFailed, 'STORE_FAILED');
       return;
     }
-    this.counters.snapshotsStored++;
+    if (changes === null) this.counters.snapshotsDuplicate++;
+    else this.counters.snapshotsStored++;
     send(socket, { type: 'ack', seq: inventory.seq });
-    if (changes.length) {
+    if (changes?.length) {
       log.info(
         { seq: inventory.seq, changes: changes.length, guests: inventory.guests.length, partial: inventory.partial },
         'snapshot stored',
@@ -184,5 +212,7 @@ export class AgentSessions {
 }
 
 function send(socket: WebSocket, frame: CollectorFrame): void {
-  if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame));
+  if (socket.readyState !== socket.OPEN) return;
+  if (socket.bufferedAmount > MAX_BUFFERED_BYTES) return socket.terminate();
+  socket.send(JSON.stringify(frame));
 }

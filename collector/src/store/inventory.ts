@@ -42,7 +42,7 @@ interface StoredGuest {
   osId: string | null;
   status: string;
   /** Everything stored about the guest, serialised: equal signatures mean nothing to write. */
-  signature: string;
+  signature: Signature;
   removed: boolean;
 }
 
@@ -85,11 +85,15 @@ function guestColumns(e: EvaluatedGuest, catalogVersion: string, sharedJson: Sha
 }
 
 /**
- * The catalog stamp is left out: a new catalog that changes no verdict rewrites no guest row. The
- * JSON columns are joined as they are (JSON text never holds a raw U+0000), not serialised again:
- * re-escaping ~2 KB of JSON per guest per snapshot was the largest cost of ingest (test/bench).
+ * A guest row's columns as compared between snapshots: its scalars as JSON, then its JSON columns as
+ * they are. Kept as parts, not joined: the verdict and OS parts are the strings `sharedJson` already
+ * holds, so the cache keeps no second copy of them and comparing them is mostly a pointer check.
+ * (Serialising every column again per guest per snapshot was the largest cost of ingest: test/bench.)
  */
-function signatureOf(cols: ReturnType<typeof guestColumns>): string {
+type Signature = readonly [string, string, string, string | null, string];
+
+/** The catalog stamp is left out: a new catalog that changes no verdict rewrites no guest row. */
+function signatureOf(cols: ReturnType<typeof guestColumns>): Signature {
   const scalars = JSON.stringify([
     cols.uuid,
     cols.name,
@@ -100,7 +104,11 @@ function signatureOf(cols: ReturnType<typeof guestColumns>): string {
     cols.status,
     cols.eol_date,
   ]);
-  return `${scalars}\u0000${cols.details_json}\u0000${cols.os_evidence_json}\u0000${cols.os_json}\u0000${cols.verdict_json}`;
+  return [scalars, cols.details_json, cols.os_evidence_json, cols.os_json, cols.verdict_json];
+}
+
+function sameSignature(a: Signature, b: Signature): boolean {
+  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3] && a[4] === b[4];
 }
 
 /**
@@ -187,11 +195,14 @@ export class InventoryStore {
     this.stmts.contactHost.run(new Date().toISOString(), agentName);
   }
 
-  /** Applies one complete snapshot; returns what changed. Idempotent for a seq already stored. */
-  apply(agentName: string, evaluated: EvaluatedInventory, now = new Date().toISOString()): Change[] {
+  /**
+   * Applies one complete snapshot; returns what changed, or null for a seq already stored (a resend
+   * after a lost ack, a replayed frame): nothing is applied twice.
+   */
+  apply(agentName: string, evaluated: EvaluatedInventory, now = new Date().toISOString()): Change[] | null {
     const seq = evaluated.inventory.seq;
     const last = this.lastSeq(agentName);
-    if (last !== null && seq <= last) return [];
+    if (last !== null && seq <= last) return null;
     return this.db.transaction(() => {
       const changes: Change[] = [];
       const cache = this.upsertHost(agentName, evaluated, now, changes);
@@ -379,7 +390,7 @@ export class InventoryStore {
       change('guest-added', null, cols.os_id ?? 'unidentified');
       return;
     }
-    if (!stored.removed && stored.signature === signature) return;
+    if (!stored.removed && sameSignature(stored.signature, signature)) return;
     this.stmts.updateGuest.run({ ...cols, id: stored.id, now });
     if (stored.removed) {
       change('guest-added', null, cols.os_id ?? 'unidentified');

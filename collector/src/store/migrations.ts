@@ -121,8 +121,9 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX guests_present_os ON guests(os_id, status) WHERE removed_at IS NULL;
       -- The guest table's default order (host, then name) without a sort.
       CREATE INDEX guests_host_name ON guests(host_id, name);
-      -- The live page's poll for alert changes reads MAX(updated_at).
+      -- The live page's poll for alert changes reads MAX(updated_at); the summary counts firing by severity.
       CREATE INDEX alerts_updated ON alerts(updated_at);
+      CREATE INDEX alerts_state_severity ON alerts(state, severity);
     `,
   },
 ];

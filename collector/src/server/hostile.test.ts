@@ -1,0 +1,184 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Inventory } from '@hvmap/shared';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { connectPeer } from '../../../test/helpers/agent-peer.js';
+import { type RunningCollector, startCollector } from '../collector.js';
+import { readReport } from '../store/report.js';
+
+let dir: string;
+let collector: RunningCollector;
+let token: string;
+
+beforeEach(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'hvmap-hostile-'));
+  collector = await startCollector({
+    db: path.join(dir, 'hvmap.db'),
+    listen: '127.0.0.1:0',
+    logger: pino({ level: 'silent' }),
+  });
+  token = collector.tokens.create('kvm-01').token;
+});
+afterEach(async () => {
+  await collector.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const hello = { type: 'hello', protocol: 1, agentId: 'agent-A', agentVersion: '0.1.0', hostname: 'kvm-01' };
+
+function inventory(seq: number, count: number): Inventory {
+  return {
+    type: 'inventory',
+    seq,
+    collectedAt: new Date().toISOString(),
+    host: { hostname: 'kvm-01', os: { platform: 'linux' }, cpu: {} },
+    hypervisor: {
+      driver: 'libvirt',
+      product: 'kvm',
+      hostOs: 'Red Hat Enterprise Linux 9.2 (Plow)',
+      hostOsFields: { ID: 'rhel', VERSION_ID: '9.2' },
+    },
+    guests: Array.from({ length: count }, (_, i) => ({
+      uuid: `u-${seq}-${i}`,
+      name: `vm-${seq}-${i}-${'x'.repeat(100)}`,
+      state: 'running' as const,
+      os: { evidence: [{ source: 'libosinfo' as const, text: 'http://redhat.com/rhel/9.2' }] },
+    })),
+    errors: [],
+    partial: false,
+  };
+}
+
+async function welcomed() {
+  const peer = await connectPeer(collector.agentUrl, token);
+  peer.send(hello);
+  await peer.next('welcome');
+  return peer;
+}
+
+/** A deterministic generator, so a failing fuzz case can be replayed from its seed. */
+function prng(seed: number) {
+  let x = seed;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+/** Mutates a valid snapshot the way a broken or hostile agent might: types, shapes, sizes, garbage. */
+function mutate(valid: Record<string, unknown>, rand: () => number): string {
+  const text = JSON.stringify(valid);
+  switch (Math.floor(rand() * 6)) {
+    case 0: // truncated JSON
+      return text.slice(0, Math.floor(rand() * text.length));
+    case 1: {
+      // a field of the wrong type
+      const keys = ['seq', 'guests', 'host', 'hypervisor', 'errors', 'partial', 'type', 'collectedAt'];
+      const key = keys[Math.floor(rand() * keys.length)];
+      const values = [null, 42, 'x', [], {}, true, -1, 1.5];
+      return JSON.stringify({ ...valid, [key]: values[Math.floor(rand() * values.length)] });
+    }
+    case 2: {
+      // a guest with a bad member
+      const guest = { ...(valid.guests as Record<string, unknown>[])[0] };
+      const keys = ['uuid', 'name', 'state', 'os', 'vcpus', 'memoryBytes'];
+      guest[keys[Math.floor(rand() * keys.length)]] = [{}, -5, 'z'.repeat(5000), null][Math.floor(rand() * 4)];
+      return JSON.stringify({ ...valid, guests: [guest] });
+    }
+    case 3: // random bytes
+      return Array.from({ length: 1 + Math.floor(rand() * 200) }, () =>
+        String.fromCharCode(Math.floor(rand() * 0xffff)),
+      ).join('');
+    case 4: // an unknown kind, or none
+      return JSON.stringify({ ...valid, type: ['inventry', '', 'ack', 'welcome', 'rescan'][Math.floor(rand() * 5)] });
+    default: // deep nesting
+      return `${'['.repeat(1 + Math.floor(rand() * 5000))}${']'.repeat(10)}`;
+  }
+}
+
+describe('hostile input', () => {
+  it('refuses every frame of a bounded fuzz run with a reason, counts it, and keeps what is stored', async () => {
+    const setup = await welcomed();
+    setup.send(inventory(1, 3));
+    await setup.next('ack');
+    setup.ws.close();
+    const before = readReport(collector.db, { includeRemoved: false });
+    const rand = prng(20261126);
+    const valid = inventory(2, 1) as unknown as Record<string, unknown>;
+    const frames = 150;
+    let refused = 0;
+    for (let i = 0; i < frames; i++) {
+      const frame = mutate(valid, rand);
+      const peer = await welcomed();
+      peer.send(frame);
+      const outcome = await Promise.race([peer.next('error').then((e) => e), peer.next('ack').then(() => null)]);
+      if (outcome === null) {
+        // A mutation that is still a valid snapshot (e.g. partial: true) is fine; put the map back.
+        peer.send({ ...inventory(1000 + i, 3), guests: inventory(1, 3).guests });
+        await peer.next('ack');
+      } else {
+        expect((outcome as { code: string }).code).toMatch(/^(BAD_JSON|BAD_FRAME|UNKNOWN_FRAME)$/);
+        refused++;
+      }
+      peer.ws.close();
+      await peer.closed;
+    }
+    expect(refused).toBeGreaterThan(frames * 0.8);
+    const counted = Object.values(collector.sessions.counters.rejectedByCode).reduce((a, b) => a + b, 0);
+    expect(counted).toBe(refused);
+    const after = readReport(collector.db, { includeRemoved: false });
+    expect(after.guests.map((g) => [g.uuid, g.status, g.removedAt])).toEqual(
+      before.guests.map((g) => [g.uuid, g.status, g.removedAt]),
+    );
+  });
+
+  it('cuts off a flood of frames from one agent with RATE_LIMITED', async () => {
+    const peer = await welcomed();
+    for (let i = 0; i < 100; i++) peer.send({ type: 'heartbeat', seq: 0 });
+    expect(await peer.next('error')).toMatchObject({ code: 'RATE_LIMITED' });
+    expect((await peer.closed).code).toBe(4429);
+  });
+
+  it('acknowledges a replayed seq without applying it twice', async () => {
+    const peer = await welcomed();
+    peer.send(inventory(5, 2));
+    await peer.next('ack');
+    peer.send(inventory(5, 7));
+    expect(await peer.next('ack')).toEqual({ type: 'ack', seq: 5 });
+    peer.send(inventory(3, 9));
+    expect(await peer.next('ack')).toEqual({ type: 'ack', seq: 3 });
+    expect(readReport(collector.db).guests).toHaveLength(2);
+    expect(collector.sessions.counters.snapshotsDuplicate).toBe(2);
+    peer.ws.close();
+  });
+
+  it('refuses writes when the disk is full, keeps serving reads, and stores the resent snapshot once space returns', async () => {
+    const first = await welcomed();
+    first.send(inventory(1, 2));
+    await first.next('ack');
+    first.ws.close();
+    // SQLite's own ceiling on the file's size: the store meets SQLITE_FULL exactly as on a full disk.
+    const pages = collector.db.pragma('page_count', { simple: true }) as number;
+    collector.db.pragma(`max_page_count = ${pages}`);
+
+    const peer = await welcomed();
+    peer.send(inventory(2, 400));
+    expect(await peer.next('error')).toMatchObject({ code: 'STORE_FAILED', message: expect.stringMatching(/full/i) });
+    expect((await peer.closed).code).toBe(4503);
+    const health = await fetch(`${collector.url}/healthz`);
+    expect(health.status).toBe(200);
+    const report = (await (await fetch(`${collector.url}/api/report`)).json()) as { guests: unknown[] };
+    expect(report.guests).toHaveLength(2);
+
+    collector.db.pragma('max_page_count = 1073741823');
+    const again = await welcomed();
+    again.send(inventory(2, 400));
+    expect(await again.next('ack')).toEqual({ type: 'ack', seq: 2 });
+    expect(readReport(collector.db, { includeRemoved: false }).guests).toHaveLength(400);
+    again.ws.close();
+  });
+});
