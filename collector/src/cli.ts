@@ -70,22 +70,49 @@ export function buildProgram(): Command {
       '--trust-proxy-header <name>',
       'a reverse proxy authenticates operators and names them in this header (e.g. X-Forwarded-User); the page and API then ask every request for it or an operator token',
     )
+    .option('--webhook <url>', 'POST alerts to this URL (repeatable)', (v: string, all: string[]) => [...all, v], [])
+    .option('--webhook-secret-file <file>', 'sign webhook bodies with the secret in this file (HMAC-SHA256)')
+    .option('--eol-warn-days <days>', 'warn this long before an end of support', String(COLLECTOR_DEFAULTS.eolWarnDays))
+    .option(
+      '--silent-after <seconds>',
+      'raise host-silent after this long without contact (default: 3 intervals, at least 180)',
+    )
     .action(async (opts) => {
       const logger = createLogger();
+      for (const url of opts.webhook as string[]) {
+        if (!/^https?:\/\//.test(url)) throw new UsageError(`--webhook must be an http(s) URL, got "${url}"`);
+      }
       const collector = await startCollector({
         db: opts.db,
         listen: opts.listen,
         localCatalogDir: opts.catalog,
         intervalSec: positiveInt(opts.interval, '--interval'),
         trustProxyHeader: opts.trustProxyHeader,
+        eolWarnDays: positiveInt(opts.eolWarnDays, '--eol-warn-days'),
+        silentAfterSec: opts.silentAfter ? positiveInt(opts.silentAfter, '--silent-after') : undefined,
+        webhooks: {
+          urls: opts.webhook,
+          secret: opts.webhookSecretFile ? readFileSync(opts.webhookSecretFile, 'utf8').trim() : undefined,
+        },
         logger,
       });
+      // SIGHUP reloads the catalog without a restart (after `hvmap catalog validate DIR`).
+      const onHup = () => {
+        const result = collector.reloadCatalog();
+        print(
+          result.ok
+            ? `catalog ${result.version} in force; ${result.changedGuests} changes`
+            : `catalog refused: ${result.error}`,
+        );
+      };
+      process.on('SIGHUP', onHup);
       print(
         `hvmap collector on ${collector.url}  (live map: ${collector.url}/; agents: ${collector.agentUrl}; API: ${collector.url}/api/)`,
       );
       if (collector.web.guard.options.requireToken)
         print('operators sign in with a token: hvmap tokens create --operator NAME, then open the page with ?token=…');
       await waitForSignal();
+      process.off('SIGHUP', onHup);
       await collector.close();
     });
 
@@ -207,17 +234,15 @@ export function buildProgram(): Command {
     .description('alerts: guests not certified, past end of support, unidentified; silent hosts; agent errors')
     .option('--collector <url>', 'read from a running collector (http://HOST:PORT)')
     .option('--db <path>', 'read from a database file', COLLECTOR_DEFAULTS.db)
+    .option('--token <token>', 'operator token for a collector not on loopback', process.env.HVMAP_OPERATOR_TOKEN)
     .addOption(new Option('--state <state>', 'only alerts in this state').choices(['firing', 'resolved']))
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts) => {
       let list: AlertRecord[];
       if (opts.collector) {
-        const url = new URL('/api/alerts', opts.collector);
-        if (opts.state) url.searchParams.set('state', opts.state);
-        const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-        if (!res.ok) throw new Error(`the collector answered ${res.status} for ${url.pathname}`);
-        const body = (await res.json()) as { items?: AlertRecord[] } | AlertRecord[];
-        list = Array.isArray(body) ? body : (body.items ?? []);
+        const params = new URLSearchParams(opts.state ? { state: opts.state } : {});
+        const data = await viewFromCollector(opts.collector, 'alerts', params, opts.token);
+        list = (data as { items: AlertRecord[] }).items;
       } else {
         if (!existsSync(opts.db)) throw new UsageError(`no database at ${opts.db}; pass --db PATH or --collector URL`);
         const db = openDatabase(opts.db, { readonly: true });

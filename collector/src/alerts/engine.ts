@@ -59,7 +59,10 @@ export class AlertEngine {
 
   /** Silence only, unless an hour has passed since the last full pass. */
   check(): void {
-    if (Date.now() - this.lastFullCheck > 3_600_000) return this.reconcileAll();
+    if (Date.now() - this.lastFullCheck > 3_600_000) {
+      this.reconcileAll();
+      return;
+    }
     const policy = this.policy();
     this.run(() => {
       for (const agent of this.store.agentNames())

@@ -87,9 +87,11 @@ export class AccessGuard {
       const clean = new URL(url);
       clean.searchParams.delete('token');
       const secure = req.headers['x-forwarded-proto'] === 'https' ? '; Secure' : '';
+      // A path starting with // would name another host in Location: answer the page's root then.
+      const location = clean.pathname.startsWith('//') ? '/' : `${clean.pathname}${clean.search}`;
       return {
         ok: 'redirect',
-        location: `${clean.pathname}${clean.search}`,
+        location,
         cookie: `${OPERATOR_COOKIE}=${encodeURIComponent(fromQuery)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${COOKIE_MAX_AGE_SEC}${secure}`,
       };
     }

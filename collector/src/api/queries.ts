@@ -18,6 +18,9 @@ export interface PageRequest {
   offset: number;
 }
 
+/** Every row: SQLite reads a negative LIMIT as no limit (exports and the CLI want them all). */
+export const EVERY_ROW: PageRequest = { limit: -1, offset: 0 };
+
 /** One page of a list; `nextOffset` is null on the last page. */
 export interface Page<T> {
   items: T[];
@@ -191,11 +194,11 @@ export interface LiveState {
 
 type Row = Record<string, string | number | null>;
 
-function emptyCounts(): StatusCounts {
+export function emptyCounts(): StatusCounts {
   return { total: 0, certified: 0, notCertified: 0, unknown: 0, eol: 0 };
 }
 
-function addCount(c: StatusCounts, status: string, n: number, eol: number): void {
+export function addCount(c: StatusCounts, status: string, n: number, eol: number): void {
   c.total += n;
   c.eol += eol;
   if (status === 'certified') c.certified += n;
@@ -214,7 +217,7 @@ function contains(q: string): string {
 }
 
 /** Identity fields of a stored host: the stored id and name, product and version re-read from the report. */
-function hypervisorRef(row: Row): HypervisorRef {
+export function hypervisorRef(row: Row): HypervisorRef {
   const reported = JSON.parse(row.hypervisor_json as string) as Hypervisor;
   if (!row.hypervisor_id) {
     return { id: null, name: null, product: reported.product, version: reported.version ?? null };
@@ -326,7 +329,16 @@ export function hostDetail(db: Db, live: LiveState, hostname: string): HostDetai
   };
 }
 
-function guestQuery(filter: GuestFilter): { where: string; params: unknown[] } {
+interface GuestQuery {
+  where: string[];
+  params: unknown[];
+  /** A condition reads the hosts table. */
+  needsHosts: boolean;
+  /** A condition on the guest itself: only some guests of each host match. */
+  selective: boolean;
+}
+
+function guestQuery(filter: GuestFilter): GuestQuery {
   const where: string[] = [];
   const params: unknown[] = [];
   const removed = filter.removed ?? 'exclude';
@@ -367,11 +379,38 @@ function guestQuery(filter: GuestFilter): { where: string; params: unknown[] } {
     );
     params.push(p, p, p, idForm, p);
   }
-  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', params };
+  return {
+    where,
+    params,
+    needsHosts: Boolean(filter.host || filter.hypervisor || filter.q),
+    selective: Boolean(
+      filter.status ||
+        filter.eol !== undefined ||
+        filter.os ||
+        filter.state ||
+        filter.program ||
+        filter.verdict ||
+        filter.q,
+    ),
+  };
+}
+
+const whereOf = (conditions: string[]) => (conditions.length ? `WHERE ${conditions.join(' AND ')}` : '');
+
+/**
+ * FROM and WHERE for a guest query. In host order with no guest-side filter, hosts lead (CROSS JOIN
+ * keeps SQLite's join order): the hostname index, then each host's guests by name, so a page reads
+ * only its own rows instead of sorting 100,000. Otherwise the guest indexes find the matches first.
+ */
+function guestSource(q: GuestQuery, sort: GuestSort): string {
+  if (sort === 'host' && !q.selective) {
+    return `FROM hosts h CROSS JOIN guests g ${whereOf(['g.host_id = h.id', ...q.where])}`;
+  }
+  return `FROM guests g JOIN hosts h ON h.id = g.host_id ${whereOf(q.where)}`;
 }
 
 const GUEST_ORDER: Record<GuestSort, string> = {
-  host: 'h.hostname, g.name, g.id',
+  host: 'h.hostname, h.id, g.name, g.id',
   name: 'g.name, h.hostname, g.id',
   os: 'g.os_id IS NULL, g.os_id, h.hostname, g.name, g.id',
   // Worst first: not certified, unknown, then certified.
@@ -404,23 +443,24 @@ function toGuestView(row: Row): GuestView {
 
 /** Guests matching a filter, one page. */
 export function listGuests(db: Db, filter: GuestFilter, req: PageRequest, sort: GuestSort = 'host'): Page<GuestView> {
-  const { where, params } = guestQuery(filter);
-  const from = 'FROM guests g JOIN hosts h ON h.id = g.host_id';
-  const total = (db.prepare(`SELECT COUNT(*) AS n ${from} ${where}`).get(...params) as { n: number }).n;
+  const q = guestQuery(filter);
+  // Counting needs the hosts table only for a host-side condition; without it, a partial index suffices.
+  const counted = q.needsHosts
+    ? `FROM guests g JOIN hosts h ON h.id = g.host_id ${whereOf(q.where)}`
+    : `FROM guests g ${whereOf(q.where)}`;
+  const total = (db.prepare(`SELECT COUNT(*) AS n ${counted}`).get(...q.params) as { n: number }).n;
   const rows = db
-    .prepare(`SELECT ${GUEST_COLUMNS} ${from} ${where} ORDER BY ${GUEST_ORDER[sort]} LIMIT ? OFFSET ?`)
-    .all(...params, req.limit, req.offset) as Row[];
+    .prepare(`SELECT ${GUEST_COLUMNS} ${guestSource(q, sort)} ORDER BY ${GUEST_ORDER[sort]} LIMIT ? OFFSET ?`)
+    .all(...q.params, req.limit, req.offset) as Row[];
   return page(rows.map(toGuestView), total, req);
 }
 
 /** Every guest matching a filter, row by row (CSV exports stream this). */
 export function* iterateGuests(db: Db, filter: GuestFilter, sort: GuestSort = 'host'): Generator<GuestView> {
-  const { where, params } = guestQuery(filter);
+  const q = guestQuery(filter);
   const rows = db
-    .prepare(
-      `SELECT ${GUEST_COLUMNS} FROM guests g JOIN hosts h ON h.id = g.host_id ${where} ORDER BY ${GUEST_ORDER[sort]}`,
-    )
-    .iterate(...params) as IterableIterator<Row>;
+    .prepare(`SELECT ${GUEST_COLUMNS} ${guestSource(q, sort)} ORDER BY ${GUEST_ORDER[sort]}`)
+    .iterate(...q.params) as IterableIterator<Row>;
   for (const row of rows) yield toGuestView(row);
 }
 
@@ -471,72 +511,6 @@ export function guestDetail(db: Db, hostname: string, key: string): GuestDetail 
   };
 }
 
-/**
- * The compatibility matrix: hypervisor × guest OS, counts per status. Guests are grouped per host
- * first (an index-only scan), then per hypervisor, so 100,000 guests cost one pass over an index.
- */
-export function readMatrix(db: Db): MatrixView {
-  const rows = db
-    .prepare(
-      `SELECT h.hypervisor_id AS hv, x.os_id AS os, x.status, SUM(x.n) AS n, SUM(x.eol) AS eol
-       FROM (SELECT host_id, os_id, status, COUNT(*) AS n, COUNT(eol_date) AS eol FROM guests
-             WHERE removed_at IS NULL GROUP BY host_id, os_id, status) x
-       JOIN hosts h ON h.id = x.host_id
-       GROUP BY h.hypervisor_id, x.os_id, x.status`,
-    )
-    .all() as { hv: string | null; os: string | null; status: string; n: number; eol: number }[];
-  const cells = new Map<string, { hypervisor: string | null; os: string | null } & StatusCounts>();
-  const totals = emptyCounts();
-  const guestsByOs = new Map<string | null, number>();
-  const guestsByHv = new Map<string | null, number>();
-  for (const r of rows) {
-    const key = `${r.hv ?? ''}\u0000${r.os ?? ''}`;
-    let cell = cells.get(key);
-    if (!cell) {
-      cell = { hypervisor: r.hv, os: r.os, ...emptyCounts() };
-      cells.set(key, cell);
-    }
-    addCount(cell, r.status, r.n, r.eol);
-    addCount(totals, r.status, r.n, r.eol);
-    guestsByOs.set(r.os, (guestsByOs.get(r.os) ?? 0) + r.n);
-    guestsByHv.set(r.hv, (guestsByHv.get(r.hv) ?? 0) + r.n);
-  }
-  // Every hypervisor with hosts is a column, even one whose hosts have no guests yet.
-  const hvRows = db
-    .prepare(
-      `SELECT hypervisor_id, MAX(hypervisor_name) AS hypervisor_name, MAX(hypervisor_json) AS hypervisor_json, COUNT(*) AS hosts
-       FROM hosts GROUP BY hypervisor_id`,
-    )
-    .all() as Row[];
-  const hypervisors = hvRows.map((r) => ({
-    ...hypervisorRef(r),
-    hosts: r.hosts as number,
-    guests: guestsByHv.get(r.hypervisor_id as string | null) ?? 0,
-  }));
-  const osStmt = db.prepare('SELECT os_json FROM guests WHERE os_id = ? AND removed_at IS NULL LIMIT 1');
-  const oses = [...guestsByOs].map(([id, guests]) => {
-    if (id === null) return { id, name: 'Not identified', family: null, distro: null, version: null, guests };
-    const os = JSON.parse((osStmt.get(id) as { os_json: string }).os_json) as GuestOs;
-    return { id, name: os.name, family: os.family, distro: os.distro, version: os.version, guests };
-  });
-  const collator = new Intl.Collator('en', { numeric: true });
-  hypervisors.sort(
-    (a, b) =>
-      Number(a.id === null) - Number(b.id === null) ||
-      collator.compare(a.product, b.product) ||
-      collator.compare(a.version ?? '', b.version ?? ''),
-  );
-  // Families together, then distro, then the newest version first.
-  oses.sort(
-    (a, b) =>
-      Number(a.id === null) - Number(b.id === null) ||
-      collator.compare(a.family ?? '', b.family ?? '') ||
-      collator.compare(a.distro ?? '', b.distro ?? '') ||
-      collator.compare(b.version ?? '', a.version ?? ''),
-  );
-  return { hypervisors, oses, cells: [...cells.values()], totals };
-}
-
 /** Agents (one per token), with their host and whether they are connected now. */
 export function listAgents(db: Db, live: LiveState, req: PageRequest): Page<AgentView> {
   const total = (db.prepare('SELECT COUNT(*) AS n FROM agents').get() as { n: number }).n;
@@ -565,15 +539,8 @@ export function listAgents(db: Db, live: LiveState, req: PageRequest): Page<Agen
   );
 }
 
-/** The headline numbers: hosts, guests by status, agents, firing alerts. */
-export function readSummary(db: Db, live: LiveState): SummaryView {
-  const guests = emptyCounts();
-  const byStatus = db
-    .prepare(
-      'SELECT status, COUNT(*) AS n, COUNT(eol_date) AS eol FROM guests WHERE removed_at IS NULL GROUP BY status',
-    )
-    .all() as { status: string; n: number; eol: number }[];
-  for (const r of byStatus) addCount(guests, r.status, r.n, r.eol);
+/** The headline numbers: hosts, guests by status (from the live map), agents, firing alerts. */
+export function readSummary(db: Db, live: LiveState, guests: StatusCounts): SummaryView {
   const alerts = { firing: 0, critical: 0, warning: 0 };
   const bySeverity = db
     .prepare("SELECT severity, COUNT(*) AS n FROM alerts WHERE state = 'firing' GROUP BY severity")

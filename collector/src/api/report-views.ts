@@ -15,8 +15,10 @@ import {
   toCsv,
   toTable,
 } from './columns.js';
+import { LiveMap } from './live-map.js';
 import {
   type AgentView,
+  EVERY_ROW,
   type GuestView,
   type HostView,
   iterateGuests,
@@ -25,7 +27,6 @@ import {
   listHosts,
   type MatrixView,
   type Page,
-  readMatrix,
 } from './queries.js';
 import { alertFilter, allAlerts, guestFilter, hostFilter, PAGE_LIMITS } from './routes.js';
 
@@ -41,7 +42,6 @@ export type ViewData =
 
 /** A database file cannot know which agents hold a connection: none, as far as it can tell. */
 const OFFLINE: LiveState = { isConnected: () => false, connected: 0 };
-const EVERY_ROW = { limit: -1, offset: 0 };
 
 /**
  * A view from the database, filtered by the same query parameters the API takes (and checked by
@@ -55,7 +55,7 @@ export function viewFromDb(db: Db, view: ViewName, params: URLSearchParams): Vie
     case 'guests':
       return { view, items: [...iterateGuests(db, guestFilter(url))] };
     case 'matrix':
-      return { view, matrix: readMatrix(db) };
+      return { view, matrix: new LiveMap(db).matrix() };
     case 'alerts':
       return { view, items: [...allAlerts(db, alertFilter(url))] };
     case 'agents':

@@ -13,8 +13,10 @@ import {
   MATRIX_COLUMNS,
   matrixRows,
 } from './columns.js';
+import type { LiveMap } from './live-map.js';
 import {
   countAlerts,
+  EVERY_ROW,
   GUEST_SORTS,
   GUEST_STATUSES,
   type GuestFilter,
@@ -26,11 +28,9 @@ import {
   listAgents,
   listGuests,
   listHosts,
-  type MatrixView,
   type Page,
   type PageRequest,
   PROGRAM_VERDICTS,
-  readMatrix,
   readSummary,
 } from './queries.js';
 
@@ -45,6 +45,7 @@ export class BadRequest extends Error {
 export interface ApiContext {
   db: Db;
   live: LiveState;
+  map: LiveMap;
   catalog(): Catalog;
 }
 
@@ -153,23 +154,6 @@ function wantsCsv(url: URL): boolean {
   return oneOf(url, 'format', ['json', 'csv'] as const) === 'csv';
 }
 
-/**
- * The compatibility matrix is the one view every page refetches on every change: it is computed
- * once per change of the map, however many pages ask.
- */
-export class MatrixCache {
-  private value: MatrixView | null = null;
-
-  get(db: Db): MatrixView {
-    this.value ??= readMatrix(db);
-    return this.value;
-  }
-
-  invalidate(): void {
-    this.value = null;
-  }
-}
-
 function segments(pathname: string): string[] {
   try {
     return pathname.split('/').slice(1).map(decodeURIComponent);
@@ -182,8 +166,8 @@ function segments(pathname: string): string[] {
  * Answers the API views under /api/ (GET). Returns false for a path that is not one of them, so the
  * caller answers 404.
  */
-export function handleApi(ctx: ApiContext, matrix: MatrixCache, res: ServerResponse, url: URL): boolean {
-  const { db, live } = ctx;
+export function handleApi(ctx: ApiContext, res: ServerResponse, url: URL): boolean {
+  const { db, live, map } = ctx;
   const path = segments(url.pathname);
   if (path[0] !== 'api') return false;
   const [, view, a, b] = path;
@@ -196,10 +180,9 @@ export function handleApi(ctx: ApiContext, matrix: MatrixCache, res: ServerRespo
     if (wantsCsv(url)) return sendCsv(res, name, columns, all());
     sendJson(res, 200, read(pageRequest(url)));
   };
-  const everything: PageRequest = { limit: -1, offset: 0 };
 
   if (view === 'summary' && path.length === 2) {
-    sendJson(res, 200, { ...readSummary(db, live), catalogVersion: ctx.catalog().version });
+    sendJson(res, 200, { ...readSummary(db, live, map.totals()), catalogVersion: ctx.catalog().version });
     return true;
   }
   if (view === 'catalog' && path.length === 2) {
@@ -222,7 +205,7 @@ export function handleApi(ctx: ApiContext, matrix: MatrixCache, res: ServerRespo
       'hosts',
       HOST_COLUMNS,
       (req) => listHosts(db, live, filter, req),
-      () => listHosts(db, live, filter, everything).items,
+      () => listHosts(db, live, filter, EVERY_ROW).items,
     );
     return true;
   }
@@ -250,7 +233,7 @@ export function handleApi(ctx: ApiContext, matrix: MatrixCache, res: ServerRespo
     return true;
   }
   if (view === 'matrix' && path.length === 2) {
-    const m = matrix.get(db);
+    const m = map.matrix();
     if (wantsCsv(url)) sendCsv(res, 'matrix', MATRIX_COLUMNS, matrixRows(m));
     else sendJson(res, 200, { ...m, catalogVersion: ctx.catalog().version });
     return true;
@@ -279,7 +262,7 @@ export function handleApi(ctx: ApiContext, matrix: MatrixCache, res: ServerRespo
       'agents',
       AGENT_COLUMNS,
       (req) => listAgents(db, live, req),
-      () => listAgents(db, live, everything).items,
+      () => listAgents(db, live, EVERY_ROW).items,
     );
     return true;
   }

@@ -138,6 +138,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   for (const h of REPLAYED_HOSTS) replayed.set(h.name, await startReplayed(h));
 
   out(`hvmap demo: collector on ${collector.url}, database ${dbFile}`);
+  out(`  live map (open in a browser): ${collector.url}/`);
   out(`  map (JSON):  ${collector.url}/api/report      CSV: ${collector.url}/api/report?format=csv`);
   out(`  in a terminal: npx hvmap report --collector ${collector.url}`);
   out(

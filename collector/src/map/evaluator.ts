@@ -20,6 +20,18 @@ export function today(): string {
  */
 export class Evaluator {
   private memo = new Map<string, Omit<EvaluatedGuest, 'key' | 'guest'>>();
+  /**
+   * Verdicts per (hypervisor, identified OS, VM facts, date). The memo above is keyed by the raw
+   * evidence, which holds the guest's name (name-hint), so it misses for every new guest; the
+   * catalog's verdict depends only on the identities, and a fleet has a few hundred pairs of them.
+   * Without it a full re-evaluation ran the catalog once per guest (~190 µs each: test/bench).
+   */
+  private verdicts = new Map<string, ReturnType<typeof evaluate>>();
+  /**
+   * Results per verdict and identification outcome: the guests of one OS on one hypervisor share one
+   * result object, so the store keeps one copy of its JSON for all of them, not one per guest.
+   */
+  private results = new Map<string, Omit<EvaluatedGuest, 'key' | 'guest'>>();
   private memoDate = today();
 
   constructor(private catalog: Catalog) {}
@@ -37,6 +49,8 @@ export class Evaluator {
   setCatalog(catalog: Catalog): void {
     this.catalog = catalog;
     this.memo.clear();
+    this.verdicts.clear();
+    this.results.clear();
   }
 
   evaluateInventory(inventory: Inventory): EvaluatedInventory {
@@ -44,6 +58,8 @@ export class Evaluator {
     if (date !== this.memoDate) {
       // End-of-life flags depend on the date: yesterday's results may be stale.
       this.memo.clear();
+      this.verdicts.clear();
+      this.results.clear();
       this.memoDate = date;
     }
     const hypervisor = identifyHypervisor(inventory.hypervisor);
@@ -63,12 +79,24 @@ export class Evaluator {
     if (hit) return hit;
     const identified = identifyGuestOs(guest.os);
     const os = identified.known ? identified.os : null;
+    const verdictKey = `${JSON.stringify(hypervisor)}\u0000${date}\u0000${guest.generation ?? ''}\u0000${guest.arch ?? ''}\u0000${JSON.stringify(os)}`;
+    let evaluated = this.verdicts.get(verdictKey);
+    if (!evaluated) {
+      evaluated = evaluate(hypervisor, os, this.catalog, date, { generation: guest.generation, arch: guest.arch });
+      this.verdicts.set(verdictKey, evaluated);
+    }
+    const outcome = identified.known
+      ? [identified.source, identified.conflicts]
+      : [identified.reason, identified.detail ?? null];
+    const resultKey = `${verdictKey}\u0000${JSON.stringify(outcome)}`;
+    const shared = this.results.get(resultKey);
+    if (shared) {
+      this.memo.set(memoKey, shared);
+      return shared;
+    }
     // The catalog version is stamped on the stored row, not inside the verdict, so that a catalog
     // which changes no verdict changes no stored verdict either.
-    const { catalogVersion: _stamp, ...verdict } = evaluate(hypervisor, os, this.catalog, date, {
-      generation: guest.generation,
-      arch: guest.arch,
-    });
+    const { catalogVersion: _stamp, ...verdict } = evaluated;
     const result = {
       os,
       status: verdict.status,
@@ -81,6 +109,7 @@ export class Evaluator {
         osUnknownDetail: identified.known ? null : (identified.detail ?? null),
       },
     };
+    this.results.set(resultKey, result);
     this.memo.set(memoKey, result);
     return result;
   }

@@ -1,4 +1,5 @@
 import type { DeliveryCounters } from '../alerts/notify.js';
+import type { LiveMap } from '../api/live-map.js';
 import { GUEST_STATUSES, type LiveState, readSummary } from '../api/queries.js';
 import type { IngestCounters } from '../server/ingest.js';
 import type { Db } from '../store/db.js';
@@ -7,6 +8,7 @@ import type { Histogram } from './histogram.js';
 /** Everything /metrics reads; each source is asked at scrape time. */
 export interface MetricsSource {
   db: Db;
+  map: LiveMap;
   ingest: LiveState & { counters: IngestCounters };
   evaluationSeconds: Histogram;
   liveClients(): number;
@@ -27,7 +29,7 @@ export function renderMetrics(src: MetricsSource): string {
   const metric = (name: string, type: string, help: string, samples: string[]) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
   };
-  const summary = readSummary(src.db, src.ingest);
+  const summary = readSummary(src.db, src.ingest, src.map.totals());
   const byStatus: Record<(typeof GUEST_STATUSES)[number], number> = {
     certified: summary.guests.certified,
     'not-certified': summary.guests.notCertified,

@@ -213,6 +213,9 @@ export class AgentSessions {
 
 function send(socket: WebSocket, frame: CollectorFrame): void {
   if (socket.readyState !== socket.OPEN) return;
-  if (socket.bufferedAmount > MAX_BUFFERED_BYTES) return socket.terminate();
+  if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+    socket.terminate();
+    return;
+  }
   socket.send(JSON.stringify(frame));
 }

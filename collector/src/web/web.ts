@@ -8,9 +8,10 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { DeliveryCounters } from '../alerts/notify.js';
 import { AccessGuard, type AccessOptions } from '../api/access.js';
+import { LiveMap } from '../api/live-map.js';
 import type { OperatorTokens } from '../api/operators.js';
 import type { LiveState } from '../api/queries.js';
-import { BadRequest, handleApi, MatrixCache, sendJson } from '../api/routes.js';
+import { BadRequest, handleApi, sendJson } from '../api/routes.js';
 import type { Catalog } from '../catalog/load.js';
 import type { CollectorEvents } from '../collector.js';
 import type { Histogram } from '../metrics/histogram.js';
@@ -81,28 +82,34 @@ function escapeHtml(s: string): string {
 export class Web {
   readonly live: LiveHub;
   readonly guard: AccessGuard;
+  /** The matrix and the fleet's counts, kept current per changed host. */
+  readonly map: LiveMap;
   private readonly files = loadStatic();
-  private readonly matrix = new MatrixCache();
   private readonly log: Logger;
   private readonly poll: NodeJS.Timeout;
   private lastSignal = '';
+  private readonly onChanges: (...args: CollectorEvents['changes']) => void;
+  private readonly onCatalog: (...args: CollectorEvents['catalog']) => void;
 
   constructor(private readonly options: WebOptions) {
     this.log = options.logger.child({ component: 'web' });
     this.guard = new AccessGuard(options.operators, options.access);
     this.live = new LiveHub({ logger: this.log, catalogVersion: () => options.catalog().version, ...options.live });
     const hostnameOf = options.db.prepare('SELECT hostname FROM hosts WHERE agent_name = ?');
-    options.events.on('changes', (agentName) => {
-      this.matrix.invalidate();
+    this.map = new LiveMap(options.db);
+    this.onChanges = (agentName) => {
+      this.map.refreshHost(agentName);
       const row = hostnameOf.get(agentName) as { hostname: string } | undefined;
       this.live.notify(LIVE_VIEWS, row ? [row.hostname] : []);
-    });
-    options.events.on('catalog', (version) => {
-      this.matrix.invalidate();
+    };
+    this.onCatalog = (version) => {
+      this.map.reload();
       this.live.notify(LIVE_VIEWS, [], version);
-    });
+    };
+    options.events.on('changes', this.onChanges);
+    options.events.on('catalog', this.onCatalog);
     // Connections and alerts change without a snapshot (an agent drops, a host falls silent):
-    // two indexed reads every few seconds, and only while a page is watching.
+    // two small reads every few seconds (the agents table, an index of alerts), only while a page watches.
     const signal = options.db.prepare(
       'SELECT (SELECT MAX(last_hello_at) FROM agents) AS hello, (SELECT MAX(updated_at) FROM alerts) AS alert',
     );
@@ -165,6 +172,7 @@ export class Web {
         const { db, sessions, evaluationSeconds, catalog, alertDeliveries } = this.options;
         const text = renderMetrics({
           db,
+          map: this.map,
           ingest: sessions,
           evaluationSeconds,
           liveClients: () => this.live.clients,
@@ -176,8 +184,7 @@ export class Web {
         return true;
       }
       return handleApi(
-        { db: this.options.db, live: this.options.sessions, catalog: this.options.catalog },
-        this.matrix,
+        { db: this.options.db, live: this.options.sessions, map: this.map, catalog: this.options.catalog },
         res,
         url,
       );
@@ -213,6 +220,8 @@ export class Web {
   }
 
   close(): void {
+    this.options.events.off('changes', this.onChanges);
+    this.options.events.off('catalog', this.onCatalog);
     clearInterval(this.poll);
     this.live.close();
   }
