@@ -13,7 +13,6 @@ import {
   parseNodeinfo,
   parseQemuAgentOsinfo,
   parseUuidList,
-  parseVirshList,
   parseVirshState,
   parseVirshVersion,
   splitDomainXml,
@@ -26,7 +25,6 @@ const read = (...parts: string[]) => readFileSync(path.join(TESTCASES, ...parts)
 
 /** Which parser reads a case file, by the file's name: `<kind>[+<kind>][_<label>].<ext>`. */
 const PARSERS: Record<string, (text: string) => unknown> = {
-  list: parseVirshList,
   'list-uuid': parseUuidList,
   domstate: parseVirshState,
   dumpxml: (text) => splitDomainXml(text).map(parseDomainXml),
@@ -95,17 +93,7 @@ describe('libvirt parsers on captured outputs', () => {
       'unknown',
       'unknown',
     ];
-    const table = ` Id   Name             State\n---------------------------------\n${words.map((s, i) => ` ${i + 1}    web server ${i}   ${s}`).join('\n')}\n\n`;
-    expect(parseVirshList(table)).toEqual(
-      words.map((_, i) => ({ id: i + 1, name: `web server ${i}`, state: states[i] })),
-    );
     expect(words.map((word) => parseVirshState(`${word}\n\n`))).toEqual(states);
-  });
-
-  it('reads a long name that old virsh left one space from its state', () => {
-    expect(parseVirshList(read('kvm-pc-0.12-squeeze-guest', 'list.txt'))).toEqual([
-      { id: 6, name: 'Debian_Squeeze_64_bits', state: 'running' },
-    ]);
   });
 
   it("honours libvirt's memory units and prefers the current vcpu count", () => {

@@ -5,14 +5,6 @@
 import type { GuestState } from '@hvmap/shared';
 import { XMLParser } from 'fast-xml-parser';
 
-/** One row of `virsh list --all`. */
-export interface VirshListEntry {
-  /** Running domains have an id; shut-off ones print "-". */
-  id: number | null;
-  name: string;
-  state: GuestState;
-}
-
 // virsh prints domain states from virshDomainStateToString (tools/virsh-domain-monitor.c); the agent
 // runs virsh with LC_ALL=C, so they are these English strings. "idle" is Xen's blocked domain: running.
 const VIRSH_STATES: Record<string, GuestState> = {
@@ -47,29 +39,6 @@ export function parseUuidList(text: string): string[] {
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => UUID.test(line));
-}
-
-/**
- * Parses the table of `virsh list --all`. Names may hold spaces and older virsh leaves a single space
- * after a long name, so a row is read from both ends: the id first, a known state last, the name between.
- */
-export function parseVirshList(text: string): VirshListEntry[] {
-  const entries: VirshListEntry[] = [];
-  const lines = text.split('\n');
-  const header = lines.findIndex((line) => /^-{3,}\s*$/.test(line));
-  for (const line of lines.slice(header + 1)) {
-    if (line.trim() === '') break;
-    const m = STATE_AT_END.exec(line);
-    if (m) {
-      entries.push({ id: m[1] === '-' ? null : Number(m[1]), name: m[2], state: VIRSH_STATES[m[3]] });
-      continue;
-    }
-    // A state this table does not know (a newer libvirt, a translation): the last word is the state.
-    const fallback = /^\s*(\S+)\s+(.+?)\s+\S+\s*$/.exec(line);
-    if (fallback)
-      entries.push({ id: fallback[1] === '-' ? null : Number(fallback[1]), name: fallback[2], state: 'unknown' });
-  }
-  return entries;
 }
 
 /** What `virsh dumpxml` says about one domain. */
