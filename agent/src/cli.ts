@@ -13,7 +13,14 @@ import {
   identifyGuestOs,
   identifyHypervisor,
 } from '@hvmap/shared';
-import { AGENT_VERSION, parseCommandLine, type RunConfig, type ScanConfig, UsageError } from './config.js';
+import {
+  AGENT_DEFAULTS,
+  AGENT_VERSION,
+  parseCommandLine,
+  type RunConfig,
+  type ScanConfig,
+  UsageError,
+} from './config.js';
 import { runAgent } from './connection.js';
 import type { Driver } from './drivers/driver.js';
 import { DRIVERS, type DriverEntry } from './drivers/index.js';
@@ -103,6 +110,11 @@ async function run(config: RunConfig, io: CliIo, registry: readonly DriverEntry[
     runner: localRunner({ root: config.root }),
     stateDir: config.stateDir,
     intervalSec: config.intervalSec,
+    ca: config.ca,
+    ...(config.pingIntervalSec !== undefined ? { pingIntervalMs: config.pingIntervalSec * 1000 } : {}),
+    ...(config.maxBackoffSec !== undefined
+      ? { backoff: { baseMs: AGENT_DEFAULTS.backoffBaseMs, capMs: config.maxBackoffSec * 1000 } }
+      : {}),
     logger,
   });
   await io.shutdown();

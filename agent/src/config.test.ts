@@ -73,6 +73,29 @@ describe('parseCommandLine', () => {
     });
   });
 
+  it("reads --ca (the collector's CA, PEM), --ping-interval and --max-backoff", async () => {
+    const ca = path.join(dir, 'ca.crt');
+    await writeFile(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    expect(
+      await parse([...run, '--token', 't', '--ca', ca, '--ping-interval', '5', '--max-backoff', '10']),
+    ).toMatchObject({ ca: expect.stringContaining('BEGIN CERTIFICATE'), pingIntervalSec: 5, maxBackoffSec: 10 });
+  });
+
+  it.each([
+    [['--collector', 'ws://c.example:8600/agent', '--ca', 'CA'], 'the collector URL must start with wss://'],
+    [['--collector', 'wss://c.example:8600/agent', '--ca', '/nonexistent/ca.crt'], 'cannot be read: ENOENT'],
+    [['--collector', 'wss://c.example:8600/agent', '--ca', 'NOT_PEM'], 'holds no PEM certificate'],
+    [['--collector', 'wss://c.example:8600/agent', '--ping-interval', '0'], '--ping-interval 0 must be'],
+    [['--collector', 'wss://c.example:8600/agent', '--max-backoff', 'x'], '--max-backoff x must be'],
+  ])('refuses run %j: %s', async (args, message) => {
+    const notPem = path.join(dir, 'key.pem');
+    await writeFile(notPem, '-----BEGIN PRIVATE KEY-----\n');
+    const argv = ['run', '--token', 't', ...args.map((a) => (a === 'CA' || a === 'NOT_PEM' ? notPem : a))];
+    const error = await parse(argv).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toContain(message);
+  });
+
   it('reads the options of scan', async () => {
     expect(await parse(['scan', '--json', '--driver', 'libvirt', '--root', '/fx'])).toEqual({
       command: 'scan',

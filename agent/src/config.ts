@@ -59,6 +59,12 @@ export interface RunConfig {
   stateDir: string;
   root?: string;
   logLevel: LogLevel;
+  /** PEM CA certificate(s) the collector's certificate must chain to; replaces the system's CAs. */
+  ca?: string;
+  /** Seconds between pings to the collector (a dead link is noticed after at most two). */
+  pingIntervalSec?: number;
+  /** Longest wait between reconnect attempts, seconds. */
+  maxBackoffSec?: number;
 }
 
 export interface ScanConfig {
@@ -125,6 +131,27 @@ const OPTIONS = {
     value: 'URI',
     help: 'libvirt connection URI, e.g. qemu:///system',
     shown: "virsh's own ($LIBVIRT_DEFAULT_URI)",
+  },
+  ca: {
+    type: 'string',
+    commands: ['run'],
+    value: 'FILE',
+    help: 'trust only this CA (PEM) for a wss:// collector: the ca.crt of hvmap tls init',
+    shown: "the system's CAs",
+  },
+  'ping-interval': {
+    type: 'string',
+    commands: ['run'],
+    value: 'S',
+    help: 'seconds between pings; an unanswered one means the link is dead and the agent reconnects',
+    shown: String(AGENT_DEFAULTS.pingIntervalMs / 1000),
+  },
+  'max-backoff': {
+    type: 'string',
+    commands: ['run'],
+    value: 'S',
+    help: 'longest wait between reconnect attempts, seconds (each wait is random up to a doubling ceiling)',
+    shown: String(AGENT_DEFAULTS.backoffCapMs / 1000),
   },
   'state-dir': {
     type: 'string',
@@ -230,15 +257,35 @@ export async function parseCommandLine(
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(`--log-level ${logLevel} is not a level; expected one of: ${LOG_LEVELS.join(', ')}`);
   }
+  const collectorUrl = parseCollectorUrl(str('collector'));
   return {
     command,
     ...common,
     logLevel: logLevel as LogLevel,
-    collectorUrl: parseCollectorUrl(str('collector')),
+    collectorUrl,
     token: await resolveToken(str('token'), str('token-file'), env),
-    intervalSec: parseInterval(str('interval')),
+    intervalSec: parseSeconds(str('interval'), '--interval'),
     stateDir: str('state-dir') ?? AGENT_DEFAULTS.stateDir,
+    ca: await readCa(str('ca'), collectorUrl),
+    pingIntervalSec: parseSeconds(str('ping-interval'), '--ping-interval'),
+    maxBackoffSec: parseSeconds(str('max-backoff'), '--max-backoff'),
   };
+}
+
+/** Reads `--ca`: a PEM file with at least one certificate, for a wss:// collector only. */
+async function readCa(file: string | undefined, collectorUrl: string): Promise<string | undefined> {
+  if (file === undefined) return undefined;
+  if (!collectorUrl.startsWith('wss:'))
+    throw new UsageError(`--ca pins the collector's CA for TLS; the collector URL must start with wss://`);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--ca ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw new UsageError(`--ca ${file} holds no PEM certificate (expected the ca.crt of hvmap tls init)`);
+  return text;
 }
 
 function parseCollectorUrl(text: string | undefined): string {
@@ -257,11 +304,11 @@ function parseCollectorUrl(text: string | undefined): string {
   return url.toString();
 }
 
-function parseInterval(text: string | undefined): number | undefined {
+function parseSeconds(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
   const seconds = Number(text);
   if (!Number.isInteger(seconds) || seconds < 1) {
-    throw new UsageError(`--interval ${text} must be a whole number of seconds, at least 1`);
+    throw new UsageError(`${flag} ${text} must be a whole number of seconds, at least 1`);
   }
   return seconds;
 }

@@ -40,6 +40,11 @@ export interface AgentOptions {
   collectorUrl: string;
   /** Sent as `Authorization: Bearer …` at upgrade; never logged. */
   token: string;
+  /**
+   * PEM CA certificate(s) for a wss:// collector: its certificate must chain to one of these (and
+   * name the URL's host); the system's CAs are then not consulted. Absent: the system's CAs.
+   */
+  ca?: string | Buffer;
   /** Drivers in priority order; see `detect`. */
   drivers: Driver[];
   /** true (default): every driver that detects its hypervisor runs; false: drivers[0] runs unasked. */
@@ -299,6 +304,7 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
       const ws = new WebSocket(options.collectorUrl, {
         headers: { Authorization: `Bearer ${options.token}` },
         maxPayload: MAX_FRAME_BYTES,
+        ...(options.ca ? { ca: options.ca } : {}),
       });
       socket = ws;
       let alive = true;
@@ -369,6 +375,11 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
       );
     } else if (outcome.status !== undefined) {
       log.warn({ ...retry, status: outcome.status }, 'collector refused the connection; retrying');
+    } else if (isCertificateError(outcome.error)) {
+      log.error(
+        { ...retry, errorCode: (outcome.error as NodeJS.ErrnoException).code, error: outcome.error?.message },
+        "the collector's TLS certificate is not trusted (nothing was sent): check --ca and that the --collector host is a name in the certificate; retrying",
+      );
     } else if (outcome.code === CLOSE_CODES.protocolVersion) {
       log.error({ ...retry, closeCode: outcome.code }, 'collector refused protocol v1: upgrade the agent; retrying');
     } else if (outcome.code === CLOSE_CODES.replaced) {
@@ -425,6 +436,12 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
       await spool.settled();
     },
   };
+}
+
+/** Node's codes for a certificate that does not verify or does not name the host. */
+function isCertificateError(err: Error | undefined): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
+  return /CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE/.test(code);
 }
 
 /** The collector URL without credentials or query, for log lines. */

@@ -14,9 +14,11 @@ import { registerInstallCommands } from './install/command.js';
 import { createLogger } from './log.js';
 import { today } from './map/evaluator.js';
 import { guestsCsv, reportTable } from './report/format.js';
+import { ListenError } from './server/http.js';
 import { openDatabase } from './store/db.js';
 import { type Report, readReport } from './store/report.js';
 import { TokenError, TokenStore } from './store/tokens.js';
+import { parseHosts, TLS_DEFAULTS, TlsInitError, tlsInit } from './tls/init.js';
 
 /** Usage errors exit 2; everything else that fails exits 1 (DESIGN.md CLI contract). */
 class UsageError extends Error {}
@@ -77,11 +79,32 @@ export function buildProgram(): Command {
       '--silent-after <seconds>',
       'raise host-silent after this long without contact (default: 3 intervals, at least 180)',
     )
+    .option('--tls-cert <file>', 'PEM certificate (chain): serve https:// and wss:// (hvmap tls init makes one)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option(
+      '--insecure-plaintext',
+      'allow a --listen beyond loopback without TLS (tokens and inventory then cross the network in clear)',
+    )
+    .option(
+      '--max-connections-per-address <n>',
+      'concurrent connections one remote address may hold; 0: no limit (raise it behind a proxy or NAT)',
+      String(COLLECTOR_DEFAULTS.maxConnectionsPerAddress),
+    )
     .action(async (opts) => {
       const logger = createLogger();
       for (const url of opts.webhook as string[]) {
         if (!/^https?:\/\//.test(url)) throw new UsageError(`--webhook must be an http(s) URL, got "${url}"`);
       }
+      if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey))
+        throw new UsageError('give --tls-cert and --tls-key together');
+      const tls = opts.tlsCert
+        ? { cert: readPem(opts.tlsCert, '--tls-cert'), key: readPem(opts.tlsKey, '--tls-key') }
+        : undefined;
+      const maxPerAddress = Number(opts.maxConnectionsPerAddress);
+      if (!Number.isInteger(maxPerAddress) || maxPerAddress < 0)
+        throw new UsageError(
+          `--max-connections-per-address must be a whole number (0: no limit), got "${opts.maxConnectionsPerAddress}"`,
+        );
       const collector = await startCollector({
         db: opts.db,
         listen: opts.listen,
@@ -90,6 +113,9 @@ export function buildProgram(): Command {
         trustProxyHeader: opts.trustProxyHeader,
         eolWarnDays: positiveInt(opts.eolWarnDays, '--eol-warn-days'),
         silentAfterSec: opts.silentAfter ? positiveInt(opts.silentAfter, '--silent-after') : undefined,
+        tls,
+        insecurePlaintext: opts.insecurePlaintext === true,
+        maxConnectionsPerAddress: maxPerAddress,
         webhooks: {
           urls: opts.webhook,
           secret: opts.webhookSecretFile ? readFileSync(opts.webhookSecretFile, 'utf8').trim() : undefined,
@@ -123,9 +149,11 @@ export function buildProgram(): Command {
     .option('--db <path>', 'SQLite database file (default: a fresh file under ./data/)')
     .option('--interval <seconds>', 'scan interval of the demo agents', '5')
     .option('--duration <seconds>', 'stop after this many seconds (default: run until Ctrl-C)')
+    .option('--insecure-plaintext', 'allow a --listen beyond loopback (the demo has no TLS)')
     .action(async (opts) => {
       const code = await runDemo({
         listen: opts.listen,
+        insecurePlaintext: opts.insecurePlaintext === true,
         db: opts.db,
         intervalSec: positiveInt(opts.interval, '--interval'),
         durationSec: opts.duration ? positiveInt(opts.duration, '--duration') : undefined,
@@ -353,9 +381,40 @@ export function buildProgram(): Command {
       else print('catalog valid');
     });
 
+  program
+    .command('tls')
+    .description('TLS for the collector')
+    .command('init')
+    .description(
+      'make a private CA (kept when DIR has one) and a server certificate for the collector; prints what to copy where',
+    )
+    .requiredOption('--dir <dir>', 'where the CA and the certificate go (keys: mode 0600)')
+    .requiredOption('--hosts <names>', 'comma-separated DNS names and IP addresses agents use to reach the collector')
+    .option('--days <days>', 'validity of the server certificate', String(TLS_DEFAULTS.serverDays))
+    .action(async (opts) => {
+      let hosts: string[];
+      try {
+        hosts = parseHosts(opts.hosts);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      print(await tlsInit({ dir: opts.dir, hosts, serverDays: positiveInt(opts.days, '--days') }));
+    });
+
   registerInstallCommands(program, (message) => new UsageError(message));
 
   return program;
+}
+
+function readPem(file: string, flag: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${flag} ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  if (!text.includes('-----BEGIN ')) throw new UsageError(`${flag} ${file} is not a PEM file`);
+  return text;
 }
 
 function positiveInt(value: string, flag: string): number {
@@ -381,7 +440,15 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`hvmap: ${err.message}\n`);
       return 2;
     }
-    const code = err instanceof TokenError ? err.code : ((err as { code?: string }).code ?? 'FAILED');
+    // Refused as configured (a listen without TLS, a key that does not match): bad usage too.
+    if (err instanceof ListenError) {
+      process.stderr.write(`hvmap: ${err.message} (${err.code})\n`);
+      return 2;
+    }
+    const code =
+      err instanceof TokenError || err instanceof TlsInitError
+        ? err.code
+        : ((err as { code?: string }).code ?? 'FAILED');
     process.stderr.write(`hvmap: ${(err as Error).message} (${code})\n`);
     return 1;
   }

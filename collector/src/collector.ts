@@ -6,13 +6,14 @@ import { identifyHypervisor } from '@hvmap/shared';
 import type { Logger } from 'pino';
 import { AlertEngine } from './alerts/engine.js';
 import type { WebhookOptions } from './alerts/notify.js';
-import { defaultAccess } from './api/access.js';
+import { defaultAccess, isLoopback } from './api/access.js';
 import { OperatorTokens } from './api/operators.js';
 import { type Catalog, loadCatalog } from './catalog/load.js';
 import { Evaluator } from './map/evaluator.js';
 import { Histogram } from './metrics/histogram.js';
-import { createHttpServer, listen, parseListen } from './server/http.js';
+import { createHttpServer, ListenError, listen, parseListen } from './server/http.js';
 import { AgentSessions } from './server/ingest.js';
+import { type ConnectionCounters, newConnectionCounters } from './server/limits.js';
 import { type Db, openDatabase } from './store/db.js';
 import { type Change, InventoryStore } from './store/inventory.js';
 import { TokenStore } from './store/tokens.js';
@@ -31,6 +32,10 @@ export const COLLECTOR_DEFAULTS = {
   silentAfterIntervals: 3,
   minSilentAfterSec: 180,
   alertCheckIntervalMs: 10_000,
+  /** Concurrent connections one remote address may hold (an agent needs one; a browser a few). */
+  maxConnectionsPerAddress: 64,
+  /** A connection that has not sent complete request headers (or finished TLS) by then is closed. */
+  headersTimeoutMs: 10_000,
 } as const;
 
 /** The catalog data files shipped with the collector. */
@@ -55,6 +60,16 @@ export interface CollectorOptions {
   requireOperatorToken?: boolean;
   /** A reverse proxy's header naming the user it authenticated (`--trust-proxy-header`). */
   trustProxyHeader?: string;
+  /** PEM certificate (chain) and private key: serve https:// and wss:// (README "TLS"). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * Bind beyond loopback without TLS (`--insecure-plaintext`): tokens and the inventory then cross
+   * the network readable by anyone on the path. Without it such a listen is refused (INSECURE_LISTEN).
+   */
+  insecurePlaintext?: boolean;
+  /** Concurrent connections one remote address may hold; 0: no limit. */
+  maxConnectionsPerAddress?: number;
+  headersTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -67,9 +82,9 @@ export interface CollectorEvents {
 }
 
 export interface RunningCollector {
-  /** http://HOST:PORT */
+  /** http(s)://HOST:PORT */
   url: string;
-  /** ws://HOST:PORT/agent */
+  /** ws(s)://HOST:PORT/agent */
   agentUrl: string;
   db: Db;
   tokens: TokenStore;
@@ -88,6 +103,8 @@ export interface RunningCollector {
   /** The page, the API views, /metrics and the live feed. */
   web: Web;
   server: Server;
+  /** What the port refused or cut off (per-address limit, timeouts, 4xx answers). */
+  connections: ConnectionCounters;
   close(): Promise<void>;
 }
 
@@ -101,6 +118,13 @@ export function loadCollectorCatalog(localCatalogDir?: string): Catalog {
 /** Opens the store, loads the catalog and serves agents and reports on one port. */
 export async function startCollector(options: CollectorOptions): Promise<RunningCollector> {
   const logger = options.logger;
+  const { host, port } = parseListen(options.listen ?? COLLECTOR_DEFAULTS.listen);
+  if (!isLoopback(host) && !options.tls && !options.insecurePlaintext) {
+    throw new ListenError(
+      'INSECURE_LISTEN',
+      `refusing to listen on ${host} without TLS: agent tokens and the inventory would cross the network in clear. Give --tls-cert FILE --tls-key FILE (hvmap tls init makes them), bind 127.0.0.1 behind a TLS proxy, or pass --insecure-plaintext to accept the risk`,
+    );
+  }
   const catalog = loadCollectorCatalog(options.localCatalogDir);
   const db = openDatabase(options.db);
   const tokens = new TokenStore(db);
@@ -130,8 +154,8 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     onChanges: (agentName, changes) => events.emit('changes', agentName, changes),
     observeEvaluation: (seconds) => evaluationSeconds.observe(seconds),
   });
-  const { host, port } = parseListen(options.listen ?? COLLECTOR_DEFAULTS.listen);
   const operators = new OperatorTokens(db);
+  const connections = newConnectionCounters();
   const access = defaultAccess(host, options.trustProxyHeader);
   const web = new Web({
     db,
@@ -142,11 +166,23 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     catalog: () => evaluator.catalogInForce,
     alertDeliveries: () => alerts.notifier.counters,
     evaluationSeconds,
+    connections,
     logger,
   });
-  const server = createHttpServer({ db, tokens, sessions, web, logger });
+  let server: Server;
   let address: Awaited<ReturnType<typeof listen>>;
   try {
+    server = createHttpServer({
+      db,
+      tokens,
+      sessions,
+      web,
+      logger,
+      tls: options.tls,
+      maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? COLLECTOR_DEFAULTS.maxConnectionsPerAddress,
+      headersTimeoutMs: options.headersTimeoutMs ?? COLLECTOR_DEFAULTS.headersTimeoutMs,
+      connections,
+    });
     address = await listen(server, host, port);
   } catch (err) {
     web.close();
@@ -155,11 +191,14 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     throw err;
   }
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${hostPart}:${address.port}`;
+  const secure = options.tls ? 's' : '';
+  const url = `http${secure}://${hostPart}:${address.port}`;
   logger.info({ url, db: options.db, catalog: catalog.version }, 'collector listening');
+  if (!isLoopback(host) && !options.tls)
+    logger.warn({ code: 'INSECURE_LISTEN' }, 'serving beyond loopback without TLS (--insecure-plaintext)');
   return {
     url,
-    agentUrl: `ws://${hostPart}:${address.port}/agent`,
+    agentUrl: `ws${secure}://${hostPart}:${address.port}/agent`,
     db,
     tokens,
     store,
@@ -170,6 +209,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     operators,
     web,
     server,
+    connections,
     reloadCatalog() {
       let next: Catalog;
       try {

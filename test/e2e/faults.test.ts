@@ -1,14 +1,11 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type DemoGuest, nodeXml } from '../../collector/src/demo/fleet.js';
+import { agentArgs, guests, writeHost } from '../helpers/kvm-host.js';
 import { AGENT_CLI, COLLECTOR_CLI, runCli, startCli, stopProcess, waitFor } from '../helpers/processes.js';
-
-const OS_RELEASE =
-  'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="9.2"\nPRETTY_NAME="Red Hat Enterprise Linux 9.2 (Plow)"\n';
 
 let dir: string;
 const children: ReturnType<typeof startCli>[] = [];
@@ -20,26 +17,6 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-function guests(n: number, osinfo = 'http://redhat.com/rhel/9.2'): DemoGuest[] {
-  return Array.from({ length: n }, (_, i) => ({
-    name: `vm${String(i).padStart(3, '0')}`,
-    uuid: `5a0c7e10-0000-4000-8000-${String(i).padStart(12, '0')}`,
-    osinfo,
-    memoryMiB: 1024,
-    vcpus: 1,
-    running: true,
-  }));
-}
-
-function writeHost(name: string, list: DemoGuest[]): string {
-  const hostDir = path.join(dir, name);
-  mkdirSync(path.join(hostDir, 'root', 'etc'), { recursive: true });
-  writeFileSync(path.join(hostDir, 'root', 'etc', 'os-release'), OS_RELEASE);
-  writeFileSync(path.join(hostDir, 'node.xml.tmp'), nodeXml({ name, osRelease: OS_RELEASE, guests: list }));
-  renameSync(path.join(hostDir, 'node.xml.tmp'), path.join(hostDir, 'node.xml'));
-  return hostDir;
 }
 
 async function report(db: string) {
@@ -86,25 +63,9 @@ describe('faults', () => {
       'the collector to listen',
     );
     hosts.forEach((h, i) => {
-      const hostDir = writeHost(h, guests(60));
+      const hostDir = writeHost(dir, h, guests(60));
       children.push(
-        startCli(
-          AGENT_CLI,
-          [
-            'run',
-            '--collector',
-            `ws://127.0.0.1:${port}/agent`,
-            '--libvirt-uri',
-            `test://${path.join(hostDir, 'node.xml')}`,
-            '--state-dir',
-            path.join(hostDir, 'state'),
-            '--interval',
-            '1',
-            '--root',
-            path.join(hostDir, 'root'),
-          ],
-          { HVMAP_TOKEN: tokens[i] },
-        ),
+        startCli(AGENT_CLI, agentArgs(`ws://127.0.0.1:${port}/agent`, hostDir), { HVMAP_TOKEN: tokens[i] }),
       );
     });
     await waitFor(
@@ -115,11 +76,11 @@ describe('faults', () => {
     );
 
     // Change every host (so snapshots are in flight) and kill the collector without warning.
-    for (const h of hosts) writeHost(h, guests(60, 'http://redhat.com/rhel/9.4'));
+    for (const h of hosts) writeHost(dir, h, guests(60, 'http://redhat.com/rhel/9.4'));
     await new Promise((r) => setTimeout(r, 300));
     await stopProcess(collector, 'SIGKILL');
     for (const [i, h] of hosts.entries()) {
-      writeHost(h, [...guests(59, 'http://redhat.com/rhel/9.4'), ...guests(62).slice(60 + (i % 2))]);
+      writeHost(dir, h, [...guests(59, 'http://redhat.com/rhel/9.4'), ...guests(62).slice(60 + (i % 2))]);
     }
 
     collector = serve(db, port);
@@ -138,5 +99,168 @@ describe('faults', () => {
     const check = new Database(db, { readonly: true });
     expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
     check.close();
+  }, 90_000);
+});
+
+const RHEL94 = 'http://redhat.com/rhel/9.4';
+
+/** One host's agent process and what the test reads back from the collector's database. */
+async function hostWithAgent(name: string, db: string, port: number) {
+  const created = await runCli(COLLECTOR_CLI, ['tokens', 'create', name, '--db', db]);
+  expect(created.code).toBe(0);
+  const token = created.stdout.trim();
+  const hostDir = writeHost(dir, name, guests(10));
+  const start = () => {
+    const agent = startCli(AGENT_CLI, agentArgs(`ws://127.0.0.1:${port}/agent`, hostDir), { HVMAP_TOKEN: token });
+    children.push(agent);
+    return agent;
+  };
+  /** The agent's spool: the snapshot it holds until the collector acknowledges it. */
+  const spooled = () => {
+    try {
+      const spool = JSON.parse(readFileSync(path.join(hostDir, 'state', 'spool.json'), 'utf8'));
+      return spool.pending as { seq: number; guests: { name: string }[] } | null;
+    } catch {
+      return null;
+    }
+  };
+  return { hostDir, start, spooled };
+}
+
+/** Every change the collector recorded, and those recorded more than once for one guest and kind. */
+function changeLog(db: string) {
+  const conn = new Database(db, { readonly: true });
+  try {
+    const all = conn.prepare('SELECT guest_name AS guest, kind, new_value AS value FROM changes ORDER BY id').all() as {
+      guest: string | null;
+      kind: string;
+      value: string | null;
+    }[];
+    const twice = conn
+      .prepare('SELECT guest_key, kind, COUNT(*) AS n FROM changes GROUP BY guest_key, kind HAVING n > 1')
+      .all();
+    return { all, twice, integrity: conn.pragma('integrity_check', { simple: true }) };
+  } finally {
+    conn.close();
+  }
+}
+
+/** vm000-vm004 upgraded to RHEL 9.4, vm005-vm009 unchanged, vm010 new. */
+const upgradedPlusOne = () => [...guests(5, RHEL94), ...guests(11).slice(5)];
+
+describe('agent restarts', () => {
+  it('an agent SIGKILLed after sending a snapshot the collector stored but never acknowledged: every change once, nothing lost', async () => {
+    const db = path.join(dir, 'hvmap.db');
+    const port = await freePort();
+    const host = await hostWithAgent('kvm-r', db, port);
+    const collector = serve(db, port);
+    let agent = host.start();
+    await waitFor(
+      () => report(db),
+      (r) => r.guests.length === 10,
+      30_000,
+      'the first snapshot stored',
+    );
+
+    // The collector freezes: the kernel still takes the agent's next snapshot into its socket buffer.
+    collector.kill('SIGSTOP');
+    writeHost(dir, 'kvm-r', upgradedPlusOne());
+    await waitFor(host.spooled, (p) => p?.guests.length === 11, 15_000, 'the changed snapshot sent and spooled');
+    await stopProcess(agent, 'SIGKILL');
+    // Thawed, the collector reads and stores that snapshot; its ack goes to a dead socket.
+    collector.kill('SIGCONT');
+    await waitFor(
+      () => report(db),
+      (r) => r.guests.length === 11 && r.guests.filter((g) => g.os?.id === 'rhel-9.4').length === 5,
+      15_000,
+      'the unacknowledged snapshot stored',
+    );
+    expect(host.spooled()?.guests).toHaveLength(11);
+
+    // While the agent is down the host changes again; the restarted agent resends its spool, then that.
+    writeHost(
+      dir,
+      'kvm-r',
+      upgradedPlusOne().filter((g) => g.name !== 'vm009'),
+    );
+    agent = host.start();
+    const final = await waitFor(
+      () => report(db),
+      (r) => r.guests.some((g) => g.name === 'vm009' && g.removedAt),
+      30_000,
+      'the change made while the agent was down',
+    );
+    expect(final.guests.filter((g) => !g.removedAt).map((g) => g.name)).toEqual([
+      'vm000',
+      'vm001',
+      'vm002',
+      'vm003',
+      'vm004',
+      'vm005',
+      'vm006',
+      'vm007',
+      'vm008',
+      'vm010',
+    ]);
+    const log = changeLog(db);
+    expect(log.twice).toEqual([]);
+    expect(log.all.filter((c) => c.kind === 'os-changed').map((c) => c.guest)).toEqual([
+      'vm000',
+      'vm001',
+      'vm002',
+      'vm003',
+      'vm004',
+    ]);
+    expect(log.all.filter((c) => c.kind === 'guest-added')).toHaveLength(11);
+    expect(log.all.filter((c) => c.kind === 'guest-removed').map((c) => c.guest)).toEqual(['vm009']);
+    expect(log.integrity).toBe('ok');
+    await waitFor(host.spooled, (p) => p === null, 15_000, 'the spool emptied by the ack');
+  }, 90_000);
+
+  it('an agent SIGKILLed while its snapshot waits in the spool for a collector that is down: both restart and it arrives once', async () => {
+    const db = path.join(dir, 'hvmap.db');
+    const port = await freePort();
+    const host = await hostWithAgent('kvm-s', db, port);
+    let collector = serve(db, port);
+    let agent = host.start();
+    await waitFor(
+      () => report(db),
+      (r) => r.guests.length === 10,
+      30_000,
+      'the first snapshot stored',
+    );
+
+    await stopProcess(collector, 'SIGKILL');
+    writeHost(dir, 'kvm-s', upgradedPlusOne());
+    await waitFor(
+      host.spooled,
+      (p) => p?.guests.length === 11,
+      15_000,
+      'the change spooled while the collector is down',
+    );
+    await stopProcess(agent, 'SIGKILL');
+
+    agent = host.start();
+    await waitFor(
+      () => agent.output(),
+      (o) =>
+        o.includes('found an unacknowledged snapshot in the spool') && o.includes('cannot connect to the collector'),
+      15_000,
+      'the restarted agent to load its spool and retry',
+    );
+    collector = serve(db, port);
+    await waitFor(
+      () => report(db),
+      (r) => r.guests.length === 11 && r.guests.filter((g) => g.os?.id === 'rhel-9.4').length === 5,
+      30_000,
+      'the spooled snapshot stored',
+    );
+    await waitFor(host.spooled, (p) => p === null, 15_000, 'the spool emptied by the ack');
+    const log = changeLog(db);
+    expect(log.twice).toEqual([]);
+    expect(log.all.filter((c) => c.kind === 'os-changed')).toHaveLength(5);
+    expect(log.all.filter((c) => c.kind === 'guest-added')).toHaveLength(11);
+    expect(log.all.filter((c) => c.kind === 'guest-removed')).toHaveLength(0);
+    expect(log.integrity).toBe('ok');
   }, 90_000);
 });

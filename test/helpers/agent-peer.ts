@@ -7,8 +7,13 @@ export type AgentPeer = Awaited<ReturnType<typeof connectPeer>>;
  * A raw protocol v1 peer for tests: sends whatever frames a test gives it (valid or not), collects
  * the collector's frames and tells how the socket ended. An HTTP refusal rejects with its status.
  */
-export async function connectPeer(agentUrl: string, bearer: string | null) {
-  const ws = new WebSocket(agentUrl, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
+export async function connectPeer(
+  agentUrl: string,
+  bearer: string | null,
+  /** `localAddress`: connect from this address (any of 127.0.0.0/8 on Linux); `ca`: for wss://. */
+  options: { localAddress?: string; ca?: string } = {},
+) {
+  const ws = new WebSocket(agentUrl, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {}, ...options });
   const frames: CollectorFrame[] = [];
   const waiters: (() => void)[] = [];
   ws.on('message', (d) => {

@@ -117,7 +117,8 @@ export class AlertStore {
     };
   }
 
-  hostState(agentName: string): HostState | null {
+  /** A host's state for the rules; without its guests when only host-level kinds are asked for. */
+  hostState(agentName: string, withGuests = true): HostState | null {
     const host = this.stmts.host.get(agentName) as
       | {
           hostname: string;
@@ -128,7 +129,7 @@ export class AlertStore {
         }
       | undefined;
     if (!host) return null;
-    const guests = this.stmts.guests.all(agentName) as {
+    const guests = (withGuests ? this.stmts.guests.all(agentName) : []) as {
       guest_key: string;
       name: string;
       status: string;
@@ -176,7 +177,8 @@ export class AlertStore {
    * resolutions (a message that only changes wording is stored, not notified).
    */
   reconcile(agentName: string, policy: AlertPolicy, kinds?: readonly string[]): AlertNotice[] {
-    const state = this.hostState(agentName);
+    // The silence check (every 10 s, every host) needs no guest: reading them cost ~0.3 ms a host.
+    const state = this.hostState(agentName, !kinds || kinds.some((k) => k.startsWith('guest-')));
     if (!state) return [];
     const desired = desiredAlerts(state, policy).filter((a) => !kinds || kinds.includes(a.kind));
     const firing = this.firing(agentName, kinds);

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { OperatorTokens } from './operators.js';
 
 /** Who may read the page, the API and /metrics (agents authenticate at /agent on their own). */
@@ -86,7 +87,8 @@ export class AccessGuard {
       if (result.ok !== true || req.method !== 'GET') return result;
       const clean = new URL(url);
       clean.searchParams.delete('token');
-      const secure = req.headers['x-forwarded-proto'] === 'https' ? '; Secure' : '';
+      const tls = (req.socket as TLSSocket).encrypted === true || req.headers['x-forwarded-proto'] === 'https';
+      const secure = tls ? '; Secure' : '';
       // A path starting with // would name another host in Location: answer the page's root then.
       const location = clean.pathname.startsWith('//') ? '/' : `${clean.pathname}${clean.search}`;
       return {

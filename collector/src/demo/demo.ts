@@ -18,6 +18,8 @@ import { type DemoHost, initialFleet, nodeXml, TIMELINE } from './fleet.js';
 
 export interface DemoOptions {
   listen: string;
+  /** Allow a listen beyond loopback (the demo serves no TLS). */
+  insecurePlaintext?: boolean;
   db?: string;
   intervalSec: number;
   /** Stop after this long; run until a signal when absent. */
@@ -88,6 +90,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const collector = await startCollector({
     db: dbFile,
     listen: options.listen,
+    insecurePlaintext: options.insecurePlaintext,
     intervalSec: options.intervalSec,
     logger,
   });

@@ -2,6 +2,7 @@ import type { DeliveryCounters } from '../alerts/notify.js';
 import type { LiveMap } from '../api/live-map.js';
 import { GUEST_STATUSES, type LiveState, readSummary } from '../api/queries.js';
 import type { IngestCounters } from '../server/ingest.js';
+import type { ConnectionCounters } from '../server/limits.js';
 import type { Db } from '../store/db.js';
 import type { Histogram } from './histogram.js';
 
@@ -14,6 +15,7 @@ export interface MetricsSource {
   liveClients(): number;
   catalogVersion(): string;
   alertDeliveries(): DeliveryCounters;
+  connections: ConnectionCounters;
 }
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -21,6 +23,13 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 /** Label values escape backslash, double quote and line feed (exposition format). */
 function label(value: string): string {
   return value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+}
+
+/** One sample per key, sorted so scrapes diff cleanly. */
+function byLabel(name: string, labelName: string, counts: Record<string, number>): string[] {
+  return Object.keys(counts)
+    .sort()
+    .map((k) => `${name}{${labelName}="${label(k)}"} ${counts[k]}`);
 }
 
 /** The collector's metrics in the Prometheus text exposition format. */
@@ -56,6 +65,12 @@ export function renderMetrics(src: MetricsSource): string {
     `hvmap_ingest_frames_total{result="accepted"} ${c.framesAccepted}`,
     `hvmap_ingest_frames_total{result="rejected"} ${c.framesRejected}`,
   ]);
+  metric(
+    'hvmap_ingest_rejected_total',
+    'counter',
+    'Agent frames refused since start, by code (BAD_JSON, BAD_FRAME, RATE_LIMITED, TOKEN_BOUND, ...).',
+    byLabel('hvmap_ingest_rejected_total', 'code', c.rejectedByCode),
+  );
   metric('hvmap_ingest_snapshots_stored_total', 'counter', 'Snapshots stored since start.', [
     `hvmap_ingest_snapshots_stored_total ${c.snapshotsStored}`,
   ]);
@@ -78,6 +93,28 @@ export function renderMetrics(src: MetricsSource): string {
   metric('hvmap_live_clients', 'gauge', 'Web pages following the map over /live.', [
     `hvmap_live_clients ${src.liveClients()}`,
   ]);
+  const n = src.connections;
+  metric('hvmap_connections_open', 'gauge', "TCP connections to the collector's port now.", [
+    `hvmap_connections_open ${n.open}`,
+  ]);
+  metric(
+    'hvmap_connections_refused_total',
+    'counter',
+    'Connections closed at accept since start: their address already held the most allowed.',
+    [`hvmap_connections_refused_total{reason="per_address_limit"} ${n.refusedPerAddress}`],
+  );
+  metric(
+    'hvmap_http_client_errors_total',
+    'counter',
+    'Connections closed since start for a request not complete in time, malformed or oversized, or a failed TLS handshake, by code.',
+    byLabel('hvmap_http_client_errors_total', 'code', n.clientErrors),
+  );
+  metric(
+    'hvmap_http_refused_total',
+    'counter',
+    'Requests and upgrades answered 4xx since start, by status.',
+    byLabel('hvmap_http_refused_total', 'status', n.refusedByStatus),
+  );
   metric('hvmap_catalog_info', 'gauge', 'The catalog version in force (always 1).', [
     `hvmap_catalog_info{version="${label(src.catalogVersion())}"} 1`,
   ]);

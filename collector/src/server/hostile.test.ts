@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Inventory } from '@hvmap/shared';
@@ -7,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectPeer } from '../../../test/helpers/agent-peer.js';
 import { type RunningCollector, startCollector } from '../collector.js';
 import { readReport } from '../store/report.js';
+import { hashToken } from '../store/tokens.js';
 
 let dir: string;
 let collector: RunningCollector;
@@ -141,6 +143,8 @@ describe('hostile input', () => {
     for (let i = 0; i < 100; i++) peer.send({ type: 'heartbeat', seq: 0 });
     expect(await peer.next('error')).toMatchObject({ code: 'RATE_LIMITED' });
     expect((await peer.closed).code).toBe(4429);
+    const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+    expect(metrics).toContain('hvmap_ingest_rejected_total{code="RATE_LIMITED"} 1');
   });
 
   it('acknowledges a replayed seq without applying it twice', async () => {
@@ -180,5 +184,136 @@ describe('hostile input', () => {
     expect(await again.next('ack')).toEqual({ type: 'ack', seq: 2 });
     expect(readReport(collector.db, { includeRemoved: false }).guests).toHaveLength(400);
     again.ws.close();
+  });
+});
+
+/** One raw request, the path sent exactly as written (fetch would normalise `..` away). */
+function raw(
+  method: string,
+  pathAndQuery: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(collector.url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, method, path: pathAndQuery, headers }, (res) => {
+      let body = '';
+      res.on('data', (d) => {
+        body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    // A refused upgrade answers with a status, which Node reports as a response too.
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, body: '' });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('hostile requests', () => {
+  it('answers path and query tricks with a 4xx and a reason, counts each, and leaks nothing', async () => {
+    const setup = await welcomed();
+    setup.send(inventory(1, 3));
+    await setup.next('ack');
+    setup.ws.close();
+    const before = readReport(collector.db);
+    const upgrade = {
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    };
+    const tricks: [method: string, path: string, status: number, headers?: Record<string, string>][] = [
+      ['GET', '/api/../agent', 404],
+      ['GET', '/api/%2e%2e/agent', 404],
+      ['GET', '/%2e%2e/%2e%2e/etc/passwd', 404],
+      ['GET', '/app.js/../../package.json', 404],
+      ['GET', '/..%5c..%5cpackage.json', 404],
+      ['GET', '//etc/passwd', 404],
+      ['GET', '/api/hosts/..%2f..%2fetc%2fpasswd', 404],
+      ['GET', '/api/guests/kvm-01/%00', 404],
+      ['GET', '/api/hosts/%E0%A4%A', 400],
+      ['GET', '/api/guests?limit=-1', 400],
+      ['GET', '/api/guests?limit=1e9', 400],
+      ['GET', '/api/guests?offset=abc', 400],
+      ['GET', '/api/guests?sort=name;DROP%20TABLE%20guests', 400],
+      ['GET', '/api/guests?status=%3Cscript%3Ealert(1)%3C/script%3E', 400],
+      ['GET', '/api/report?status=bogus', 400],
+      ['GET', '/api/report?format=xml', 400],
+      ['GET', `/api/guests?q=${'a'.repeat(9000)}`, 414],
+      ['POST', '/api/report', 405],
+      ['TRACE', '/', 405],
+      ['GET', '/api/summary', 403, { host: 'evil.example' }],
+      ['GET', '/api/../agent', 401, upgrade],
+      ['GET', '/api/%2e%2e/live/../nothing', 404, upgrade],
+    ];
+    const secrets = [token, hashToken(token), dir, 'root:x:0', 'SQLITE', '"hvmap-workspace"'];
+    for (const [method, p, status, headers] of tricks) {
+      const res = await raw(method, p, headers);
+      expect(res.status, `${method} ${p.slice(0, 80)}`).toBe(status);
+      if (!headers?.upgrade) {
+        const body = JSON.parse(res.body) as { error: string; message?: string };
+        expect(body.error, p).toMatch(/^[A-Z_]+$/);
+        if (status !== 404) expect(body.message, p).toBeTruthy();
+      }
+      for (const secret of secrets) expect(res.body).not.toContain(secret);
+      // No stack trace, whatever went wrong.
+      expect(res.body).not.toMatch(/\n\s+at /);
+    }
+    // A request line beyond Node's header limit never reaches a route: 431 from the parser.
+    const huge = await raw('GET', `/api/guests?q=${'a'.repeat(20_000)}`);
+    expect(huge.status).toBe(431);
+
+    const refused = Object.values(collector.connections.refusedByStatus).reduce((a, b) => a + b, 0);
+    expect(refused).toBe(tricks.length);
+    expect(collector.connections.clientErrors.HPE_HEADER_OVERFLOW).toBe(1);
+    const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+    expect(metrics).toContain('hvmap_http_refused_total{status="404"} 9');
+    expect(metrics).toContain('hvmap_http_client_errors_total{code="HPE_HEADER_OVERFLOW"} 1');
+    expect(readReport(collector.db)).toEqual(before);
+  });
+
+  it("keeps agent A's host intact when agent B's valid token reports A's hostname", async () => {
+    const a = await welcomed();
+    a.send(inventory(1, 3));
+    await a.next('ack');
+    const stored = () =>
+      collector.db
+        .prepare(
+          `SELECT g.uuid, g.name, g.removed_at, h.facts_json FROM guests g JOIN hosts h ON h.id = g.host_id
+           WHERE h.agent_name = 'kvm-01' ORDER BY g.uuid`,
+        )
+        .all();
+    const before = stored();
+    const changesBefore = collector.db.prepare('SELECT * FROM changes ORDER BY id').all();
+
+    // B holds a valid token of its own and claims kvm-01 with an empty host: were it applied to A's
+    // host, every guest of A would be marked removed.
+    const tokenB = collector.tokens.create('kvm-02').token;
+    const b = await connectPeer(collector.agentUrl, tokenB);
+    b.send({ ...hello, agentId: 'agent-B' });
+    await b.next('welcome');
+    b.send({ ...inventory(50, 0), host: { hostname: 'kvm-01', os: { platform: 'linux' }, cpu: { brand: 'B' } } });
+    expect(await b.next('ack')).toEqual({ type: 'ack', seq: 50 });
+    // A's token in B's hands is refused outright.
+    const stolen = await connectPeer(collector.agentUrl, token);
+    stolen.send({ ...hello, agentId: 'agent-B' });
+    expect(await stolen.next('error')).toMatchObject({ code: 'TOKEN_BOUND' });
+
+    expect(stored()).toEqual(before);
+    expect(collector.store.lastSeq('kvm-01')).toBe(1);
+    const changesAfter = collector.db.prepare('SELECT * FROM changes ORDER BY id').all();
+    expect(changesAfter.slice(0, changesBefore.length)).toEqual(changesBefore);
+    // B's report went to B's own host row, under B's agent.
+    const hosts = readReport(collector.db).hosts.map((h) => [h.hostname, h.agent.name, h.agent.agentId]);
+    expect(hosts).toEqual([
+      ['kvm-01', 'kvm-01', 'agent-A'],
+      ['kvm-01', 'kvm-02', 'agent-B'],
+    ]);
+    expect(collector.sessions.counters.rejectedByCode.TOKEN_BOUND).toBe(1);
+    a.ws.close();
+    b.ws.close();
   });
 });

@@ -126,6 +126,9 @@ export class AgentSessions {
     });
 
     socket.on('message', (data, isBinary) => {
+      // Once refused, a connection is closing: frames already on the wire behind the refused one are
+      // neither applied nor counted again (a flood of 100 is one RATE_LIMITED, not 70).
+      if (socket.readyState !== socket.OPEN) return;
       const now = performance.now();
       tokens = Math.min(rate.burst, tokens + ((now - refilledAt) / 1000) * rate.perSecond);
       refilledAt = now;

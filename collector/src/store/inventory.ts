@@ -240,14 +240,17 @@ export class InventoryStore {
       hypervisor_json: string;
     }[];
     const byAgent = new Map<string, Change[]>();
+    // Only what rebuilds the guest as its agent sent it: the stored verdicts (most of a row's bytes)
+    // are not needed, the cache holds their signatures.
+    const presentGuests = this.db.prepare(
+      'SELECT guest_key, uuid, name, state, vcpus, memory_bytes, details_json, os_evidence_json FROM guests WHERE host_id = ? AND removed_at IS NULL',
+    );
     this.db.transaction(() => {
       for (const host of hosts) {
         const cache = this.hosts.get(host.agent_name) ?? this.loadHost(host.agent_name);
         if (!cache) continue;
         const hypervisor = JSON.parse(host.hypervisor_json) as Hypervisor;
-        const rows = this.db
-          .prepare('SELECT * FROM guests WHERE host_id = ? AND removed_at IS NULL')
-          .all(host.id) as Record<string, unknown>[];
+        const rows = presentGuests.all(host.id) as Record<string, unknown>[];
         const changes: Change[] = [];
         for (const r of rows) {
           const guest = {

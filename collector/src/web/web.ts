@@ -17,6 +17,7 @@ import type { CollectorEvents } from '../collector.js';
 import type { Histogram } from '../metrics/histogram.js';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../metrics/prometheus.js';
 import type { IngestCounters } from '../server/ingest.js';
+import { type ConnectionCounters, countRefusal } from '../server/limits.js';
 import type { Db } from '../store/db.js';
 import { LIVE_VIEWS, LiveHub, type LiveOptions } from './live.js';
 
@@ -49,6 +50,8 @@ export interface WebOptions {
   catalog(): Catalog;
   alertDeliveries(): DeliveryCounters;
   evaluationSeconds: Histogram;
+  /** The port's connection counters, shown in /metrics; /live refusals add to them. */
+  connections: ConnectionCounters;
   logger: Logger;
   live?: Pick<LiveOptions, 'minIntervalMs' | 'tickIntervalMs'>;
 }
@@ -178,6 +181,7 @@ export class Web {
           liveClients: () => this.live.clients,
           catalogVersion: () => catalog().version,
           alertDeliveries,
+          connections: this.options.connections,
         });
         res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' });
         res.end(text);
@@ -206,6 +210,7 @@ export class Web {
     const url = new URL(req.url ?? '/', 'http://collector');
     if (url.pathname !== '/live') return false;
     const refuse = (status: number, reason: string) => {
+      countRefusal(this.options.connections, status);
       const text = status === 401 ? 'Unauthorized' : 'Forbidden';
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`);
     };
