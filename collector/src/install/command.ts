@@ -58,6 +58,7 @@ interface InstallCliOptions extends CommonOptions {
   token?: string;
   libvirtUri?: string;
   remoteNode?: string;
+  ca?: string;
   helloTimeout: string;
 }
 
@@ -104,6 +105,7 @@ export function registerInstallCommands(
     .requiredOption('--collector <url>', 'the collector as the hosts reach it: ws(s)://HOST:PORT/agent')
     .option('--token <token>', 'use this token (hvmap tokens create) instead of a new one; one host only')
     .option('--libvirt-uri <uri>', "the agent's libvirt connection URI")
+    .option('--ca <file>', "the collector's CA certificate (hvmap tls init), pinned by each agent; wss:// only")
     .option('--remote-node <path>', "Node.js on the host (default: node on the SSH user's PATH)")
     .option(
       '--hello-timeout <seconds>',
@@ -113,6 +115,13 @@ export function registerInstallCommands(
     .action(async (opts: InstallCliOptions) => {
       const collectorUrl = parseCollectorUrl(opts.collector, usage);
       const helloTimeoutMs = seconds(opts.helloTimeout, '--hello-timeout', usage) * 1000;
+      if (opts.ca && !collectorUrl.startsWith('wss://')) throw usage('--ca pins the collector for wss:// only');
+      let caPem: string | undefined;
+      try {
+        caPem = opts.ca ? readFileSync(opts.ca, 'utf8') : undefined;
+      } catch (err) {
+        throw usage(`--ca: cannot read ${opts.ca}: ${(err as Error).message}`);
+      }
       await runOnHosts(opts, usage, io, 'install', async (link) => {
         const bundle = await buildAgentBundle();
         return (remote, target) =>
@@ -123,6 +132,7 @@ export function registerInstallCommands(
             prefix: opts.prefix,
             remoteNode: opts.remoteNode,
             libvirtUri: opts.libvirtUri,
+            caPem,
             token: opts.token,
             helloTimeoutMs,
           });

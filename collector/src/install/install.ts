@@ -47,6 +47,8 @@ export interface InstallOptions {
   prefix?: string;
   remoteNode?: string;
   libvirtUri?: string;
+  /** The collector's CA certificate (PEM), pinned by the agent for wss://. */
+  caPem?: string;
   /** A token made beforehand (`hvmap tokens create`) instead of a new one. */
   token?: string;
   helloTimeoutMs: number;
@@ -150,6 +152,7 @@ export async function installOnHost(remote: Remote, target: Target, options: Ins
     staged = plan.stage({
       collectorUrl: options.collectorUrl,
       libvirtUri: options.libvirtUri,
+      caPem: options.caPem,
       tokenName,
       token,
       bundle: options.bundle,

@@ -210,6 +210,7 @@ class LinuxPlan implements HostPlan {
       launcher: `${prefix}/bin/hvmap-agent`,
       supervisor: `${prefix}/bin/supervise`,
       token: `${prefix}/agent.token`,
+      ca: `${prefix}/ca.crt`,
       manifest: `${prefix}/install.json`,
       state: `${prefix}/state`,
       log: `${prefix}/agent.log`,
@@ -257,6 +258,8 @@ class LinuxPlan implements HostPlan {
         ? { path: UNIT_PATH, content: Buffer.from(this.unit(user)), mode: '644' }
         : { path: this.paths.supervisor, content: Buffer.from(this.supervisor()), mode: '755' },
     ];
+    if (settings.caPem !== undefined)
+      files.push({ path: this.paths.ca, content: Buffer.from(settings.caPem), mode: '644' });
     if (settings.token !== undefined) {
       files.push({
         path: this.paths.token,
@@ -316,6 +319,7 @@ class LinuxPlan implements HostPlan {
       settings.collectorUrl,
       '--token-file',
       this.paths.token,
+      ...(settings.caPem !== undefined ? ['--ca', this.paths.ca] : []),
       '--state-dir',
       this.paths.state,
       ...(settings.libvirtUri ? ['--libvirt-uri', settings.libvirtUri] : []),

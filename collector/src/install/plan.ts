@@ -53,6 +53,8 @@ export type Inspection =
 export interface InstallSettings {
   collectorUrl: string;
   libvirtUri?: string;
+  /** The collector's CA certificate (PEM) the agent pins for wss://; absent for ws:// or system CAs. */
+  caPem?: string;
   tokenName: string;
   /** A new token to write; absent on an upgrade that keeps the host's token. */
   token?: string;

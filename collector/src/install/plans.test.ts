@@ -24,6 +24,8 @@ interface Transcript {
   hello?: 'activate' | 'never';
   prefix?: string;
   libvirtUri?: string;
+  /** The collector's CA certificate (--ca), as PEM text. */
+  caPem?: string;
   /** A token made beforehand (--token). */
   token?: string;
   tokens?: Record<string, 'active' | 'revoked'>;
@@ -113,6 +115,7 @@ describe('install plans on replayed hosts', () => {
                 link: collector.link,
                 prefix: t.prefix,
                 libvirtUri: t.libvirtUri,
+                caPem: t.caPem,
                 token: t.token,
                 helloTimeoutMs: t.hello === 'never' ? 50 : 5_000,
                 pollMs: 5,

@@ -172,6 +172,7 @@ class WindowsPlan implements HostPlan {
       script: `${prefix}\\dist\\hvmap-agent.js`,
       supervisor: `${prefix}\\bin\\supervise.cmd`,
       token: `${prefix}\\agent.token`,
+      ca: `${prefix}\\ca.crt`,
       manifest: `${prefix}\\install.json`,
       state: `${prefix}\\state`,
       log: `${prefix}\\agent.log`,
@@ -203,6 +204,7 @@ class WindowsPlan implements HostPlan {
       { path: this.paths.script, content: settings.bundle.script },
       { path: this.paths.supervisor, content: Buffer.from(this.supervisor(settings)) },
     ];
+    if (settings.caPem !== undefined) files.push({ path: this.paths.ca, content: Buffer.from(settings.caPem) });
     if (settings.token !== undefined)
       files.push({ path: this.paths.token, content: Buffer.from(`${settings.token}\r\n`) });
     const manifest: Manifest = {
@@ -247,6 +249,7 @@ class WindowsPlan implements HostPlan {
       settings.collectorUrl,
       '--token-file',
       this.paths.token,
+      ...(settings.caPem !== undefined ? ['--ca', this.paths.ca] : []),
       '--state-dir',
       this.paths.state,
       ...(settings.libvirtUri ? ['--libvirt-uri', settings.libvirtUri] : []),
