@@ -62,11 +62,22 @@ export function startChild(
   const limit = hardFdLimit();
   const child = spawn(
     '/bin/sh',
-    ['-c', `ulimit -n ${limit} 2>/dev/null; exec "$@"`, 'sh', process.execPath, ...(options.execArgv ?? []), file, ...args],
+    [
+      '-c',
+      `ulimit -n ${limit} 2>/dev/null; exec "$@"`,
+      'sh',
+      process.execPath,
+      ...(options.execArgv ?? []),
+      file,
+      ...args,
+    ],
     { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...options.env } },
   );
   let next = 1;
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  const pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
   const listeners: ((e: IpcEvent) => void)[] = [];
   let exited = false;
   const exit = new Promise<void>((resolve) =>

@@ -66,6 +66,9 @@ function shortUrl(url: string): string {
   return url.replace(/^file:\/\//, '').replace(/^node:/, 'node:');
 }
 
+/** better-sqlite3's native methods, as V8 names them in a profile. */
+const SQLITE_NATIVE = new Set(['all', 'run', 'get', 'iterate', 'Statement', 'exec', 'prepare', 'pragma']);
+
 function component(url: string, fn: string): string {
   if (fn === '(garbage collector)') return 'garbage collection';
   if (fn === '(program)') return 'V8/native (program)';
@@ -79,7 +82,11 @@ function component(url: string, fn: string): string {
   if (/\/collector\/dist\//.test(url)) return 'collector (other)';
   if (/\/shared\/dist\/os\//.test(url)) return 'shared OS identification';
   if (/\/shared\/dist\//.test(url)) return 'shared protocol';
-  if (url.startsWith('node:') || url === '') return fn === 'parse' || fn === 'stringify' ? `JSON.${fn}` : 'node core / builtins';
+  // Native methods have no URL: better-sqlite3's statements, JSON, socket writes.
+  if (url === '' && SQLITE_NATIVE.has(fn)) return 'better-sqlite3';
+  if (url === '' && (fn === 'parse' || fn === 'stringify')) return `JSON.${fn}`;
+  if (url === '' && (fn === 'writev' || fn === 'writeUtf8String' || fn === 'writeBuffer')) return 'socket writes';
+  if (url.startsWith('node:') || url === '') return 'node core / builtins';
   return 'other';
 }
 
@@ -118,7 +125,7 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
     if (c === 'node core / builtins' && fn !== '(program)') {
       for (let p = parent.get(id); p !== undefined; p = parent.get(p)) {
         const pn = byId.get(p);
-        if (!pn || !pn.callFrame.url || pn.callFrame.url.startsWith('node:')) continue;
+        if (!pn?.callFrame.url || pn.callFrame.url.startsWith('node:')) continue;
         const pc = component(pn.callFrame.url, pn.callFrame.functionName);
         if (pc === 'better-sqlite3' || pc === 'ws') c = `${pc}`;
         break;
@@ -139,7 +146,11 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
   const rank = (m: Map<string, number>, skipRoots: boolean) =>
     [...m]
       // Including callees, the socket plumbing (node streams, ws's receiver) holds everything: left out.
-      .filter(([k]) => !skipRoots || !/^\(|\u0000(node:|ws\/|:0)|^(anonymous)/.test(k))
+      .filter(([k]) => {
+        if (!skipRoots) return true;
+        const [fn, where] = k.split('\u0000');
+        return !fn.startsWith('(') && !/^(node:|ws\/|:0)/.test(where);
+      })
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([k, w]) => {

@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --only ingest,scale,evaluation,freshness,agent,store]`
+ * `npm run bench [-- --quick] [-- --only ingest,scale,evaluation,freshness,agent,store] [-- --profile]`
+ * `node test/bench/dist/run.js --render`: RESULTS.md again from results.json and NOTES.md.
  *
  * Runs every measure of issue 8 on this machine, on loopback only, with bounded loops, and writes
  * test/bench/results.json and test/bench/RESULTS.md (--quick: results-quick.json, RESULTS-quick.md).
@@ -10,10 +11,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { progress, REPO, round } from './common.js';
+import { summarizeProfile } from './profile.js';
+import { renderResults } from './report.js';
 import { type DataResult, runData } from './sections/data.js';
 import { type IngestResult, runIngest, runScale, type ScaleResult } from './sections/ingest.js';
-import { type AgentFootprint, type FreshnessResult, runAgentFootprint, runFreshness } from './sections/live.js';
-import { renderResults } from './report.js';
+import {
+  type AgentFootprint,
+  type FreshnessResult,
+  idleNodeRssMiB,
+  runAgentFootprint,
+  runFreshness,
+} from './sections/live.js';
 
 const SECTIONS = ['ingest', 'scale', 'evaluation', 'freshness', 'agent', 'store'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -39,6 +47,8 @@ export interface Results {
   data?: DataResult;
   freshness?: FreshnessResult;
   agent?: AgentFootprint[];
+  /** RSS of an idle Node process on this machine, for scale against the agent's. */
+  idleNodeRssMiB?: number;
   errors: Record<string, string>;
 }
 
@@ -54,7 +64,9 @@ function machine(): Machine {
   const cpus = os.cpus();
   let fdLimit = 'unknown';
   try {
-    fdLimit = execFileSync('/bin/sh', ['-c', 'echo "$(ulimit -Sn) soft / $(ulimit -Hn) hard"'], { encoding: 'utf8' }).trim();
+    fdLimit = execFileSync('/bin/sh', ['-c', 'echo "$(ulimit -Sn) soft / $(ulimit -Hn) hard"'], {
+      encoding: 'utf8',
+    }).trim();
   } catch {
     // Reported as unknown.
   }
@@ -76,13 +88,35 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       'no-profile': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
+      render: { type: 'boolean', default: false },
     },
   });
+  if (values.render) {
+    // Writes RESULTS.md again from results.json (after NOTES.md was edited), measuring nothing.
+    const suffix = values.quick ? '-quick' : '';
+    const here = path.join(REPO, 'test/bench');
+    const saved = JSON.parse(readFileSync(path.join(here, `results${suffix}.json`), 'utf8')) as Results;
+    // Profiles still on disk are summarised again (the summary may have learnt new components).
+    if (saved.ingest?.profile && existsSync(saved.ingest.profile.file))
+      saved.ingest.profile = summarizeProfile(saved.ingest.profile.file);
+    if (saved.data?.reload.profile && existsSync(saved.data.reload.profile.file))
+      saved.data.reload.profile = summarizeProfile(saved.data.reload.profile.file);
+    writeFileSync(path.join(here, `results${suffix}.json`), `${JSON.stringify(saved, null, 2)}\n`);
+    const notesFile = path.join(here, 'NOTES.md');
+    const notes = existsSync(notesFile) ? readFileSync(notesFile, 'utf8') : '';
+    writeFileSync(path.join(here, `RESULTS${suffix}.md`), renderResults(saved, notes));
+    process.stdout.write(`written: test/bench/RESULTS${suffix}.md from results${suffix}.json\n`);
+    return;
+  }
   const quick = values.quick ?? false;
   const only = new Set((values.only?.split(',') ?? SECTIONS).map((s) => s.trim()) as Section[]);
-  for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s}; one of ${SECTIONS.join(', ')}`);
+  for (const s of only)
+    if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s}; one of ${SECTIONS.join(', ')}`);
   const profile = values.profile || (!quick && !values['no-profile']);
-  if (!existsSync(path.join(REPO, 'collector/dist/collector.js')) || !existsSync(path.join(REPO, 'agent/dist/cli.js'))) {
+  if (
+    !existsSync(path.join(REPO, 'collector/dist/collector.js')) ||
+    !existsSync(path.join(REPO, 'agent/dist/cli.js'))
+  ) {
     throw new Error('the packages are not built: run `npm run build` first (npm run bench does)');
   }
   const started = performance.now();
@@ -112,16 +146,23 @@ async function main(): Promise<void> {
 
   await attempt('ingest', async () => {
     results.ingest = await runIngest({
-      agents: 100,
+      // 1,000 agents: each then sends well under the collector's per-connection limit (5 frames/s).
+      agents: 1000,
       reps: quick ? 1 : 3,
-      warmupMs: quick ? 2000 : 3000,
-      windowMs: quick ? 5000 : 10_000,
+      warmupMs: quick ? 1500 : 3000,
+      windowMs: quick ? 4000 : 10_000,
       profile,
       profileDir,
     });
   });
   await attempt('scale', async () => {
-    results.scale = await runScale({ steps: quick ? [1000] : [1000, 5000, 10_000], perLoadgen: 5000, bare: !quick });
+    results.scale = await runScale({
+      steps: quick ? [1000] : [1000, 5000, 10_000],
+      perLoadgen: 5000,
+      bare: !quick,
+      // Long enough to hold one pass of the alerts' silence check (every 10 s).
+      idleMs: quick ? 3000 : 12_000,
+    });
   });
   if (only.has('evaluation') || only.has('store')) {
     await attempt(only.has('evaluation') ? 'evaluation' : 'store', async () => {
@@ -139,6 +180,7 @@ async function main(): Promise<void> {
     results.freshness = await runFreshness({ edits: quick ? 3 : 10 });
   });
   await attempt('agent', async () => {
+    results.idleNodeRssMiB = await idleNodeRssMiB();
     results.agent = await runAgentFootprint({ sizes: [10, 100, 500], scans: quick ? 2 : 5 });
   });
 
@@ -152,7 +194,9 @@ async function main(): Promise<void> {
   writeFileSync(path.join(here, `RESULTS${suffix}.md`), md);
   const headline = md.split('\n').find((l) => l.startsWith('ingest ratio:'));
   process.stdout.write(`${headline ?? 'ingest ratio: not measured'}\n`);
-  process.stdout.write(`written: test/bench/RESULTS${suffix}.md, test/bench/results${suffix}.json (${results.durationSec} s)\n`);
+  process.stdout.write(
+    `written: test/bench/RESULTS${suffix}.md, test/bench/results${suffix}.json (${results.durationSec} s)\n`,
+  );
   if (Object.keys(results.errors).length) {
     process.stdout.write(`sections that failed: ${Object.keys(results.errors).join(', ')}\n`);
     process.exitCode = 1;

@@ -256,13 +256,23 @@ export interface SimAgent {
 
 const KVM_HOSTS: { osRelease: Record<string, string>; pretty: string; qemu: string; libvirt: string }[] = [
   {
-    osRelease: { ID: 'rhel', VERSION_ID: '9.2', NAME: 'Red Hat Enterprise Linux', PRETTY_NAME: 'Red Hat Enterprise Linux 9.2 (Plow)' },
+    osRelease: {
+      ID: 'rhel',
+      VERSION_ID: '9.2',
+      NAME: 'Red Hat Enterprise Linux',
+      PRETTY_NAME: 'Red Hat Enterprise Linux 9.2 (Plow)',
+    },
     pretty: 'Red Hat Enterprise Linux 9.2 (Plow)',
     qemu: '7.2.0',
     libvirt: '9.0.0',
   },
   {
-    osRelease: { ID: 'rhel', VERSION_ID: '8.6', NAME: 'Red Hat Enterprise Linux', PRETTY_NAME: 'Red Hat Enterprise Linux 8.6 (Ootpa)' },
+    osRelease: {
+      ID: 'rhel',
+      VERSION_ID: '8.6',
+      NAME: 'Red Hat Enterprise Linux',
+      PRETTY_NAME: 'Red Hat Enterprise Linux 8.6 (Ootpa)',
+    },
     pretty: 'Red Hat Enterprise Linux 8.6 (Ootpa)',
     qemu: '6.2.0',
     libvirt: '8.0.0',
@@ -319,8 +329,20 @@ export function simAgent(index: number, options: FleetOptions = DEFAULT_FLEET): 
     hostname,
     os:
       kind === 'kvm'
-        ? { platform: 'linux', distro: 'Red Hat Enterprise Linux', release: '9.2', kernel: '5.14.0-284.11.1.el9_2.x86_64', arch: 'x64' }
-        : { platform: 'Windows', distro: 'Microsoft Windows Server 2019 Datacenter', release: '10.0.17763', kernel: '10.0.17763', arch: 'x64' },
+        ? {
+            platform: 'linux',
+            distro: 'Red Hat Enterprise Linux',
+            release: '9.2',
+            kernel: '5.14.0-284.11.1.el9_2.x86_64',
+            arch: 'x64',
+          }
+        : {
+            platform: 'Windows',
+            distro: 'Microsoft Windows Server 2019 Datacenter',
+            release: '10.0.17763',
+            kernel: '10.0.17763',
+            arch: 'x64',
+          },
     cpu: { manufacturer: 'Intel', brand: 'Xeon® Gold 6338', cores, sockets: 2 },
     memoryBytes: pick(rand, [256, 512, 768]) * 1024 ** 3,
     systemUuid: uuid(rand),

@@ -27,6 +27,7 @@ interface Peer {
   templates: (FrameTemplate | undefined)[];
   sentAt: number;
   inFlight: boolean;
+  acked: number;
 }
 
 export interface ConnectArgs {
@@ -73,15 +74,24 @@ function sendNext(p: Peer, keep: boolean): void {
   p.ws.send(fillFrame(t, p.seq, new Date().toISOString()));
 }
 
+/**
+ * Each simulated agent connects from an address of its own in 127.0.0.0/8, as agents on their own
+ * hosts do: the collector limits concurrent connections per remote address (64 by default).
+ */
+export function agentAddress(index: number): string {
+  return `127.2.${Math.floor(index / 250)}.${1 + (index % 250)}`;
+}
+
 function open(agentUrl: string, index: number, token: string, onAck: (p: Peer) => void): Promise<Peer> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(agentUrl, {
       headers: { authorization: `Bearer ${token}` },
+      localAddress: agentAddress(index),
       perMessageDeflate: false,
       generateMask: zeroMask,
     });
     const agent = simAgent(index, DEFAULT_FLEET);
-    const p: Peer = { agent, ws, seq: 0, templates: [], sentAt: 0, inFlight: false };
+    const p: Peer = { agent, ws, seq: 0, templates: [], sentAt: 0, inFlight: false, acked: 0 };
     let welcomed = false;
     ws.on('open', () => ws.send(helloFrame(agent)));
     ws.on('message', (data) => {
@@ -92,6 +102,7 @@ function open(agentUrl: string, index: number, token: string, onAck: (p: Peer) =
         resolve(p);
       } else if (frame.type === 'ack') {
         p.inFlight = false;
+        p.acked++;
         acks++;
         if (latencies.length < 200_000) latencies.push(performance.now() - p.sentAt);
         onAck(p);
@@ -149,7 +160,9 @@ async function connect(args: ConnectArgs) {
     connected: peers.length,
     failed,
     ms: Math.round(performance.now() - started),
-    frameBytes: peers.length ? Math.round(peers.reduce((s, p) => s + (p.templates[1]?.bytes ?? 0), 0) / peers.length) : 0,
+    frameBytes: peers.length
+      ? Math.round(peers.reduce((s, p) => s + (p.templates[1]?.bytes ?? 0), 0) / peers.length)
+      : 0,
     guests: peers.reduce((s, p) => s + p.agent.guests.length, 0),
   };
 }
@@ -176,6 +189,8 @@ serveParent(
         errors,
         closes: Object.fromEntries(closes),
         open: peers.filter((p) => p.ws.readyState === WebSocket.OPEN).length,
+        /** Agents with at least one snapshot acknowledged in this process. */
+        agentsAcked: peers.filter((p) => p.acked > 0).length,
         latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), n: latencies.length },
       };
       if (reset) latencies = [];

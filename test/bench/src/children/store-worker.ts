@@ -4,7 +4,7 @@
  * change, one snapshot's incremental evaluation, the matrix query, and a day of one host's history.
  * argv: DIR
  */
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Inventory } from '@hvmap/shared';
@@ -35,7 +35,10 @@ function writeLocalCatalog(variant: number): void {
     hypervisor: { product: 'esxi', versions: [variant % 2 ? '8.0' : '7.0'] },
     guest: { distro: ['windows-server'], versions: ['2022'] },
     conditions: [],
-    source: { title: 'Windows Server Catalog entry checked by the operator', url: 'https://www.windowsservercatalog.com/' },
+    source: {
+      title: 'Windows Server Catalog entry checked by the operator',
+      url: 'https://www.windowsservercatalog.com/',
+    },
     read: '2026-11-20',
   };
   writeFileSync(path.join(localCatalogDir, 'svvp-local.json'), JSON.stringify({ ...shipped, rows: [row] }));
@@ -63,6 +66,13 @@ async function populate(args: { hosts: number; guestsPerHost: number }) {
     logger,
   });
   const c = fleet;
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+  const heap = () => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const heapBefore = heap();
   const names = Array.from({ length: args.hosts }, (_, i) => agentName(i));
   c.db.transaction(() => {
     for (const n of names) c.tokens.create(n);
@@ -86,6 +96,16 @@ async function populate(args: { hosts: number; guestsPerHost: number }) {
   c.alerts.reconcileAll();
   const alertsMs = ms(t2);
   const guests = (c.db.prepare('SELECT COUNT(*) AS n FROM guests WHERE removed_at IS NULL').get() as { n: number }).n;
+  // The collector's JS heap per stored guest, and how much of it is the evaluator's memo (dropped
+  // by putting the same catalog in force again; the reload below refills it).
+  const heapAfter = heap();
+  c.evaluator.setCatalog(loadCollectorCatalog(localCatalogDir));
+  const heapWithoutMemo = heap();
+  const heapPerGuest = {
+    totalBytes: Math.round((heapAfter - heapBefore) / guests),
+    evaluatorMemoBytes: Math.round((heapAfter - heapWithoutMemo) / guests),
+    storeCacheAndRestBytes: Math.round((heapWithoutMemo - heapBefore) / guests),
+  };
   const byStatus = c.db.prepare('SELECT status, COUNT(*) AS n FROM guests GROUP BY status').all();
   const alerts = (c.db.prepare("SELECT COUNT(*) AS n FROM alerts WHERE state = 'firing'").get() as { n: number }).n;
   return {
@@ -93,6 +113,7 @@ async function populate(args: { hosts: number; guestsPerHost: number }) {
     guests,
     byStatus,
     firingAlerts: alerts,
+    heapPerGuest,
     totalMs: Math.round(ms(started)),
     evaluateMs: Math.round(evalMs),
     applyMs: Math.round(applyMs),
@@ -115,7 +136,8 @@ async function reload(args: { reps: number; profileFile?: string }) {
     const elapsed = ms(t0);
     if (profiling && args.profileFile) await stopProfile(args.profileFile);
     if (!result.ok) throw new Error(result.error);
-    if (!profiling) runs.push({ ms: Math.round(elapsed), version: result.version, changedGuests: result.changedGuests });
+    if (!profiling)
+      runs.push({ ms: Math.round(elapsed), version: result.version, changedGuests: result.changedGuests });
   }
   // Where the time goes, part by part: the evaluation alone (memo cleared) and the alerts pass alone.
   const hvOf = new Map(fleetAgents.map((a) => [a.hostname, a.hypervisor]));
@@ -190,7 +212,8 @@ function incremental(args: { iterations: number }) {
     const t0 = performance.now();
     const evaluated = c.evaluator.evaluateInventory(inv);
     const t1 = performance.now();
-    const changes = c.store.apply(name, evaluated);
+    // null for a seq already stored (newer store), [] for nothing changed (older one).
+    const changes = c.store.apply(name, evaluated) ?? [];
     const t2 = performance.now();
     if (changes.length) c.alerts.hostChanged(name);
     const t3 = performance.now();
@@ -214,6 +237,55 @@ function incremental(args: { iterations: number }) {
   };
 }
 
+/**
+ * What committing in groups would save: the same kind of snapshot (2 guests changed) applied to
+ * `hosts` hosts, each in its own transaction (as ingest does) and then ten to a transaction.
+ */
+function groupCommit(args: { hosts: number; group: number }) {
+  const c = fleet;
+  if (!c) throw new Error('populate first');
+  const run = (from: number, group: number) => {
+    const evaluated = Array.from({ length: args.hosts }, (_, i) => {
+      const name = agentName(from + i);
+      const seq = (c.store.lastSeq(name) ?? 1) + 1;
+      const inv: Inventory = {
+        ...inventoryOf(fleetAgents[from + i], seq % VARIANTS),
+        seq,
+        collectedAt: new Date().toISOString(),
+      };
+      return { name, e: c.evaluator.evaluateInventory(inv) };
+    });
+    const t0 = performance.now();
+    for (let i = 0; i < evaluated.length; i += group) {
+      const batch = evaluated.slice(i, i + group);
+      if (group === 1) c.store.apply(batch[0].name, batch[0].e);
+      // Nested transactions become savepoints: one commit for the group.
+      else c.db.transaction(() => batch.map((b) => c.store.apply(b.name, b.e)))();
+    }
+    return Math.round(((performance.now() - t0) * 1000) / evaluated.length);
+  };
+  const single = run(0, 1);
+  const grouped = run(args.hosts, args.group);
+  return { hosts: args.hosts, group: args.group, applyUsSingle: single, applyUsGrouped: grouped };
+}
+
+/**
+ * The alerts' silence check (every 10 s, over every host): as it runs now, and what reading every
+ * host's guests for it costs (what it did before it skipped them).
+ */
+function silenceCheck() {
+  const c = fleet;
+  if (!c) throw new Error('populate first');
+  const agents = c.alerts.store.agentNames();
+  const t0 = performance.now();
+  c.alerts.check();
+  const checkMs = ms(t0);
+  const t1 = performance.now();
+  for (const a of agents) c.alerts.store.hostState(a, true);
+  const withGuestsMs = ms(t1);
+  return { hosts: agents.length, checkMs: Math.round(checkMs), readingGuestsMs: Math.round(withGuestsMs) };
+}
+
 /** The matrix (hypervisor × OS × status) over every present guest: our SQL, and the API's own when built. */
 async function matrix(args: { reps: number }) {
   const c = fleet;
@@ -232,21 +304,37 @@ async function matrix(args: { reps: number }) {
       t.push(ms(t0));
       cells = Array.isArray(out) ? out.length : out.cells.length;
     }
-    return { medianMs: Math.round(median(t) * 10) / 10, maxMs: Math.round(Math.max(...t) * 10) / 10, cells };
+    return { medianMs: Math.round(median(t) * 1000) / 1000, maxMs: Math.round(Math.max(...t) * 1000) / 1000, cells };
   };
   const plain = time(() => stmt.all());
   const plan = (c.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail);
-  let api: ReturnType<typeof time> | null = null;
-  const queries = path.join(REPO, 'collector/dist/api/queries.js');
-  try {
-    statSync(queries);
-    const mod = (await import(pathToFileURL(queries).href)) as { readMatrix?: (db: unknown) => { cells: unknown[] } };
-    if (mod.readMatrix) {
-      const readMatrix = mod.readMatrix;
-      api = time(() => readMatrix(c.db));
+  // The collector's own live map (collector/src/api/live-map.ts), when this build has it: read whole
+  // at start and after a catalog change, then one host's share per snapshot; the page reads memory.
+  let liveMap: {
+    load: ReturnType<typeof time>;
+    matrix: ReturnType<typeof time>;
+    refreshHost: ReturnType<typeof time>;
+  } | null = null;
+  const file = path.join(REPO, 'collector/dist/api/live-map.js');
+  if (existsSync(file)) {
+    type LiveMapLike = { matrix(): { cells: unknown[] }; refreshHost(agent: string): void };
+    const mod = (await import(pathToFileURL(file).href)) as { LiveMap?: new (db: unknown) => LiveMapLike };
+    const LiveMap = mod.LiveMap;
+    if (LiveMap) {
+      let map = new LiveMap(c.db);
+      const load = time(() => {
+        map = new LiveMap(c.db);
+        return map.matrix();
+      });
+      liveMap = {
+        load,
+        matrix: time(() => map.matrix()),
+        refreshHost: time(() => {
+          map.refreshHost(agentName(0));
+          return [];
+        }),
+      };
     }
-  } catch {
-    api = null;
   }
   // /api/report (every guest, as `hvmap report` prints it): what a poller of the whole map pays.
   const { readReport } = await import('../../../../collector/dist/store/report.js');
@@ -259,7 +347,7 @@ async function matrix(args: { reps: number }) {
   return {
     sql: plain,
     plan,
-    readMatrix: api,
+    liveMap,
     fullReport: {
       guests: report.guests.length,
       readMs: Math.round(reportMs),
@@ -286,7 +374,7 @@ async function storeDay(args: { guests: number; intervals: number; changeRate: n
     let seq = 0;
     const snapshot = (t: number) => {
       const inv: Inventory = { ...inventoryOf(agent, null), seq: ++seq, collectedAt: new Date(t).toISOString() };
-      const changes = c.store.apply(name, c.evaluator.evaluateInventory(inv), new Date(t).toISOString());
+      const changes = c.store.apply(name, c.evaluator.evaluateInventory(inv), new Date(t).toISOString()) ?? [];
       if (changes.length) c.alerts.hostChanged(name);
       return changes.length;
     };
@@ -324,8 +412,7 @@ async function storeDay(args: { guests: number; intervals: number; changeRate: n
     }
     const elapsedMs = ms(t0);
     const after = dbBytes(c);
-    const changeRows =
-      (c.db.prepare('SELECT COUNT(*) AS n FROM changes').get() as { n: number }).n - changesBefore;
+    const changeRows = (c.db.prepare('SELECT COUNT(*) AS n FROM changes').get() as { n: number }).n - changesBefore;
     const guestRows = (c.db.prepare('SELECT COUNT(*) AS n FROM guests').get() as { n: number }).n;
     return {
       guests: args.guests,
@@ -354,6 +441,8 @@ serveParent(
     populate: (a) => populate(a as { hosts: number; guestsPerHost: number }),
     reload: (a) => reload(a as { reps: number; profileFile?: string }),
     incremental: (a) => incremental(a as { iterations: number }),
+    groupCommit: (a) => groupCommit(a as { hosts: number; group: number }),
+    silenceCheck: () => silenceCheck(),
     matrix: (a) => matrix(a as { reps: number }),
     storeDay: (a) => storeDay(a as { guests: number; intervals: number; changeRate: number }),
     memory: () => process.memoryUsage(),

@@ -18,6 +18,7 @@ export interface DataResult {
     applyMs: number;
     alertsMs: number;
     firingAlerts: number;
+    heapPerGuest: { totalBytes: number; evaluatorMemoBytes: number; storeCacheAndRestBytes: number };
     db: { pages: number };
     byStatus: { status: string; n: number }[];
   };
@@ -36,10 +37,16 @@ export interface DataResult {
     totalUs: number;
     samples: number;
   };
+  groupCommit: { hosts: number; group: number; applyUsSingle: number; applyUsGrouped: number };
+  silenceCheck: { hosts: number; checkMs: number; readingGuestsMs: number };
   matrix: {
     sql: { medianMs: number; maxMs: number; cells: number };
     plan: string[];
-    readMatrix: { medianMs: number; maxMs: number; cells: number } | null;
+    liveMap: {
+      load: { medianMs: number; maxMs: number; cells: number };
+      matrix: { medianMs: number; maxMs: number; cells: number };
+      refreshHost: { medianMs: number; maxMs: number; cells: number };
+    } | null;
     fullReport: { guests: number; readMs: number; serializeMs: number; bytes: number };
   };
   storeDay: {
@@ -66,9 +73,13 @@ export async function runData(opts: {
   dayIntervals: number;
 }): Promise<DataResult> {
   const dir = mkdtempSync(path.join(tmpdir(), 'hvmap-bench-data-'));
-  const worker = await startChild('./children/store-worker.js', [dir], { execArgv: ['--max-old-space-size=8192'] });
+  const worker = await startChild('./children/store-worker.js', [dir], {
+    execArgv: ['--expose-gc', '--max-old-space-size=8192'],
+  });
   try {
-    progress(`evaluation: storing ${opts.hosts * opts.guestsPerHost} guests on ${opts.hosts} hosts through the store API`);
+    progress(
+      `evaluation: storing ${opts.hosts * opts.guestsPerHost} guests on ${opts.hosts} hosts through the store API`,
+    );
     const populate = await worker.call<DataResult['populate']>('populate', {
       hosts: opts.hosts,
       guestsPerHost: opts.guestsPerHost,
@@ -83,6 +94,8 @@ export async function runData(opts: {
     });
     progress(`evaluation: reloadCatalog() over ${reload.parts.guests} guests: median ${reload.medianMs} ms`);
     const incremental = await worker.call<DataResult['incremental']>('incremental', { iterations: 200 });
+    const groupCommit = await worker.call<DataResult['groupCommit']>('groupCommit', { hosts: 300, group: 10 });
+    const silenceCheck = await worker.call<DataResult['silenceCheck']>('silenceCheck');
     const matrix = await worker.call<DataResult['matrix']>('matrix', { reps: 10 });
     progress(`store: matrix query ${matrix.sql.medianMs} ms over ${populate.guests} guests`);
     const storeDay = await worker.call<DataResult['storeDay']>('storeDay', {
@@ -95,6 +108,8 @@ export async function runData(opts: {
       populate,
       reload: { ...reload, profile: profileFile ? summarizeProfile(profileFile) : null },
       incremental,
+      groupCommit,
+      silenceCheck,
       matrix,
       storeDay,
     };

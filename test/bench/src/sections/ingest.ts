@@ -7,7 +7,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Child, MiB, median, type ProcSample, progress, readProc, round, sleep, startChild } from '../common.js';
+import {
+  type Child,
+  MiB,
+  median,
+  type ProcSample,
+  progress,
+  readProc,
+  round,
+  sleep,
+  startChild,
+  waitUntil,
+} from '../common.js';
 import { type ProfileSummary, summarizeProfile } from '../profile.js';
 import { agentName } from '../snapshots.js';
 
@@ -19,6 +30,7 @@ interface LoadCounters {
   errors: number;
   closes: Record<string, number>;
   open: number;
+  agentsAcked: number;
   latencyMs: { p50: number; p99: number; n: number };
 }
 
@@ -57,11 +69,11 @@ export interface IngestResult {
 
 async function startServer(kind: ServerKind, dir: string, extra: string[] = [], intervalSec = 60): Promise<Child> {
   if (kind === 'collector') {
-    return startChild('./children/collector-server.js', [
-      path.join(dir, `collector-${Date.now()}.db`),
-      path.join(dir, 'collector.log'),
-      String(intervalSec),
-    ], { execArgv: extra });
+    return startChild(
+      './children/collector-server.js',
+      [path.join(dir, `collector-${Date.now()}.db`), path.join(dir, 'collector.log'), String(intervalSec)],
+      { execArgv: extra },
+    );
   }
   return startChild('./children/bare-server.js', [], { execArgv: extra });
 }
@@ -88,6 +100,14 @@ async function oneWindow(
     });
     if (conn.failed) throw new Error(`${kind}: ${conn.failed} of ${indices.length} simulated agents could not connect`);
     await gen.call('run');
+    // Steady state: every agent's first snapshot of this window (a host's first is all inserts) is
+    // behind us before the warm-up starts.
+    await waitUntil(
+      async () => (await gen.call<LoadCounters>('counters')).agentsAcked >= indices.length,
+      120_000,
+      `a first ack for each of ${indices.length} agents`,
+      250,
+    );
     await sleep(warmupMs);
     if (profileFile) await server.call('profileStart');
     const c0 = await gen.call<LoadCounters>('counters', { resetLatency: true });
@@ -219,6 +239,8 @@ export interface ScalePoint {
   /** (RSS − RSS with no agent) ÷ agents. */
   rssPerAgentKiB: number;
   connectSec: number;
+  /** CPU while the agents are connected and idle (pings, the alerts' silence check), % of a core. */
+  idleCpuPct: number;
 }
 
 export interface ScaleResult {
@@ -228,7 +250,7 @@ export interface ScaleResult {
 }
 
 /** Agents connected (hello, one snapshot, acked, then idle) in steps; RSS after a full GC at each. */
-async function holdSteps(kind: ServerKind, dir: string, steps: number[], perLoadgen: number) {
+async function holdSteps(kind: ServerKind, dir: string, steps: number[], perLoadgen: number, idleMs: number) {
   const server = await startServer(kind, dir, ['--expose-gc', '--max-old-space-size=8192']);
   const loadgens: Child[] = [];
   const points: ScalePoint[] = [];
@@ -253,7 +275,14 @@ async function holdSteps(kind: ServerKind, dir: string, steps: number[], perLoad
         const indices = Array.from({ length: count }, (_, i) => held + i);
         const r = await gen.call<{ connected: number; failed: number; guests: number }>(
           'connect',
-          { agentUrl, indices, tokens: indices.map((i) => tokens[i]), snapshot: true, keepTemplates: false, concurrency: 64 },
+          {
+            agentUrl,
+            indices,
+            tokens: indices.map((i) => tokens[i]),
+            snapshot: true,
+            keepTemplates: false,
+            concurrency: 64,
+          },
           900_000,
         );
         if (r.failed) throw new Error(`${r.failed} of ${count} agents failed to connect or store their snapshot`);
@@ -264,8 +293,12 @@ async function holdSteps(kind: ServerKind, dir: string, steps: number[], perLoad
       const mem = await server.call<{ heapUsed: number }>('memory');
       await sleep(500);
       const { connected } = await server.call<{ connected: number }>('counters');
-      const rss = readProc(server.pid).rssBytes;
+      const idle0 = readProc(server.pid);
+      await sleep(idleMs);
+      const idle1 = readProc(server.pid);
+      const rss = idle0.rssBytes;
       const point: ScalePoint = {
+        idleCpuPct: round(((idle1.cpuMs - idle0.cpuMs) / (idle1.at - idle0.at)) * 100, 1),
         agents: target,
         connected,
         rssMiB: round(rss / MiB, 1),
@@ -275,7 +308,7 @@ async function holdSteps(kind: ServerKind, dir: string, steps: number[], perLoad
       };
       points.push(point);
       progress(
-        `scale ${kind}: ${connected} agents connected, RSS ${point.rssMiB} MiB (${point.rssPerAgentKiB} KiB per agent), heap ${point.heapUsedMiB} MiB`,
+        `scale ${kind}: ${connected} agents connected, RSS ${point.rssMiB} MiB (${point.rssPerAgentKiB} KiB per agent), heap ${point.heapUsedMiB} MiB, idle CPU ${point.idleCpuPct}%`,
       );
     }
   } catch (err) {
@@ -288,12 +321,17 @@ async function holdSteps(kind: ServerKind, dir: string, steps: number[], perLoad
   return { baseRssMiB, points, error, guests };
 }
 
-export async function runScale(opts: { steps: number[]; perLoadgen: number; bare: boolean }): Promise<ScaleResult> {
+export async function runScale(opts: {
+  steps: number[];
+  perLoadgen: number;
+  bare: boolean;
+  idleMs: number;
+}): Promise<ScaleResult> {
   const dir = mkdtempSync(path.join(tmpdir(), 'hvmap-bench-scale-'));
   try {
-    const collector = await holdSteps('collector', dir, opts.steps, opts.perLoadgen);
+    const collector = await holdSteps('collector', dir, opts.steps, opts.perLoadgen, opts.idleMs);
     const bare = opts.bare
-      ? await holdSteps('bare-ws', dir, opts.steps, opts.perLoadgen)
+      ? await holdSteps('bare-ws', dir, opts.steps, opts.perLoadgen, opts.idleMs)
       : { baseRssMiB: 0, points: [], error: 'not measured in --quick', guests: 0 };
     const held = collector.points.at(-1)?.agents ?? 0;
     return { guestsPerAgentMean: held ? round(collector.guests / held) : 0, collector, bare };

@@ -15,7 +15,6 @@ import {
   median,
   type ProcSample,
   progress,
-  REPO,
   readProc,
   round,
   sleep,
@@ -124,6 +123,56 @@ function startAgent(agentUrl: string, token: string, nodeFile: string, dir: stri
   };
 }
 
+const CHROMIUM = '/usr/bin/chromium';
+
+/** An open live page in headless Chromium (playwright-core), when both are here and the collector serves one. */
+interface OpenPage {
+  /** Resolves with Date.now() when the guest's OS cell shows `text`. */
+  shows(guest: string, text: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function openLivePage(url: string, dir: string): Promise<OpenPage | string> {
+  if (!existsSync(CHROMIUM)) return `not measured: no Chromium at ${CHROMIUM}`;
+  const web = await fetch(`${url}/`).catch(() => null);
+  if (!web?.ok || !(web.headers.get('content-type') ?? '').includes('html')) {
+    return 'not measured: the collector serves no web page at / in this build';
+  }
+  let pw: typeof import('playwright-core');
+  try {
+    pw = await import('playwright-core');
+  } catch {
+    return 'not measured: playwright-core is not installed';
+  }
+  const browser = await pw.chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  await page.goto(`${url}/#/guests`);
+  await page.locator('table.guests tbody tr[data-name]').first().waitFor({ timeout: 20_000 });
+  return {
+    async shows(guest, text) {
+      await page.waitForFunction(
+        ([name, want]) =>
+          document.querySelector(`table.guests tr[data-name="${name}"] td.os`)?.textContent?.includes(want) ?? false,
+        [guest, text] as const,
+        { polling: 10, timeout: 20_000 },
+      );
+      return Date.now();
+    },
+    close: () => browser.close(),
+  };
+}
+
 interface ChangeEvent {
   at: number;
   agent: string;
@@ -144,8 +193,11 @@ export interface FreshnessResult {
   apiTotalMs: { median: number; max: number };
   apiBeyondScanMs: { median: number; max: number };
   scanDurationMs: number;
+  /** Edit → the open page (Chromium) shows the new OS, and the same beyond the scan; null when not measured. */
+  pageTotalMs: { median: number; max: number } | null;
+  pageBeyondScanMs: { median: number; max: number } | null;
   webPage: string;
-  samples: { totalMs: number; toScanMs: number; beyondScanMs: number; apiMs: number }[];
+  samples: { totalMs: number; toScanMs: number; beyondScanMs: number; apiMs: number; pageMs: number | null }[];
 }
 
 export interface AgentFootprint {
@@ -192,6 +244,7 @@ export async function runFreshness(opts: { edits: number }): Promise<FreshnessRe
             throw new Error(`${err.message}\nagent output:\n${agent.output().slice(-3000)}`);
           },
         );
+        const page = await openLivePage(url, dir).catch((err: Error) => `not measured: ${err.message.split('\n')[0]}`);
         await sleep(1500);
         const rand = prng(77);
         const samples: FreshnessResult['samples'] = [];
@@ -199,12 +252,17 @@ export async function runFreshness(opts: { edits: number }): Promise<FreshnessRe
           // A random phase against the scan loop: edits land anywhere between two scans.
           await sleep(Math.floor(rand() * 1000));
           const g = guests[i % guests.length];
-          const target = g.osinfo === 'http://redhat.com/rhel/9.4' ? 'http://redhat.com/rhel/9.2' : 'http://redhat.com/rhel/9.4';
+          const target =
+            g.osinfo === 'http://redhat.com/rhel/9.4' ? 'http://redhat.com/rhel/9.2' : 'http://redhat.com/rhel/9.4';
           g.osinfo = target;
           const wantOs = target.endsWith('9.4') ? 'rhel-9.4' : 'rhel-9.2';
           const firstEvent = events.length;
           writeNode(nodeFile, guests);
           const edited = Date.now();
+          const onPage =
+            typeof page === 'string'
+              ? Promise.resolve(null)
+              : page.shows(g.name, target.endsWith('9.4') ? '9.4' : '9.2');
           let apiAt = 0;
           const polling = (async () => {
             const deadline = Date.now() + 20_000;
@@ -223,6 +281,7 @@ export async function runFreshness(opts: { edits: number }): Promise<FreshnessRe
             e.agent === 'fresh-kvm' && e.changes.some((ch) => ch.guest === g.name && ch.kind === 'os-changed');
           await waitUntil(() => events.slice(firstEvent).some(match), 20_000, `edit ${i + 1} on the map`);
           await polling;
+          const pageAt = await onPage;
           const mapAt = (events.slice(firstEvent).find(match) as ChangeEvent).at;
           const sent = agent.lines.find((l) => l.msg === 'inventory sent' && l.time >= edited);
           if (!sent || !apiAt) throw new Error(`edit ${i + 1}: no inventory sent or not seen by /api/report`);
@@ -231,6 +290,7 @@ export async function runFreshness(opts: { edits: number }): Promise<FreshnessRe
             toScanMs: sent.time - edited,
             beyondScanMs: mapAt - sent.time,
             apiMs: apiAt - edited,
+            pageMs: pageAt === null ? null : pageAt - edited,
           });
           progress(
             `freshness edit ${i + 1}/${opts.edits}: map after ${mapAt - edited} ms (${sent.time - edited} ms waiting for and running the scan, ${mapAt - sent.time} ms beyond it)`,
@@ -238,7 +298,8 @@ export async function runFreshness(opts: { edits: number }): Promise<FreshnessRe
         }
         const scans = agent.lines.filter((l) => l.msg === 'scanned').map((l) => l.time);
         const gaps = scans.slice(1).map((t, i) => t - scans[i] - 1000);
-        const web = ['collector/dist/web', 'collector/src/web'].find((p) => existsSync(path.join(REPO, p)));
+        if (typeof page !== 'string') await page.close();
+        const pageSamples = samples.filter((x) => x.pageMs !== null);
         return {
           intervalSec: 1,
           domains: guests.length,
@@ -249,9 +310,14 @@ export async function runFreshness(opts: { edits: number }): Promise<FreshnessRe
           apiTotalMs: stats(samples.map((s) => s.apiMs)),
           apiBeyondScanMs: stats(samples.map((s) => s.apiMs - s.toScanMs)),
           scanDurationMs: round(median(gaps)),
-          webPage: web
-            ? `${web} exists but this benchmark does not drive a browser yet: not measured`
-            : 'not measured: the collector has no web page in this build (collector/src/web absent)',
+          pageTotalMs: pageSamples.length ? stats(pageSamples.map((x) => x.pageMs as number)) : null,
+          pageBeyondScanMs: pageSamples.length
+            ? stats(pageSamples.map((x) => (x.pageMs as number) - x.toScanMs))
+            : null,
+          webPage:
+            typeof page === 'string'
+              ? page
+              : 'the live page (#/guests) in headless Chromium, following /live; the OS cell polled every 10 ms in the page',
           samples,
         };
       } finally {
@@ -260,6 +326,17 @@ export async function runFreshness(opts: { edits: number }): Promise<FreshnessRe
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** RSS of a Node process that does nothing (the floor under any agent written in Node), MiB. */
+export async function idleNodeRssMiB(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  try {
+    await sleep(1000);
+    return round(readProc(child.pid ?? -1).rssBytes / MiB, 1);
+  } finally {
+    child.kill('SIGKILL');
   }
 }
 
