@@ -141,7 +141,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     checkIntervalMs: options.alertCheckIntervalMs ?? COLLECTOR_DEFAULTS.alertCheckIntervalMs,
     webhooks: options.webhooks,
   });
-  events.on('changes', (agentName) => alerts.hostChanged(agentName));
+  events.on('changes', (agentName, changes) => alerts.hostChanged(agentName, changes));
   alerts.reconcileAll();
   const evaluationSeconds = new Histogram();
   const sessions = new AgentSessions({

@@ -169,6 +169,24 @@ describe('alerts', () => {
     );
   });
 
+  it('raises agent-error when a later snapshot comes back partial, and resolves it when the driver recovers', async () => {
+    const peer = await agent();
+    peer.send(inventory(1, 'http://redhat.com/rhel/8.2'));
+    await peer.next('ack');
+    const partial = inventory(2, 'http://redhat.com/rhel/8.2');
+    partial.partial = true;
+    partial.errors = [{ driver: 'hyperv', code: 'POWERSHELL_ERROR', message: 'Get-VM failed' }];
+    peer.send(partial);
+    await peer.next('ack');
+    expect(listAlerts(collector.db, { state: 'firing', kind: 'agent-error' }).map((a) => a.message)).toEqual([
+      expect.stringContaining('hyperv POWERSHELL_ERROR'),
+    ]);
+    peer.send(inventory(3, 'http://redhat.com/rhel/8.2'));
+    await peer.next('ack');
+    expect(listAlerts(collector.db, { state: 'resolved', kind: 'agent-error' })).toHaveLength(1);
+    peer.ws.close();
+  });
+
   it('raises guest-eol and guest-os-unknown from the stored verdicts', async () => {
     const peer = await agent();
     const inv = inventory(1, 'http://microsoft.com/win/2k8r2');

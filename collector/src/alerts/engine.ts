@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { today } from '../map/evaluator.js';
 import type { Db } from '../store/db.js';
+import type { Change } from '../store/inventory.js';
 import { AlertNotifier, type WebhookOptions } from './notify.js';
 import type { AlertPolicy } from './rules.js';
 import { AlertStore } from './store.js';
@@ -43,9 +44,15 @@ export class AlertEngine {
     };
   }
 
-  /** A snapshot changed this host. */
-  hostChanged(agentName: string): void {
-    this.run(() => this.notifier.notify(this.store.reconcile(agentName, this.policy())));
+  /** A snapshot changed this host: these guests, and the host itself when a change has no guest. */
+  hostChanged(agentName: string, changes: readonly Change[]): void {
+    const guestKeys = new Set<string>();
+    let hostLevel = false;
+    for (const c of changes) {
+      if (c.guestKey === null) hostLevel = true;
+      else guestKeys.add(c.guestKey);
+    }
+    this.run(() => this.notifier.notify(this.store.reconcileChanged(agentName, this.policy(), guestKeys, hostLevel)));
   }
 
   /** Every host, every kind (after a catalog change, at start, once an hour). */

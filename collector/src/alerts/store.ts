@@ -99,8 +99,15 @@ export class AlertStore {
                 json_extract(g.verdict_json, '$.lifecycle.end') AS lifecycle_end
          FROM guests g JOIN hosts h ON h.id = g.host_id WHERE h.agent_name = ? AND g.removed_at IS NULL`,
       ),
+      guest: db.prepare(
+        `SELECT g.guest_key, g.name, g.status, json_extract(g.os_json, '$.name') AS os_name,
+                json_extract(g.verdict_json, '$.osUnknownReason') AS os_unknown_reason,
+                json_extract(g.verdict_json, '$.lifecycle.end') AS lifecycle_end
+         FROM guests g JOIN hosts h ON h.id = g.host_id
+         WHERE h.agent_name = ? AND g.guest_key = ? AND g.removed_at IS NULL`,
+      ),
       firing: db.prepare(
-        "SELECT alert_key, kind, severity, message FROM alerts WHERE agent_name = ? AND state = 'firing'",
+        "SELECT alert_key, kind, guest_key, severity, message FROM alerts WHERE agent_name = ? AND state = 'firing'",
       ),
       upsert: db.prepare(
         `INSERT INTO alerts (alert_key, kind, agent_name, hostname, guest_key, guest_name, severity, state, message, fired_at, updated_at)
@@ -117,8 +124,11 @@ export class AlertStore {
     };
   }
 
-  /** A host's state for the rules; without its guests when only host-level kinds are asked for. */
-  hostState(agentName: string, withGuests = true): HostState | null {
+  /**
+   * A host's state for the rules: with all its guests, none (only host-level kinds are asked for),
+   * or only the guests named (those a snapshot changed).
+   */
+  hostState(agentName: string, withGuests: boolean | ReadonlySet<string> = true): HostState | null {
     const host = this.stmts.host.get(agentName) as
       | {
           hostname: string;
@@ -129,7 +139,13 @@ export class AlertStore {
         }
       | undefined;
     if (!host) return null;
-    const guests = (withGuests ? this.stmts.guests.all(agentName) : []) as {
+    const rows =
+      withGuests === true
+        ? this.stmts.guests.all(agentName)
+        : withGuests === false
+          ? []
+          : [...withGuests].flatMap((key) => this.stmts.guest.all(agentName, key));
+    const guests = rows as {
       guest_key: string;
       name: string;
       status: string;
@@ -160,15 +176,40 @@ export class AlertStore {
   }
 
   firing(agentName: string, kinds?: readonly string[]): FiringAlert[] {
+    return this.firingWhere(agentName, (r) => !kinds || kinds.includes(r.kind));
+  }
+
+  private firingWhere(
+    agentName: string,
+    keep: (r: { kind: string; guest_key: string | null }) => boolean,
+  ): FiringAlert[] {
     const rows = this.stmts.firing.all(agentName) as {
       alert_key: string;
       kind: string;
+      guest_key: string | null;
       severity: FiringAlert['severity'];
       message: string;
     }[];
-    return rows
-      .filter((r) => !kinds || kinds.includes(r.kind))
-      .map((r) => ({ key: r.alert_key, severity: r.severity, message: r.message }));
+    return rows.filter(keep).map((r) => ({ key: r.alert_key, severity: r.severity, message: r.message }));
+  }
+
+  /**
+   * Reconciles only what a snapshot changed: the alerts of the guests it names, and the host-level
+   * ones when the host itself changed. The other guests' alerts cannot have moved (their rows did not),
+   * so ingest does not re-read a whole host per snapshot; the hourly full pass covers the calendar.
+   */
+  reconcileChanged(
+    agentName: string,
+    policy: AlertPolicy,
+    guestKeys: ReadonlySet<string>,
+    hostChanged: boolean,
+  ): AlertNotice[] {
+    const state = this.hostState(agentName, guestKeys);
+    if (!state) return [];
+    const inScope = (guestKey: string | null) => (guestKey === null ? hostChanged : guestKeys.has(guestKey));
+    const desired = desiredAlerts(state, policy).filter((a) => inScope(a.guestKey));
+    const firing = this.firingWhere(agentName, (r) => inScope(r.guest_key));
+    return this.apply(alertDelta(firing, desired), firing, new Date(policy.now).toISOString());
   }
 
   /**

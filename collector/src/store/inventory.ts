@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Guest, GuestOsIdentity, Hypervisor, HypervisorIdentity, Inventory } from '@hvmap/shared';
 import type { Db } from './db.js';
 
@@ -20,6 +21,7 @@ export interface EvaluatedInventory {
 }
 
 export type ChangeKind =
+  | 'host-changed'
   | 'guest-added'
   | 'guest-removed'
   | 'os-changed'
@@ -85,30 +87,39 @@ function guestColumns(e: EvaluatedGuest, catalogVersion: string, sharedJson: Sha
 }
 
 /**
- * A guest row's columns as compared between snapshots: its scalars as JSON, then its JSON columns as
- * they are. Kept as parts, not joined: the verdict and OS parts are the strings `sharedJson` already
- * holds, so the cache keeps no second copy of them and comparing them is mostly a pointer check.
- * (Serialising every column again per guest per snapshot was the largest cost of ingest: test/bench.)
+ * A guest row's columns as compared between snapshots: a digest of what is the guest's own (its
+ * scalars, details and OS evidence), then the verdict and OS JSON as they are. Those two are the
+ * strings `sharedJson` already holds for every guest with the same outcome, so comparing them is
+ * mostly a pointer check and the cache keeps no copy of them; the digest keeps the per-guest part to
+ * 27 bytes (the guest's own JSON, held per guest, was most of the collector's memory: test/bench).
  */
-type Signature = readonly [string, string, string, string | null, string];
+type Signature = readonly [string, string | null, string];
 
 /** The catalog stamp is left out: a new catalog that changes no verdict rewrites no guest row. */
 function signatureOf(cols: ReturnType<typeof guestColumns>): Signature {
-  const scalars = JSON.stringify([
-    cols.uuid,
-    cols.name,
-    cols.state,
-    cols.vcpus,
-    cols.memory_bytes,
-    cols.os_id,
-    cols.status,
-    cols.eol_date,
-  ]);
-  return [scalars, cols.details_json, cols.os_evidence_json, cols.os_json, cols.verdict_json];
+  const own = createHash('sha1')
+    .update(
+      JSON.stringify([
+        cols.uuid,
+        cols.name,
+        cols.state,
+        cols.vcpus,
+        cols.memory_bytes,
+        cols.os_id,
+        cols.status,
+        cols.eol_date,
+      ]),
+    )
+    .update('\0')
+    .update(cols.details_json)
+    .update('\0')
+    .update(cols.os_evidence_json)
+    .digest('base64');
+  return [own, cols.os_json, cols.verdict_json];
 }
 
 function sameSignature(a: Signature, b: Signature): boolean {
-  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3] && a[4] === b[4];
+  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
 }
 
 /**
@@ -118,6 +129,8 @@ function sameSignature(a: Signature, b: Signature): boolean {
 export class InventoryStore {
   private readonly hosts = new Map<string, HostCache>();
   private readonly stmts;
+  /** One copy of each verdict and OS JSON read back from the database (a fleet repeats a few). */
+  private readonly interned = new Map<string, string>();
   /**
    * JSON of the evaluator's memoised results (one object per OS evidence and hypervisor, returned
    * again for every snapshot that repeats them), serialised once instead of once per snapshot.
@@ -312,10 +325,19 @@ export class InventoryStore {
     if (cache.hostSignature !== signature) {
       this.stmts.updateHost.run({ ...cols, id: cache.hostId });
       cache.hostSignature = signature;
+      // Its hypervisor, facts or errors changed: host-level alerts and the live map look again.
+      changes.push({ kind: 'host-changed', guestKey: null, guestName: null, old: null, new: null });
     } else {
       this.stmts.touchHost.run(now, now, cache.hostId);
     }
     return cache;
+  }
+
+  private intern(json: string): string {
+    const known = this.interned.get(json);
+    if (known !== undefined) return known;
+    this.interned.set(json, json);
+    return json;
   }
 
   private loadHost(agentName: string): HostCache | undefined {
@@ -353,10 +375,10 @@ export class InventoryStore {
         details_json: r.details_json,
         os_evidence_json: r.os_evidence_json,
         os_id: r.os_id,
-        os_json: r.os_json,
+        os_json: r.os_json === null ? null : this.intern(r.os_json as string),
         status: r.status,
         eol_date: r.eol_date,
-        verdict_json: r.verdict_json,
+        verdict_json: this.intern(r.verdict_json as string),
         catalog_version: r.catalog_version,
       } as ReturnType<typeof guestColumns>;
       cache.guests.set(r.guest_key as string, {
