@@ -71,7 +71,7 @@ afterEach(async () => {
 });
 
 describe('catalog reload', () => {
-  it('re-evaluates the fleet under the new catalog and stamps every guest with its version', async () => {
+  it('re-evaluates the fleet under the new catalog, stamps what changed and records the run', async () => {
     const before = readReport(collector.db).guests[0];
     expect(before.status).toBe('unknown');
     const oldVersion = collector.evaluator.catalogVersion;
@@ -84,6 +84,7 @@ describe('catalog reload', () => {
     const stamp = collector.db.prepare('SELECT catalog_version FROM guests').get() as { catalog_version: string };
     expect(stamp.catalog_version).not.toBe(oldVersion);
     expect(stamp.catalog_version).toBe(collector.evaluator.catalogVersion);
+    expect(collector.store.lastCatalogRun()).toBe(collector.evaluator.catalogVersion);
   });
 
   it('refuses a catalog with a bad row, naming file, row and reason, and keeps the running one', async () => {
@@ -94,6 +95,19 @@ describe('catalog reload', () => {
     expect(!result.ok && result.error).toMatch(/svvp-local\.json.*rows\[0\]/);
     expect(collector.evaluator.catalogVersion).toBe(version);
     expect(readReport(collector.db).guests[0].status).toBe('unknown');
+  });
+
+  it('judges the stored fleet again at start when the collector comes back with another catalog', async () => {
+    await collector.close();
+    writeFileSync(path.join(localDir, 'svvp-local.json'), localSvvpFile([esxiRow]));
+    collector = await startCollector({
+      db: path.join(dir, 'hvmap.db'),
+      listen: '127.0.0.1:0',
+      localCatalogDir: localDir,
+      logger: pino({ level: 'silent' }),
+    });
+    expect(readReport(collector.db).guests[0].status).toBe('certified');
+    expect(collector.store.lastCatalogRun()).toBe(collector.evaluator.catalogVersion);
   });
 
   it('resolves the alerts a new catalog makes obsolete', async () => {

@@ -142,6 +142,30 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     webhooks: options.webhooks,
   });
   events.on('changes', (agentName, changes) => alerts.hostChanged(agentName, changes));
+
+  /** Puts a catalog in force and re-evaluates every present guest under it; returns the changes. */
+  const reevaluate = (next: Catalog): number => {
+    const started = performance.now();
+    evaluator.setCatalog(next);
+    const changed = store.reevaluateAll(
+      (guest, hv) => evaluator.evaluateGuest(guest, identifyHypervisor(hv)),
+      next.version,
+    );
+    let changedGuests = 0;
+    for (const [agentName, changes] of changed) {
+      changedGuests += changes.length;
+      events.emit('changes', agentName, changes);
+    }
+    alerts.reconcileAll();
+    events.emit('catalog', next.version);
+    logger.info(
+      { catalog: next.version, changedGuests, ms: Math.round(performance.now() - started) },
+      'fleet re-evaluated',
+    );
+    return changedGuests;
+  };
+  // A collector upgraded with a new catalog judges what it stored under the old one again at once.
+  if (store.lastCatalogRun() !== catalog.version) reevaluate(catalog);
   alerts.reconcileAll();
   const evaluationSeconds = new Histogram();
   const sessions = new AgentSessions({
@@ -222,23 +246,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
         );
         return { ok: false, error };
       }
-      const started = performance.now();
-      evaluator.setCatalog(next);
-      const changed = store.reevaluateAll(
-        (guest, hv) => evaluator.evaluateGuest(guest, identifyHypervisor(hv)),
-        next.version,
-      );
-      let changedGuests = 0;
-      for (const [agentName, changes] of changed) {
-        changedGuests += changes.length;
-        events.emit('changes', agentName, changes);
-      }
-      alerts.reconcileAll();
-      events.emit('catalog', next.version);
-      logger.info(
-        { catalog: next.version, changedGuests, ms: Math.round(performance.now() - started) },
-        'catalog reloaded',
-      );
+      const changedGuests = reevaluate(next);
       return { ok: true, version: next.version, changedGuests };
     },
     async close() {

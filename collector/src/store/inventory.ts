@@ -185,6 +185,14 @@ export class InventoryStore {
     };
   }
 
+  /** The catalog that last evaluated the whole fleet (null before the first run). */
+  lastCatalogRun(): string | null {
+    const row = this.db.prepare('SELECT version FROM catalog_runs ORDER BY id DESC LIMIT 1').get() as
+      | { version: string }
+      | undefined;
+    return row?.version ?? null;
+  }
+
   /** Highest snapshot seq stored for this agent (null before its first snapshot). */
   lastSeq(agentName: string): number | null {
     const row = this.stmts.lastSeq.get(agentName) as { last_seq: number | null } | undefined;
@@ -253,6 +261,7 @@ export class InventoryStore {
       hypervisor_json: string;
     }[];
     const byAgent = new Map<string, Change[]>();
+    let evaluatedGuests = 0;
     // Only what rebuilds the guest as its agent sent it: the stored verdicts (most of a row's bytes)
     // are not needed, the cache holds their signatures.
     const presentGuests = this.db.prepare(
@@ -264,6 +273,7 @@ export class InventoryStore {
         if (!cache) continue;
         const hypervisor = JSON.parse(host.hypervisor_json) as Hypervisor;
         const rows = presentGuests.all(host.id) as Record<string, unknown>[];
+        evaluatedGuests += rows.length;
         const changes: Change[] = [];
         for (const r of rows) {
           const guest = {
@@ -288,7 +298,12 @@ export class InventoryStore {
         if (changes.length) byAgent.set(host.agent_name, changes);
       }
       // Every present guest was just evaluated under this catalog, changed or not.
-      this.db.prepare('UPDATE guests SET catalog_version = ? WHERE removed_at IS NULL').run(catalogVersion);
+      this.db.prepare('INSERT INTO catalog_runs (version, evaluated_at, guests, changes) VALUES (?, ?, ?, ?)').run(
+        catalogVersion,
+        now,
+        evaluatedGuests,
+        [...byAgent.values()].reduce((n, c) => n + c.length, 0),
+      );
     })();
     return byAgent;
   }

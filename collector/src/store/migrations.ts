@@ -126,4 +126,19 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX alerts_state_severity ON alerts(state, severity);
     `,
   },
+  {
+    version: 4,
+    name: 'catalog runs: which catalog evaluated the fleet, and when',
+    sql: `
+      -- A guest row's catalog_version is the catalog that wrote its verdict; a run says that every
+      -- present guest was evaluated again under a catalog (unchanged verdicts are not rewritten).
+      CREATE TABLE catalog_runs (
+        id INTEGER PRIMARY KEY,
+        version TEXT NOT NULL,
+        evaluated_at TEXT NOT NULL,
+        guests INTEGER NOT NULL,
+        changes INTEGER NOT NULL
+      );
+    `,
+  },
 ];
