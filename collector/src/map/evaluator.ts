@@ -1,5 +1,6 @@
 import {
   type Guest,
+  type GuestOsResult,
   type HypervisorIdentity,
   type Inventory,
   identifyGuestOs,
@@ -16,15 +17,20 @@ export function today(): string {
 
 /**
  * Identifies and evaluates every guest of a snapshot against the catalog in force. Fleets repeat
- * the same few (OS evidence, hypervisor) pairs, so results are memoised per catalog and date.
+ * the same few (OS evidence, hypervisor) pairs, so identifications, verdicts and results are shared.
  */
 export class Evaluator {
-  private memo = new Map<string, Omit<EvaluatedGuest, 'key' | 'guest'>>();
   /**
-   * Verdicts per (hypervisor, identified OS, VM facts, date). The memo above is keyed by the raw
-   * evidence, which holds the guest's name (name-hint), so it misses for every new guest; the
-   * catalog's verdict depends only on the identities, and a fleet has a few hundred pairs of them.
-   * Without it a full re-evaluation ran the catalog once per guest (~190 µs each: test/bench).
+   * Identifications per OS evidence, the name hint left out: all guests that report the same
+   * evidence share one entry, and it survives catalog changes (identifying does not depend on the
+   * catalog). A per-guest memo keyed by the whole evidence held the guest's name and cost ~0.9 KB of
+   * memory per guest (test/bench).
+   */
+  private identities = new Map<string, GuestOsResult>();
+  /**
+   * Verdicts per (hypervisor, identified OS, VM facts, date): the catalog's verdict depends only on
+   * the identities, and a fleet has a few hundred pairs of them. Without it a full re-evaluation ran
+   * the catalog once per guest (~190 µs each: test/bench).
    */
   private verdicts = new Map<string, ReturnType<typeof evaluate>>();
   /**
@@ -45,25 +51,17 @@ export class Evaluator {
     return this.catalog;
   }
 
-  /** Puts a new catalog in force; cached results made under the old one are dropped. */
+  /** Puts a new catalog in force; verdicts made under the old one are dropped. */
   setCatalog(catalog: Catalog): void {
     this.catalog = catalog;
-    this.memo.clear();
     this.verdicts.clear();
     this.results.clear();
   }
 
   evaluateInventory(inventory: Inventory): EvaluatedInventory {
-    const date = today();
-    if (date !== this.memoDate) {
-      // End-of-life flags depend on the date: yesterday's results may be stale.
-      this.memo.clear();
-      this.verdicts.clear();
-      this.results.clear();
-      this.memoDate = date;
-    }
     const hypervisor = identifyHypervisor(inventory.hypervisor);
     const keys = guestKeys(inventory.guests);
+    const date = today();
     const guests = inventory.guests.map((guest, i) => ({
       key: keys[i],
       guest,
@@ -74,12 +72,15 @@ export class Evaluator {
 
   /** Identifies and evaluates one guest on an identified hypervisor (the date defaults to today). */
   evaluateGuest(guest: Guest, hypervisor: HypervisorIdentity | null, date = today()) {
-    const memoKey = `${hypervisor?.id ?? '?'}\u0000${guest.generation ?? ''}\u0000${guest.arch ?? ''}\u0000${JSON.stringify(guest.os)}`;
-    const hit = this.memo.get(memoKey);
-    if (hit) return hit;
-    const identified = identifyGuestOs(guest.os);
+    if (date !== this.memoDate) {
+      // End-of-life flags depend on the date: yesterday's verdicts may be stale.
+      this.verdicts.clear();
+      this.results.clear();
+      this.memoDate = date;
+    }
+    const identified = this.identify(guest.os);
     const os = identified.known ? identified.os : null;
-    const verdictKey = `${JSON.stringify(hypervisor)}\u0000${date}\u0000${guest.generation ?? ''}\u0000${guest.arch ?? ''}\u0000${JSON.stringify(os)}`;
+    const verdictKey = `${hypervisor?.id ?? '?'}\u0000${hypervisor?.name ?? ''}\u0000${date}\u0000${guest.generation ?? ''}\u0000${guest.arch ?? ''}\u0000${JSON.stringify(os)}`;
     let evaluated = this.verdicts.get(verdictKey);
     if (!evaluated) {
       evaluated = evaluate(hypervisor, os, this.catalog, date, { generation: guest.generation, arch: guest.arch });
@@ -90,10 +91,7 @@ export class Evaluator {
       : [identified.reason, identified.detail ?? null];
     const resultKey = `${verdictKey}\u0000${JSON.stringify(outcome)}`;
     const shared = this.results.get(resultKey);
-    if (shared) {
-      this.memo.set(memoKey, shared);
-      return shared;
-    }
+    if (shared) return shared;
     // The catalog version is stamped on the stored row, not inside the verdict, so that a catalog
     // which changes no verdict changes no stored verdict either.
     const { catalogVersion: _stamp, ...verdict } = evaluated;
@@ -110,7 +108,28 @@ export class Evaluator {
       },
     };
     this.results.set(resultKey, result);
-    this.memo.set(memoKey, result);
     return result;
   }
+
+  /**
+   * The guest's OS from its evidence. The name hint counts only when nothing else identifies the OS
+   * with its version, so the shared entry is made without it and the hint is read per guest only then.
+   */
+  private identify(os: Guest['os']): GuestOsResult {
+    const strong = os.evidence.filter((e) => e.source !== 'name-hint');
+    const key = JSON.stringify([strong, os.reason ?? null, os.reasonDetail ?? null]);
+    let identified = this.identities.get(key);
+    if (!identified) {
+      // Bounded: a fleet repeats a few thousand kinds of evidence; more means churn, so start over.
+      if (this.identities.size >= MAX_IDENTITIES) this.identities.clear();
+      identified = identifyGuestOs(strong.length === os.evidence.length ? os : { ...os, evidence: strong });
+      this.identities.set(key, identified);
+    }
+    if (strong.length !== os.evidence.length && !(identified.known && identified.os.version)) {
+      return identifyGuestOs(os);
+    }
+    return identified;
+  }
 }
+
+const MAX_IDENTITIES = 50_000;
