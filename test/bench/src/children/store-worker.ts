@@ -202,7 +202,7 @@ function incremental(args: { iterations: number }) {
   for (let k = 0; k < args.iterations; k++) {
     const inv: Inventory = { ...inventoryOf(agent, k % VARIANTS), seq: ++seq, collectedAt: new Date().toISOString() };
     if (k % 10 === 5) {
-      // Cold: every guest evaluated (a catalog change or a new day just cleared the memo).
+      // Cold: every verdict evaluated again (a catalog change or a new day just cleared them).
       c.evaluator.setCatalog(catalog);
       const t = performance.now();
       c.evaluator.evaluateInventory(inv);
@@ -215,7 +215,7 @@ function incremental(args: { iterations: number }) {
     // null for a seq already stored (newer store), [] for nothing changed (older one).
     const changes = c.store.apply(name, evaluated) ?? [];
     const t2 = performance.now();
-    if (changes.length) c.alerts.hostChanged(name);
+    if (changes.length) c.alerts.hostChanged(name, changes);
     const t3 = performance.now();
     if (k >= VARIANTS * 2) {
       warm.evaluate.push(t1 - t0);
@@ -375,7 +375,7 @@ async function storeDay(args: { guests: number; intervals: number; changeRate: n
     const snapshot = (t: number) => {
       const inv: Inventory = { ...inventoryOf(agent, null), seq: ++seq, collectedAt: new Date(t).toISOString() };
       const changes = c.store.apply(name, c.evaluator.evaluateInventory(inv), new Date(t).toISOString()) ?? [];
-      if (changes.length) c.alerts.hostChanged(name);
+      if (changes.length) c.alerts.hostChanged(name, changes);
       return changes.length;
     };
     snapshot(day0);
