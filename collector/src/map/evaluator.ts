@@ -39,6 +39,8 @@ export class Evaluator {
    */
   private results = new Map<string, Omit<EvaluatedGuest, 'key' | 'guest'>>();
   private memoDate = today();
+  private readonly identityIds = new WeakMap<object, number>();
+  private nextIdentityId = 1;
 
   constructor(private catalog: Catalog) {}
 
@@ -80,16 +82,16 @@ export class Evaluator {
     }
     const identified = this.identify(guest.os);
     const os = identified.known ? identified.os : null;
-    const verdictKey = `${hypervisor?.id ?? '?'}\u0000${hypervisor?.name ?? ''}\u0000${date}\u0000${guest.generation ?? ''}\u0000${guest.arch ?? ''}\u0000${JSON.stringify(os)}`;
+    // Identifications are shared objects: their number stands for their JSON in the keys below.
+    const identity = this.identityId(identified);
+    const osId = identified.known ? this.identityId(identified.os) : 0;
+    const verdictKey = `${hypervisor?.id ?? '?'}\u0000${hypervisor?.name ?? ''}\u0000${date}\u0000${guest.generation ?? ''}\u0000${guest.arch ?? ''}\u0000${osId}`;
     let evaluated = this.verdicts.get(verdictKey);
     if (!evaluated) {
       evaluated = evaluate(hypervisor, os, this.catalog, date, { generation: guest.generation, arch: guest.arch });
       this.verdicts.set(verdictKey, evaluated);
     }
-    const outcome = identified.known
-      ? [identified.source, identified.conflicts]
-      : [identified.reason, identified.detail ?? null];
-    const resultKey = `${verdictKey}\u0000${JSON.stringify(outcome)}`;
+    const resultKey = `${verdictKey}\u0000${identity}`;
     const shared = this.results.get(resultKey);
     if (shared) return shared;
     // The catalog version is stamped on the stored row, not inside the verdict, so that a catalog
@@ -111,22 +113,41 @@ export class Evaluator {
     return result;
   }
 
+  private identityId(value: object): number {
+    let id = this.identityIds.get(value);
+    if (id === undefined) {
+      id = this.nextIdentityId++;
+      this.identityIds.set(value, id);
+    }
+    return id;
+  }
+
   /**
    * The guest's OS from its evidence. The name hint counts only when nothing else identifies the OS
    * with its version, so the shared entry is made without it and the hint is read per guest only then.
+   * Every result comes from the map, so equal evidence always yields the same object.
    */
   private identify(os: Guest['os']): GuestOsResult {
     const strong = os.evidence.filter((e) => e.source !== 'name-hint');
-    const key = JSON.stringify([strong, os.reason ?? null, os.reasonDetail ?? null]);
+    const withoutHint = strong.length === os.evidence.length ? os : { ...os, evidence: strong };
+    const shared = this.identification(withoutHint);
+    if (withoutHint === os || (shared.known && shared.os.version)) return shared;
+    return this.identification(os);
+  }
+
+  private identification(os: Guest['os']): GuestOsResult {
+    const key = JSON.stringify([os.evidence, os.reason ?? null, os.reasonDetail ?? null]);
     let identified = this.identities.get(key);
     if (!identified) {
-      // Bounded: a fleet repeats a few thousand kinds of evidence; more means churn, so start over.
-      if (this.identities.size >= MAX_IDENTITIES) this.identities.clear();
-      identified = identifyGuestOs(strong.length === os.evidence.length ? os : { ...os, evidence: strong });
+      // Bounded: a fleet repeats a few thousand kinds of evidence (and guests known only by their
+      // name add one each); beyond the bound, start over, with what was keyed on the old entries.
+      if (this.identities.size >= MAX_IDENTITIES) {
+        this.identities.clear();
+        this.verdicts.clear();
+        this.results.clear();
+      }
+      identified = identifyGuestOs(os);
       this.identities.set(key, identified);
-    }
-    if (strong.length !== os.evidence.length && !(identified.known && identified.os.version)) {
-      return identifyGuestOs(os);
     }
     return identified;
   }
