@@ -4,11 +4,15 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     // Tests run from source: the shared package resolves to its TypeScript, not its build.
-    alias: {
-      '@hvmap/shared': fileURLToPath(new URL('./shared/src/index.ts', import.meta.url)),
-      '@hvmap/agent': fileURLToPath(new URL('./agent/src/index.ts', import.meta.url)),
-      '@hvmap/collector': fileURLToPath(new URL('./collector/src/index.ts', import.meta.url)),
-    },
+    alias: [
+      { find: /^@hvmap\/shared$/, replacement: fileURLToPath(new URL('./shared/src/index.ts', import.meta.url)) },
+      {
+        find: /^@hvmap\/shared\/schema$/,
+        replacement: fileURLToPath(new URL('./shared/src/schema.ts', import.meta.url)),
+      },
+      { find: /^@hvmap\/agent$/, replacement: fileURLToPath(new URL('./agent/src/index.ts', import.meta.url)) },
+      { find: /^@hvmap\/collector$/, replacement: fileURLToPath(new URL('./collector/src/index.ts', import.meta.url)) },
+    ],
   },
   test: {
     include: ['{shared,agent,collector}/src/**/*.test.ts', 'test/**/*.test.ts'],

@@ -10,8 +10,8 @@ import {
   type Hello,
   type HostFacts,
   type Inventory,
-  parseAgentFrame,
 } from '@hvmap/shared';
+import { parseAgentFrame } from '@hvmap/shared/schema';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type AgentOptions, backoffDelay, type RunningAgent, runAgent } from './connection.js';

@@ -1,4 +1,4 @@
-import { parseAgentFrame } from '@hvmap/shared';
+import { parseAgentFrame } from '@hvmap/shared/schema';
 import { describe, expect, it } from 'vitest';
 import { collectHostFacts, toHostFacts } from './host-facts.js';
 

@@ -1,18 +1,15 @@
 /**
  * hvmap protocol v1: the frames agents and the collector exchange over WebSocket at `/agent`.
- * Schemas are JSON Schema (TypeBox), compiled once: the collector checks every frame at the boundary
- * and trusts the typed value inside.
+ * The runtime schemas live in `schema.ts` (`@hvmap/shared/schema`): the collector checks every frame
+ * there, while the agent, which only reads the collector's few small frames, does without TypeBox
+ * (its compiler alone is ~24 MiB of an agent's memory: test/bench).
  */
-import { type Static, Type } from 'typebox';
-import { Compile } from 'typebox/compile';
+import type { Static } from 'typebox';
+import type * as S from './schema.js';
 
 export const PROTOCOL_VERSION = 1;
 /** Largest frame either side accepts (bytes). */
 export const MAX_FRAME_BYTES = 1024 * 1024;
-
-const Str = (max = 512) => Type.String({ maxLength: max });
-const OptStr = (max = 512) => Type.Optional(Type.String({ maxLength: max }));
-const Count = Type.Integer({ minimum: 0 });
 
 /** One state vocabulary for every driver; each driver maps its own codes onto it once. */
 export const GUEST_STATES = [
@@ -54,138 +51,21 @@ export const OS_UNKNOWN_REASONS = [
 ] as const;
 export type OsUnknownReason = (typeof OS_UNKNOWN_REASONS)[number];
 
-export const OsEvidenceSchema = Type.Object({
-  source: Type.Enum(OS_EVIDENCE_SOURCES),
-  /** The evidence as text, e.g. a libosinfo id, a caption, a pretty name. */
-  text: OptStr(1024),
-  /** Structured fields as the source gave them (os-release keys, KVP items, xe os-version keys). */
-  fields: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Str(1024))),
-});
-export type OsEvidence = Static<typeof OsEvidenceSchema>;
-
-export const GuestSchema = Type.Object({
-  uuid: Str(64),
-  name: Str(256),
-  state: Type.Enum(GUEST_STATES),
-  vcpus: Type.Optional(Count),
-  memoryBytes: Type.Optional(Count),
-  arch: OptStr(64),
-  firmware: OptStr(64),
-  machine: OptStr(128),
-  generation: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 })),
-  os: Type.Object({
-    evidence: Type.Array(OsEvidenceSchema, { maxItems: 16 }),
-    /** Set when the driver could not read the guest OS from the guest itself. */
-    reason: Type.Optional(Type.Enum(OS_UNKNOWN_REASONS)),
-    reasonDetail: OptStr(1024),
-  }),
-});
-export type Guest = Static<typeof GuestSchema>;
-
-export const HypervisorSchema = Type.Object({
-  /** Driver that found it: libvirt, xen, xenserver, hyperv. */
-  driver: Str(32),
-  /** Product as the driver determined it: kvm, qemu, xen, xenserver, hyper-v, test, ... */
-  product: Str(64),
-  /** Version in the vendor's terms where the driver knows it (Hyper-V "2019"), else the raw version. */
-  version: OptStr(128),
-  build: OptStr(64),
-  /** Management stack and its version, e.g. "libvirt 9.0.0". */
-  managementStack: OptStr(256),
-  /** The host OS as text (os-release PRETTY_NAME, Windows caption), the basis of "RHEL 9.2 KVM". */
-  hostOs: OptStr(256),
-  /** Structured host OS fields (os-release ID/VERSION_ID, Win32_OperatingSystem fields). */
-  hostOsFields: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Str(1024))),
-});
-export type Hypervisor = Static<typeof HypervisorSchema>;
-
-export const HostFactsSchema = Type.Object({
-  hostname: Str(256),
-  os: Type.Object({
-    platform: Str(64),
-    distro: OptStr(128),
-    release: OptStr(128),
-    kernel: OptStr(128),
-    arch: OptStr(64),
-  }),
-  cpu: Type.Object({
-    manufacturer: OptStr(128),
-    brand: OptStr(256),
-    cores: Type.Optional(Count),
-    sockets: Type.Optional(Count),
-  }),
-  memoryBytes: Type.Optional(Count),
-  systemUuid: OptStr(64),
-  manufacturer: OptStr(128),
-  model: OptStr(128),
-  /** True when the host itself runs inside a VM (nested virtualization). */
-  virtual: Type.Optional(Type.Boolean()),
-});
-export type HostFacts = Static<typeof HostFactsSchema>;
-
-export const ReportErrorSchema = Type.Object({
-  driver: Str(32),
-  /** Stable code, e.g. VIRSH_NOT_FOUND, COMMAND_TIMEOUT, DOMAIN_VANISHED. */
-  code: Str(64),
-  message: Str(2048),
-  /** Guest the error is about, when it is about one. */
-  guest: OptStr(256),
-});
-export type ReportError = Static<typeof ReportErrorSchema>;
-
-export const DriverRunSchema = Type.Object({
-  driver: Str(32),
-  ok: Type.Boolean(),
-  durationMs: Type.Number({ minimum: 0 }),
-  guests: Count,
-});
-export type DriverRun = Static<typeof DriverRunSchema>;
-
-const Seq = Type.Integer({ minimum: 0 });
-
-export const HelloSchema = Type.Object({
-  type: Type.Literal('hello'),
-  protocol: Type.Integer(),
-  agentId: Str(128),
-  agentVersion: Str(64),
-  hostname: Str(256),
-});
-export const InventorySchema = Type.Object({
-  type: Type.Literal('inventory'),
-  seq: Seq,
-  collectedAt: Type.String({ maxLength: 40 }),
-  host: HostFactsSchema,
-  hypervisor: HypervisorSchema,
-  guests: Type.Array(GuestSchema, { maxItems: 10000 }),
-  errors: Type.Array(ReportErrorSchema, { maxItems: 1000 }),
-  drivers: Type.Optional(Type.Array(DriverRunSchema, { maxItems: 16 })),
-  /** True when a driver failed part-way and the guest list may be incomplete. */
-  partial: Type.Boolean(),
-});
-export const HeartbeatSchema = Type.Object({ type: Type.Literal('heartbeat'), seq: Seq });
-export const AgentFrameSchema = Type.Union([HelloSchema, InventorySchema, HeartbeatSchema]);
-
-export const WelcomeSchema = Type.Object({
-  type: Type.Literal('welcome'),
-  protocol: Type.Integer(),
-  interval: Type.Integer({ minimum: 1 }),
-  /** Highest seq the collector has stored for this agent, so a restarted agent can continue. */
-  lastSeq: Type.Optional(Seq),
-});
-export const AckSchema = Type.Object({ type: Type.Literal('ack'), seq: Seq });
-export const RescanSchema = Type.Object({ type: Type.Literal('rescan') });
-export const ErrorFrameSchema = Type.Object({ type: Type.Literal('error'), code: Str(64), message: Str(2048) });
-export const CollectorFrameSchema = Type.Union([WelcomeSchema, AckSchema, RescanSchema, ErrorFrameSchema]);
-
-export type Hello = Static<typeof HelloSchema>;
-export type Inventory = Static<typeof InventorySchema>;
-export type Heartbeat = Static<typeof HeartbeatSchema>;
-export type AgentFrame = Static<typeof AgentFrameSchema>;
-export type Welcome = Static<typeof WelcomeSchema>;
-export type Ack = Static<typeof AckSchema>;
-export type Rescan = Static<typeof RescanSchema>;
-export type ErrorFrame = Static<typeof ErrorFrameSchema>;
-export type CollectorFrame = Static<typeof CollectorFrameSchema>;
+export type OsEvidence = Static<typeof S.OsEvidenceSchema>;
+export type Guest = Static<typeof S.GuestSchema>;
+export type Hypervisor = Static<typeof S.HypervisorSchema>;
+export type HostFacts = Static<typeof S.HostFactsSchema>;
+export type ReportError = Static<typeof S.ReportErrorSchema>;
+export type DriverRun = Static<typeof S.DriverRunSchema>;
+export type Hello = Static<typeof S.HelloSchema>;
+export type Inventory = Static<typeof S.InventorySchema>;
+export type Heartbeat = Static<typeof S.HeartbeatSchema>;
+export type AgentFrame = Static<typeof S.AgentFrameSchema>;
+export type Welcome = Static<typeof S.WelcomeSchema>;
+export type Ack = Static<typeof S.AckSchema>;
+export type Rescan = Static<typeof S.RescanSchema>;
+export type ErrorFrame = Static<typeof S.ErrorFrameSchema>;
+export type CollectorFrame = Static<typeof S.CollectorFrameSchema>;
 
 /** Close codes the collector uses after an `error` frame (4xxx: application range). */
 export const CLOSE_CODES = {
@@ -200,39 +80,30 @@ export const CLOSE_CODES = {
   storeFailed: 4503,
 } as const;
 
-const agentFrameValidator = Compile(AgentFrameSchema);
-const collectorFrameValidator = Compile(CollectorFrameSchema);
-const frameValidators = {
-  hello: Compile(HelloSchema),
-  inventory: Compile(InventorySchema),
-  heartbeat: Compile(HeartbeatSchema),
-} as const;
-
 export type ParseResult<T> = { ok: true; frame: T } | { ok: false; code: string; reason: string };
 
-/**
- * Parses and validates one agent frame. Never throws: a bad frame yields a stable code and a
- * reason naming the first offending field.
- */
-export function parseAgentFrame(text: string): ParseResult<AgentFrame> {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    return { ok: false, code: 'BAD_JSON', reason: `frame is not JSON: ${(err as Error).message}` };
+const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
+
+/** Whether a parsed value is one of the collector's frames (welcome, ack, rescan, error). */
+function isCollectorFrame(v: Record<string, unknown>): boolean {
+  switch (v.type) {
+    case 'welcome':
+      return (
+        Number.isInteger(v.protocol) &&
+        Number.isInteger(v.interval) &&
+        (v.interval as number) >= 1 &&
+        (v.lastSeq === undefined || isCount(v.lastSeq))
+      );
+    case 'ack':
+      return isCount(v.seq);
+    case 'rescan':
+      return true;
+    case 'error':
+      return isText(v.code, 64) && isText(v.message, 2048);
+    default:
+      return false;
   }
-  if (agentFrameValidator.Check(value)) return { ok: true, frame: value };
-  const type = (value as { type?: unknown } | null)?.type;
-  if (typeof type !== 'string' || !(type in frameValidators)) {
-    return {
-      ok: false,
-      code: 'UNKNOWN_FRAME',
-      reason: `unknown frame type ${JSON.stringify(type)}; expected hello, inventory or heartbeat`,
-    };
-  }
-  const first = frameValidators[type as keyof typeof frameValidators].Errors(value)[0];
-  const where = first ? `${first.instancePath || '/'}: ${first.message}` : 'does not match the schema';
-  return { ok: false, code: 'BAD_FRAME', reason: `${type} frame invalid at ${where}` };
 }
 
 /** Parses and validates one collector frame (the agent's side of the boundary). */
@@ -243,6 +114,8 @@ export function parseCollectorFrame(text: string): ParseResult<CollectorFrame> {
   } catch (err) {
     return { ok: false, code: 'BAD_JSON', reason: `frame is not JSON: ${(err as Error).message}` };
   }
-  if (collectorFrameValidator.Check(value)) return { ok: true, frame: value };
+  if (typeof value === 'object' && value !== null && isCollectorFrame(value as Record<string, unknown>)) {
+    return { ok: true, frame: value as CollectorFrame };
+  }
   return { ok: false, code: 'BAD_FRAME', reason: 'collector frame does not match protocol v1' };
 }

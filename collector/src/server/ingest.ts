@@ -1,12 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import {
-  type AgentFrame,
-  CLOSE_CODES,
-  type CollectorFrame,
-  type Inventory,
-  PROTOCOL_VERSION,
-  parseAgentFrame,
-} from '@hvmap/shared';
+import { type AgentFrame, CLOSE_CODES, type CollectorFrame, type Inventory, PROTOCOL_VERSION } from '@hvmap/shared';
+import { parseAgentFrame } from '@hvmap/shared/schema';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Evaluator } from '../map/evaluator.js';

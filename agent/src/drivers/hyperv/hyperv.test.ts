@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Guest, identifyGuestOs, identifyHypervisor, parseAgentFrame } from '@hvmap/shared';
+import { type Guest, identifyGuestOs, identifyHypervisor } from '@hvmap/shared';
+import { parseAgentFrame } from '@hvmap/shared/schema';
 import { describe, expect, it } from 'vitest';
 import { replayRunner } from '../../replay.js';
 import type { Runner, RunResult } from '../../runner.js';
