@@ -18,13 +18,6 @@ const VIRSH_STATES: Record<string, GuestState> = {
   'no state': 'unknown',
 };
 
-// Longest first, so "in shutdown" wins over a name ending in "shutdown".
-const STATE_AT_END = new RegExp(
-  `^\\s*(\\S+)\\s+(.+?)\\s+(${Object.keys(VIRSH_STATES)
-    .sort((a, b) => b.length - a.length)
-    .join('|')})\\s*$`,
-);
-
 /** Parses `virsh domstate`: the state as one of the words `virsh list` prints. */
 export function parseVirshState(text: string): GuestState {
   const state = text.trim();
