@@ -160,6 +160,30 @@ describe('hostile input', () => {
     peer.ws.close();
   });
 
+  it('refuses writes while the database is read-only, keeps serving reads, and stores the resent snapshot after', async () => {
+    const first = await welcomed();
+    first.send(inventory(1, 2));
+    await first.next('ack');
+    first.ws.close();
+    // SQLite's own read-only switch: every write fails with SQLITE_READONLY, as on a read-only mount.
+    collector.db.pragma('query_only = ON');
+    const peer = await welcomed();
+    peer.send(inventory(2, 5));
+    expect(await peer.next('error')).toMatchObject({
+      code: 'STORE_FAILED',
+      message: expect.stringMatching(/readonly|read-only/i),
+    });
+    expect((await peer.closed).code).toBe(4503);
+    const report = (await (await fetch(`${collector.url}/api/report`)).json()) as { guests: unknown[] };
+    expect(report.guests).toHaveLength(2);
+    collector.db.pragma('query_only = OFF');
+    const again = await welcomed();
+    again.send(inventory(2, 5));
+    expect(await again.next('ack')).toEqual({ type: 'ack', seq: 2 });
+    expect(readReport(collector.db, { includeRemoved: false }).guests).toHaveLength(5);
+    again.ws.close();
+  });
+
   it('refuses writes when the disk is full, keeps serving reads, and stores the resent snapshot once space returns', async () => {
     const first = await welcomed();
     first.send(inventory(1, 2));

@@ -120,59 +120,82 @@ export class AgentSessions {
     });
 
     socket.on('message', (data, isBinary) => {
-      // Once refused, a connection is closing: frames already on the wire behind the refused one are
-      // neither applied nor counted again (a flood of 100 is one RATE_LIMITED, not 70).
-      if (socket.readyState !== socket.OPEN) return;
-      const now = performance.now();
-      tokens = Math.min(rate.burst, tokens + ((now - refilledAt) / 1000) * rate.perSecond);
-      refilledAt = now;
-      if (tokens < 1) return reject('RATE_LIMITED', `more than ${rate.perSecond} frames/s`, CLOSE_CODES.rateLimited);
-      tokens--;
-      if (isBinary) return reject('BINARY_FRAME', 'frames are JSON text', CLOSE_CODES.badFrame);
-      const parsed = parseAgentFrame(data.toString());
-      if (!parsed.ok) return reject(parsed.code, parsed.reason, CLOSE_CODES.badFrame);
-      const frame: AgentFrame = parsed.frame;
-      if (!helloDone) {
-        if (frame.type !== 'hello')
-          return reject('HELLO_EXPECTED', `expected hello, got ${frame.type}`, CLOSE_CODES.badFrame);
-        if (frame.protocol !== PROTOCOL_VERSION) {
-          return reject(
-            'PROTOCOL_VERSION',
-            `protocol ${frame.protocol} is not supported; this collector speaks ${PROTOCOL_VERSION}`,
-            CLOSE_CODES.protocolVersion,
+      try {
+        // Once refused, a connection is closing: frames already on the wire behind the refused one are
+        // neither applied nor counted again (a flood of 100 is one RATE_LIMITED, not 70).
+        if (socket.readyState !== socket.OPEN) return;
+        const now = performance.now();
+        tokens = Math.min(rate.burst, tokens + ((now - refilledAt) / 1000) * rate.perSecond);
+        refilledAt = now;
+        if (tokens < 1) return reject('RATE_LIMITED', `more than ${rate.perSecond} frames/s`, CLOSE_CODES.rateLimited);
+        tokens--;
+        if (isBinary) return reject('BINARY_FRAME', 'frames are JSON text', CLOSE_CODES.badFrame);
+        const parsed = parseAgentFrame(data.toString());
+        if (!parsed.ok) return reject(parsed.code, parsed.reason, CLOSE_CODES.badFrame);
+        const frame: AgentFrame = parsed.frame;
+        if (!helloDone) {
+          if (frame.type !== 'hello')
+            return reject('HELLO_EXPECTED', `expected hello, got ${frame.type}`, CLOSE_CODES.badFrame);
+          if (frame.protocol !== PROTOCOL_VERSION) {
+            return reject(
+              'PROTOCOL_VERSION',
+              `protocol ${frame.protocol} is not supported; this collector speaks ${PROTOCOL_VERSION}`,
+              CLOSE_CODES.protocolVersion,
+            );
+          }
+          if (!store.mayUseToken(agentName, frame.agentId)) {
+            return reject(
+              'TOKEN_BOUND',
+              'this token belongs to another agent; create a token for this host',
+              CLOSE_CODES.unauthorized,
+            );
+          }
+          // Contact is recorded when the store can; a read-only or full database still lets agents in
+          // (their snapshots are refused with STORE_FAILED until it can write again).
+          this.recordContact(log, () => store.recordHello(agentName, frame.agentId, frame.agentVersion));
+          helloDone = true;
+          clearTimeout(helloTimer);
+          this.counters.framesAccepted++;
+          const previous = this.open.get(agentName);
+          if (previous && previous !== socket) previous.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
+          this.open.set(agentName, socket);
+          log.info(
+            { agentId: frame.agentId, agentVersion: frame.agentVersion, hostname: frame.hostname },
+            'agent connected',
           );
+          const lastSeq = store.lastSeq(agentName);
+          send(socket, {
+            type: 'welcome',
+            protocol: PROTOCOL_VERSION,
+            interval: this.options.intervalSec,
+            ...(lastSeq !== null ? { lastSeq } : {}),
+          });
+          return;
         }
-        if (!store.recordHello(agentName, frame.agentId, frame.agentVersion)) {
-          return reject(
-            'TOKEN_BOUND',
-            'this token belongs to another agent; create a token for this host',
-            CLOSE_CODES.unauthorized,
-          );
-        }
-        helloDone = true;
-        clearTimeout(helloTimer);
         this.counters.framesAccepted++;
-        const previous = this.open.get(agentName);
-        if (previous && previous !== socket) previous.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
-        this.open.set(agentName, socket);
-        log.info(
-          { agentId: frame.agentId, agentVersion: frame.agentVersion, hostname: frame.hostname },
-          'agent connected',
-        );
-        const lastSeq = store.lastSeq(agentName);
+        if (frame.type === 'hello') return reject('HELLO_REPEATED', 'hello was already received', CLOSE_CODES.badFrame);
+        if (frame.type === 'heartbeat') return this.recordContact(log, () => store.recordContact(agentName));
+        this.ingest(socket, agentName, frame, log);
+      } catch (err) {
+        // A write the store refuses (read-only database, full disk) during hello or a heartbeat: the
+        // agent is told and reconnects with backoff; the collector itself goes on serving.
+        log.error({ code: 'STORE_FAILED', err: (err as Error).message }, 'frame not handled');
         send(socket, {
-          type: 'welcome',
-          protocol: PROTOCOL_VERSION,
-          interval: this.options.intervalSec,
-          ...(lastSeq !== null ? { lastSeq } : {}),
+          type: 'error',
+          code: 'STORE_FAILED',
+          message: `the collector could not record this (${(err as Error).message})`,
         });
-        return;
+        socket.close(CLOSE_CODES.storeFailed, 'STORE_FAILED');
       }
-      this.counters.framesAccepted++;
-      if (frame.type === 'hello') return reject('HELLO_REPEATED', 'hello was already received', CLOSE_CODES.badFrame);
-      if (frame.type === 'heartbeat') return store.recordContact(agentName);
-      this.ingest(socket, agentName, frame, log);
     });
+  }
+
+  private recordContact(log: Logger, write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      log.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'contact not recorded');
+    }
   }
 
   private ingest(socket: WebSocket, agentName: string, inventory: Inventory, log: Logger): void {

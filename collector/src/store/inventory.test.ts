@@ -130,9 +130,10 @@ describe('InventoryStore', () => {
   });
 
   it('binds a token to the first agent id that says hello and refuses another', () => {
-    expect(store.recordHello('kvm-01', 'agent-A', '0.1.0')).toBe(true);
-    expect(store.recordHello('kvm-01', 'agent-A', '0.1.1')).toBe(true);
-    expect(store.recordHello('kvm-01', 'agent-B', '0.1.0')).toBe(false);
+    expect(store.mayUseToken('kvm-01', 'agent-A')).toBe(true);
+    store.recordHello('kvm-01', 'agent-A', '0.1.0');
+    expect(store.mayUseToken('kvm-01', 'agent-A')).toBe(true);
+    expect(store.mayUseToken('kvm-01', 'agent-B')).toBe(false);
   });
 });
 

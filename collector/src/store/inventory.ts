@@ -200,15 +200,18 @@ export class InventoryStore {
   }
 
   /**
-   * Records a hello. A token binds to the first agent id that uses it: another agent presenting the
-   * same token is refused (returns false), so a leaked token cannot take over someone else's host.
+   * Whether this agent id may use the token: a token binds to the first agent id that says hello with
+   * it, so a leaked token cannot take over someone else's host.
    */
-  recordHello(agentName: string, agentId: string, agentVersion: string): boolean {
+  mayUseToken(agentName: string, agentId: string): boolean {
     const bound = (this.stmts.agentOf.get(agentName) as { agent_id: string | null } | undefined)?.agent_id;
-    if (bound && bound !== agentId) return false;
+    return !bound || bound === agentId;
+  }
+
+  /** Records a hello (binding the token to this agent id, see `mayUseToken`). */
+  recordHello(agentName: string, agentId: string, agentVersion: string): void {
     this.stmts.hello.run(agentId, agentVersion, new Date().toISOString(), agentName);
     this.stmts.contactHost.run(new Date().toISOString(), agentName);
-    return true;
   }
 
   /** A heartbeat: the host is alive and unchanged. */
