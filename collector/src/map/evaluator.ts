@@ -153,4 +153,4 @@ export class Evaluator {
   }
 }
 
-const MAX_IDENTITIES = 50_000;
+const MAX_IDENTITIES = 200_000;

@@ -403,11 +403,10 @@ function windowsGuestAgentFields(os: WindowsOs): Record<string, string> {
   };
 }
 
-function kvpFields(os: SimOs, fqdn: string): Record<string, string> {
+function kvpFields(os: SimOs): Record<string, string> {
   if (os.kind === 'windows') {
     const [major, minor] = os.ntVersion.split('.');
     return {
-      FullyQualifiedDomainName: fqdn,
       OSName: os.caption,
       OSVersion: os.ntVersion,
       CSDVersion: '',
@@ -425,7 +424,6 @@ function kvpFields(os: SimOs, fqdn: string): Record<string, string> {
     };
   }
   return {
-    FullyQualifiedDomainName: fqdn,
     OSName: os.name,
     OSVersion: os.kernel.replace(/-.*/, ''),
     OSMajorVersion: os.versionId,
@@ -468,7 +466,7 @@ function toGuest(kind: HostKind, g: SimGuest, running: boolean, os: SimOs): Gues
     };
   }
   if (running && !g.silent) {
-    const fields = kvpFields(os, `${g.name}.corp.example.com`);
+    const fields = kvpFields(os);
     evidence.push({ source: 'kvp', text: fields.OSName, fields });
   } else if (running) {
     reason = 'kvp_empty';

@@ -107,8 +107,9 @@ export function parseWmiList(text: string): WmiInstance[] {
 
 /**
  * The KVP items kept as OS evidence (learn.microsoft.com/windows/win32/hyperv_v2/msvm-kvpexchangedataitem;
- * Linux's hv_kvp_daemon sends the same names). The guest's network and RDP addresses are left out:
- * they say nothing about its OS.
+ * Linux's hv_kvp_daemon sends the same names). The guest's name, network and RDP addresses are left
+ * out: they say nothing about its OS, and evidence unique to each guest would keep the collector from
+ * sharing one identification among the guests of an OS.
  */
 export const KVP_OS_ITEMS = [
   'OSName',
@@ -125,7 +126,6 @@ export const KVP_OS_ITEMS = [
   'ServicePackMinor',
   'ProcessorArchitecture',
   'IntegrationServicesVersion',
-  'FullyQualifiedDomainName',
 ] as const;
 
 const cimXml = new XMLParser({
