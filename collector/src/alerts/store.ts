@@ -51,27 +51,34 @@ function toRecord(r: Record<string, string | null>): AlertRecord {
   };
 }
 
+/** The WHERE clause of an alert filter, and its parameters. */
+function alertsWhere(filter: AlertFilter): { where: string; params: (string | number)[] } {
+  const clauses: string[] = [];
+  const params: (string | number)[] = [];
+  for (const [column, value] of [
+    ['state', filter.state],
+    ['kind', filter.kind],
+    ['hostname', filter.host],
+  ] as const) {
+    if (value === undefined) continue;
+    clauses.push(`${column} = ?`);
+    params.push(value);
+  }
+  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+}
+
+/** How many alerts match a filter (for paging). */
+export function countAlerts(db: Db, filter: AlertFilter = {}): number {
+  const { where, params } = alertsWhere(filter);
+  return (db.prepare(`SELECT COUNT(*) AS n FROM alerts ${where}`).get(...params) as { n: number }).n;
+}
+
 /** Alerts as `hvmap alerts` and `/api/alerts` show them, newest first. */
 export function listAlerts(db: Db, filter: AlertFilter = {}): AlertRecord[] {
-  const where: string[] = [];
-  const params: (string | number)[] = [];
-  if (filter.state) {
-    where.push('state = ?');
-    params.push(filter.state);
-  }
-  if (filter.kind) {
-    where.push('kind = ?');
-    params.push(filter.kind);
-  }
-  if (filter.host) {
-    where.push('hostname = ?');
-    params.push(filter.host);
-  }
+  const { where, params } = alertsWhere(filter);
   params.push(Math.min(filter.limit ?? 1000, 10_000), filter.offset ?? 0);
   const rows = db
-    .prepare(
-      `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?`,
-    )
+    .prepare(`SELECT * FROM alerts ${where} ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?`)
     .all(...params) as Record<string, string | null>[];
   return rows.map(toRecord);
 }

@@ -559,23 +559,3 @@ export function readSummary(db: Db, live: LiveState, guests: StatusCounts): Summ
     alerts,
   };
 }
-
-/** How many alerts match a filter: listAlerts (alerts/store.ts) pages without a total. */
-export function countAlerts(db: Db, filter: { state?: string; kind?: string; host?: string }): number {
-  const where: string[] = [];
-  const params: string[] = [];
-  if (filter.state) {
-    where.push('state = ?');
-    params.push(filter.state);
-  }
-  if (filter.kind) {
-    where.push('kind = ?');
-    params.push(filter.kind);
-  }
-  if (filter.host) {
-    where.push('hostname = ?');
-    params.push(filter.host);
-  }
-  const sql = `SELECT COUNT(*) AS n FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
-  return (db.prepare(sql).get(...params) as { n: number }).n;
-}

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { ALERT_KINDS } from '../alerts/rules.js';
-import { type AlertFilter, type AlertRecord, listAlerts } from '../alerts/store.js';
+import { type AlertFilter, type AlertRecord, countAlerts, listAlerts } from '../alerts/store.js';
 import type { Catalog } from '../catalog/load.js';
 import type { Db } from '../store/db.js';
 import {
@@ -15,7 +15,6 @@ import {
 } from './columns.js';
 import type { LiveMap } from './live-map.js';
 import {
-  countAlerts,
   EVERY_ROW,
   GUEST_SORTS,
   GUEST_STATUSES,

@@ -8,6 +8,7 @@
 import { MIN_NODE_MAJOR } from './bundle.js';
 import { InstallError } from './errors.js';
 import {
+  agentRunArgs,
   type ExecResult,
   type HostPlan,
   type Inspection,
@@ -311,19 +312,7 @@ class LinuxPlan implements HostPlan {
 
   /** The agent's command line, shared by the unit and the supervisor. */
   private launcher(settings: InstallSettings): string {
-    const args = [
-      this.facts.node?.path ?? 'node',
-      this.paths.script,
-      'run',
-      '--collector',
-      settings.collectorUrl,
-      '--token-file',
-      this.paths.token,
-      ...(settings.caPem !== undefined ? ['--ca', this.paths.ca] : []),
-      '--state-dir',
-      this.paths.state,
-      ...(settings.libvirtUri ? ['--libvirt-uri', settings.libvirtUri] : []),
-    ];
+    const args = agentRunArgs(this.facts.node?.path ?? 'node', this.paths, settings);
     return [
       '#!/bin/sh',
       '# Written by hvmap install: the agent, as the unit or the supervisor runs it.',

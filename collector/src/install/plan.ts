@@ -132,3 +132,24 @@ export function agentLogReason(log: string): string | null {
   }
   return null;
 }
+
+/** The agent's command line on any host: the same flags whichever way the host starts it. */
+export function agentRunArgs(
+  node: string,
+  paths: { script: string; token: string; ca: string; state: string },
+  settings: InstallSettings,
+): string[] {
+  return [
+    node,
+    paths.script,
+    'run',
+    '--collector',
+    settings.collectorUrl,
+    '--token-file',
+    paths.token,
+    ...(settings.caPem !== undefined ? ['--ca', paths.ca] : []),
+    '--state-dir',
+    paths.state,
+    ...(settings.libvirtUri ? ['--libvirt-uri', settings.libvirtUri] : []),
+  ];
+}

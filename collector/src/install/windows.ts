@@ -9,6 +9,7 @@ import { MIN_NODE_MAJOR } from './bundle.js';
 import { InstallError } from './errors.js';
 import { nodeMajor, parseInspection } from './linux.js';
 import {
+  agentRunArgs,
   type ExecResult,
   type HostPlan,
   type Inspection,
@@ -241,19 +242,7 @@ class WindowsPlan implements HostPlan {
   }
 
   private supervisor(settings: InstallSettings): string {
-    const args = [
-      this.facts.node?.path ?? 'node.exe',
-      this.paths.script,
-      'run',
-      '--collector',
-      settings.collectorUrl,
-      '--token-file',
-      this.paths.token,
-      ...(settings.caPem !== undefined ? ['--ca', this.paths.ca] : []),
-      '--state-dir',
-      this.paths.state,
-      ...(settings.libvirtUri ? ['--libvirt-uri', settings.libvirtUri] : []),
-    ];
+    const args = agentRunArgs(this.facts.node?.path ?? 'node.exe', this.paths, settings);
     const log = cmdq(this.paths.log);
     return [
       '@echo off',
