@@ -235,6 +235,35 @@ const refreshSummary = serialised(async () => {
 // ---------------------------------------------------------------------------------------------
 // Reusable pieces: a paged table, a guest table, select boxes
 
+/** A page of a table and its pager; turning the page keeps the view's state in the address. */
+function pagedTable(attrs, headers, rows, page, state, view) {
+  return [
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        attrs,
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            headers.map((t) => h('th', {}, t)),
+          ),
+        ),
+        h('tbody', {}, rows),
+      ),
+    ),
+    pager(page, (o) => {
+      state.offset = o;
+      replaceParams(state);
+      view.refresh();
+    }),
+  ];
+}
+
 function pager(page, onPage) {
   const first = page.total ? page.offset + 1 : 0;
   const last = page.offset + page.items.length;
@@ -796,29 +825,14 @@ function hostsView(root, params) {
           )
         : [h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'No host matches.'))];
       body.replaceChildren(
-        h(
-          'div',
-          { class: 'table-wrap' },
-          h(
-            'table',
-            { class: 'data hosts', dataset: { total: page.total } },
-            h(
-              'thead',
-              {},
-              h(
-                'tr',
-                {},
-                ['Host', 'Hypervisor', 'Guests', 'Status', 'Agent', 'Last contact'].map((t) => h('th', {}, t)),
-              ),
-            ),
-            h('tbody', {}, rows),
-          ),
+        ...pagedTable(
+          { class: 'data hosts', dataset: { total: page.total } },
+          ['Host', 'Hypervisor', 'Guests', 'Status', 'Agent', 'Last contact'],
+          rows,
+          page,
+          state,
+          view,
         ),
-        pager(page, (o) => {
-          state.offset = o;
-          replaceParams(state);
-          view.refresh();
-        }),
       );
     }),
   };
@@ -985,29 +999,14 @@ function alertsView(root, params) {
           )
         : [h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'No alerts.'))];
       body.replaceChildren(
-        h(
-          'div',
-          { class: 'table-wrap' },
-          h(
-            'table',
-            { class: 'data alerts', dataset: { total: page.total } },
-            h(
-              'thead',
-              {},
-              h(
-                'tr',
-                {},
-                ['Severity', 'Kind', 'Host', 'Message', 'Since', 'State'].map((t) => h('th', {}, t)),
-              ),
-            ),
-            h('tbody', {}, rows),
-          ),
+        ...pagedTable(
+          { class: 'data alerts', dataset: { total: page.total } },
+          ['Severity', 'Kind', 'Host', 'Message', 'Since', 'State'],
+          rows,
+          page,
+          state,
+          view,
         ),
-        pager(page, (o) => {
-          state.offset = o;
-          replaceParams(state);
-          view.refresh();
-        }),
       );
     }),
   };
@@ -1063,29 +1062,14 @@ function agentsView(root, params) {
             ),
           ];
       body.replaceChildren(
-        h(
-          'div',
-          { class: 'table-wrap' },
-          h(
-            'table',
-            { class: 'data agents', dataset: { total: page.total } },
-            h(
-              'thead',
-              {},
-              h(
-                'tr',
-                {},
-                ['Agent', 'Host', 'Connection', 'Version', 'Last contact', 'Token'].map((t) => h('th', {}, t)),
-              ),
-            ),
-            h('tbody', {}, rows),
-          ),
+        ...pagedTable(
+          { class: 'data agents', dataset: { total: page.total } },
+          ['Agent', 'Host', 'Connection', 'Version', 'Last contact', 'Token'],
+          rows,
+          page,
+          state,
+          view,
         ),
-        pager(page, (o) => {
-          state.offset = o;
-          replaceParams(state);
-          view.refresh();
-        }),
       );
     }),
   };
