@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { identifyGuestOsText, identifyHypervisorText } from '@hvmap/shared';
 import Table from 'cli-table3';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Option, type OptionValues } from 'commander';
 import { type AlertRecord, AlertStore, listAlerts } from './alerts/store.js';
 import { OperatorTokens } from './api/operators.js';
 import { formatView, VIEWS, type ViewName, viewFromCollector, viewFromDb } from './api/report-views.js';
@@ -90,7 +90,9 @@ export function buildProgram(): Command {
       'concurrent connections one remote address may hold; 0: no limit (raise it behind a proxy or NAT)',
       String(COLLECTOR_DEFAULTS.maxConnectionsPerAddress),
     )
-    .action(async (opts) => {
+    .option('--config <file>', 'JSON file of these options by their long names (listen, db, webhook, ...); flags win')
+    .action(async (_opts, command: Command) => {
+      const opts = withConfigFile(command);
       const logger = createLogger();
       for (const url of opts.webhook as string[]) {
         if (!/^https?:\/\//.test(url)) throw new UsageError(`--webhook must be an http(s) URL, got "${url}"`);
@@ -415,6 +417,40 @@ function readPem(file: string, flag: string): string {
   }
   if (!text.includes('-----BEGIN ')) throw new UsageError(`${flag} ${file} is not a PEM file`);
   return text;
+}
+
+/**
+ * The options of a command, with those of its `--config` file filled in where the command line gave
+ * none. The file holds one JSON object whose keys are the options' long names ("listen",
+ * "webhook-secret-file" or "webhookSecretFile"); an unknown key is bad usage, so a typo is not ignored.
+ */
+function withConfigFile(command: Command): OptionValues {
+  const opts = command.opts();
+  if (!opts.config) return opts;
+  let file: unknown;
+  try {
+    file = JSON.parse(readFileSync(opts.config, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--config ${opts.config}: ${(err as Error).message}`);
+  }
+  if (typeof file !== 'object' || file === null || Array.isArray(file)) {
+    throw new UsageError(`--config ${opts.config}: expected one JSON object of options`);
+  }
+  const known = new Map(command.options.map((o) => [o.attributeName(), o]));
+  for (const [key, value] of Object.entries(file)) {
+    const name = key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const option = known.get(name);
+    if (!option || name === 'config') throw new UsageError(`--config ${opts.config}: unknown option "${key}"`);
+    if (command.getOptionValueSource(name) === 'cli') continue;
+    const repeatable = Array.isArray(option.defaultValue);
+    if (repeatable ? !Array.isArray(value) : !['string', 'number', 'boolean'].includes(typeof value)) {
+      throw new UsageError(
+        `--config ${opts.config}: "${key}" must be ${repeatable ? 'a list' : 'a string, number or boolean'}`,
+      );
+    }
+    opts[name] = repeatable ? (value as unknown[]).map(String) : typeof value === 'boolean' ? value : String(value);
+  }
+  return opts;
 }
 
 function positiveInt(value: string, flag: string): number {
