@@ -235,6 +235,37 @@ const refreshSummary = serialised(async () => {
 // ---------------------------------------------------------------------------------------------
 // Reusable pieces: a paged table, a guest table, select boxes
 
+/** A list view's panel: a head with its title, a hint and a slot for the export link, filters, a body. */
+function listPanel(root, title, hint, exportAttrs = {}) {
+  const body = h('div');
+  const controls = h('div', { class: 'toolbar' });
+  const exportSlot = h('span', exportAttrs);
+  const head = [
+    h('h2', {}, title),
+    hint ? h('span', { class: 'hint' }, hint) : null,
+    h('span', { class: 'spacer' }),
+    exportSlot,
+  ];
+  root.append(
+    h(
+      'section',
+      { class: 'panel' },
+      h('div', { class: 'panel-head' }, head),
+      h('div', { class: 'panel-body' }, controls),
+      body,
+    ),
+  );
+  return { body, controls, exportSlot };
+}
+
+/** A filter changed: back to the first page, into the address, and fetch again. */
+function refilter(state, view, key, value) {
+  state[key] = value;
+  delete state.offset;
+  replaceParams(state);
+  view.refresh();
+}
+
 /** A page of a table and its pager; turning the page keeps the view's state in the address. */
 function pagedTable(attrs, headers, rows, page, state, view) {
   return [
@@ -611,31 +642,12 @@ async function filterChoices() {
 
 function guestsView(root, params) {
   const state = Object.fromEntries(params);
-  const body = h('div');
-  const controls = h('div', { class: 'toolbar' });
-  const exportSlot = h('span');
-  root.append(
-    h(
-      'section',
-      { class: 'panel' },
-      h(
-        'div',
-        { class: 'panel-head' },
-        h('h2', {}, 'Guests'),
-        h('span', { class: 'hint' }, 'click a guest for its verdict, programs and sources'),
-        h('span', { class: 'spacer' }),
-        exportSlot,
-      ),
-      h('div', { class: 'panel-body' }, controls),
-      body,
-    ),
+  const { body, controls, exportSlot } = listPanel(
+    root,
+    'Guests',
+    'click a guest for its verdict, programs and sources',
   );
-  const set = (k, v) => {
-    state[k] = v;
-    delete state.offset;
-    replaceParams(state);
-    view.refresh();
-  };
+  const set = (k, v) => refilter(state, view, k, v);
   const buildControls = async () => {
     const m = await filterChoices();
     controls.replaceChildren(
@@ -745,31 +757,8 @@ const connection = (on) =>
 
 function hostsView(root, params) {
   const state = Object.fromEntries(params);
-  const body = h('div');
-  const controls = h('div', { class: 'toolbar' });
-  const exportSlot = h('span');
-  root.append(
-    h(
-      'section',
-      { class: 'panel' },
-      h(
-        'div',
-        { class: 'panel-head' },
-        h('h2', {}, 'Hosts'),
-        h('span', { class: 'hint' }, 'click a host for its guests'),
-        h('span', { class: 'spacer' }),
-        exportSlot,
-      ),
-      h('div', { class: 'panel-body' }, controls),
-      body,
-    ),
-  );
-  const set = (k, v) => {
-    state[k] = v;
-    delete state.offset;
-    replaceParams(state);
-    view.refresh();
-  };
+  const { body, controls, exportSlot } = listPanel(root, 'Hosts', 'click a host for its guests');
+  const set = (k, v) => refilter(state, view, k, v);
   const view = {
     deps: ['hosts'],
     refresh: serialised(async () => {
@@ -919,29 +908,8 @@ function hostView(root, hostname, params) {
 
 function alertsView(root, params) {
   const state = { state: 'firing', ...Object.fromEntries(params) };
-  const controls = h('div', { class: 'toolbar' });
-  const body = h('div');
-  root.append(
-    h(
-      'section',
-      { class: 'panel' },
-      h(
-        'div',
-        { class: 'panel-head' },
-        h('h2', {}, 'Alerts'),
-        h('span', { class: 'spacer' }),
-        h('span', { id: 'alerts-export' }),
-      ),
-      h('div', { class: 'panel-body' }, controls),
-      body,
-    ),
-  );
-  const set = (k, v) => {
-    state[k] = v;
-    delete state.offset;
-    replaceParams(state);
-    view.refresh();
-  };
+  const { body, controls } = listPanel(root, 'Alerts', null, { id: 'alerts-export' });
+  const set = (k, v) => refilter(state, view, k, v);
   controls.append(
     select(
       'state',
