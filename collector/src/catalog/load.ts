@@ -193,6 +193,10 @@ function merge(programs: Map<string, CatalogProgram>, f: ReadFile): CatalogProbl
     };
   }
   (existing.rows as unknown[]).push(...tagged);
+  if (existing.kind === 'certification' && header.kind === 'certification' && header.lists) {
+    const known = new Set((existing.lists ?? []).map((l) => l.id));
+    existing.lists = [...(existing.lists ?? []), ...header.lists.filter((l) => !known.has(l.id))];
+  }
   existing.files.push(f.file);
   return null;
 }
@@ -226,10 +230,13 @@ function checkFile(file: string, text: string | null, problems: CatalogProblem[]
     return null;
   }
   const before = problems.length;
+  const declaredLists = new Set(
+    kind === 'certification' ? ((value as CertificationHeader).lists ?? []).map((l) => l.id) : [],
+  );
   value.rows.forEach((row, i) => {
     const reason = rowValidator.Check(row)
       ? kind === 'certification'
-        ? checkCertificationRow(row as CertificationRow)
+        ? checkCertificationRow(row as CertificationRow, declaredLists)
         : checkLifecycleRow(row as LifecycleRow)
       : firstSchemaError(rowValidator, row);
     if (reason) problems.push({ code: 'CATALOG_BAD_ROW', file, row: i, reason });
@@ -270,8 +277,9 @@ function checkCertificationHeader(h: CertificationHeader): string | null {
   );
 }
 
-function checkCertificationRow(r: CertificationRow): string | null {
+function checkCertificationRow(r: CertificationRow, lists: ReadonlySet<string>): string | null {
   return (
+    (r.list === undefined || lists.has(r.list) ? null : `/list: "${r.list}" is not among the header's lists`) ??
     checkSource(r.source, '/source') ??
     checkDate(r.read, '/read') ??
     (r.guest.family || r.guest.distro ? null : '/guest: needs "family" or "distro"') ??

@@ -64,6 +64,13 @@ export const HostScopeSchema = Type.Object(
 );
 export type HostScope = Static<typeof HostScopeSchema>;
 
+/** One vendor list (a page, with every revision of it that was read), named by the rows that come from it. */
+export const ListSchema = Type.Object(
+  { id: Slug, title: Text(300), note: Type.Optional(Text()) },
+  { additionalProperties: false },
+);
+export type VendorList = Static<typeof ListSchema>;
+
 /** Guests a program speaks of, optionally only on some hosts (else on the program's `hosts`). */
 export const GuestScopeSchema = Type.Object(
   {
@@ -110,6 +117,11 @@ export const CertificationRowSchema = Type.Object(
     guest: GuestRowMatchSchema,
     verdict: Type.Optional(Type.Union([Type.Literal('covered'), Type.Literal('excluded')])),
     conditions: Type.Array(Text(), { maxItems: 16 }),
+    /**
+     * The vendor's list (one page, all its revisions) the row comes from, as declared in the header's
+     * `lists`. Rows of one list decide together what the list leaves out (see README, "How a program judges").
+     */
+    list: Type.Optional(Slug),
     ...provenance,
   },
   { additionalProperties: false },
@@ -162,6 +174,8 @@ export const CertificationHeaderSchema = Type.Object(
     scopeSource: Type.Optional(SourceSchema),
     hosts: Type.Array(HostScopeSchema),
     guests: Type.Array(GuestScopeSchema),
+    /** The vendor's lists the rows name in `list`: a page and all of its revisions read. */
+    lists: Type.Optional(Type.Array(ListSchema, { maxItems: 100 })),
     /**
      * Hypervisors not in `hosts` (but for the products in `except`) exclude the program's guests:
      * SVVP validates only partners' products, so Windows Server elsewhere is outside it.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchesVersionSpec, parseVersionSpecItem } from './version-spec.js';
+import { isNewerThanVersionSpec, matchesVersionSpec, parseVersionSpecItem } from './version-spec.js';
 
 describe('matchesVersionSpec', () => {
   it.each([
@@ -34,6 +34,37 @@ describe('matchesVersionSpec', () => {
     ['', ['0-10'], false],
   ] as const)('%s in %j is %s', (version, items, expected) => {
     expect(matchesVersionSpec(version, items)).toBe(expected);
+  });
+});
+
+describe('isNewerThanVersionSpec', () => {
+  const ubuntu = ['12.04', '14.04', '16.04', '18.04', '18.10', '19.04', '20.04', '22.04', '24.04'];
+  const oracle = ['6.8-6.10', '7.3-7.8', '8.0-8.5', '9.0'];
+  it.each([
+    ['25.04', ubuntu, true],
+    ['26.04', ubuntu, true],
+    ['23.10', ubuntu, false],
+    ['22.04', ubuntu, false],
+    ['10.04', ubuntu, false],
+    ['8.6', oracle, true],
+    ['8.10', oracle, true],
+    ['9.1', oracle, true],
+    ['10', oracle, true],
+    ['7.9', oracle, true],
+    ['7.2', oracle, false],
+    ['8.5', oracle, false],
+    ['5.11', oracle, false],
+    ['8.10', ['8.1-8.6+'], false],
+    ['9.0', ['8.1-8.6+'], true],
+    ['2028', ['2019+'], false],
+    ['16.1', ['11.3', '12.5', '15.7'], true],
+    ['15.8', ['11.3', '12.5', '15.7'], true],
+    ['11.2', ['11.3', '12.5', '15.7'], false],
+    ['9.1', ['9'], false],
+    ['XP', ['7', '8.1', '10'], false],
+    ['', ['1'], false],
+  ] as const)('%s above %j is %s', (version, items, expected) => {
+    expect(isNewerThanVersionSpec(version, items)).toBe(expected);
   });
 });
 

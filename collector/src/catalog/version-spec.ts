@@ -41,6 +41,42 @@ export function matchesVersionSpec(version: string, items: readonly string[]): b
   });
 }
 
+/**
+ * True when `version` is above every version the list names in its own series ("8.6" above "8.0-8.5",
+ * "9.1" above "9.0"), or, when the list names none of its series, above the whole list ("25.04" above
+ * "24.04"). A list read before a guest was released cannot exclude that guest. An open item ("2019+",
+ * "8.1-8.6+" for 8.x) is never below a version of its own label.
+ */
+export function isNewerThanVersionSpec(version: string, items: readonly string[]): boolean {
+  if (!version.trim()) return false;
+  const tops = items
+    .map(parseVersionSpecItem)
+    .filter((spec): spec is VersionSpecItem => !('error' in spec))
+    .map(topOf)
+    .filter((top) => label(top.version) === label(version));
+  if (tops.length === 0) return false;
+  const own = tops.filter((top) => series(top.version) === series(version));
+  return (own.length ? own : tops).every(
+    (top) =>
+      top.open !== 'label' &&
+      !(top.open === 'series' && series(top.version) === series(version)) &&
+      compareVersions(version, top.version) > 0 &&
+      !isFinerVersion(version, top.version),
+  );
+}
+
+/** The highest version an item names, and how far it is open above it: not, within its series, or for its whole label. */
+function topOf(spec: VersionSpecItem): { version: string; open: 'no' | 'series' | 'label' } {
+  switch (spec.kind) {
+    case 'exact':
+      return { version: spec.version, open: 'no' };
+    case 'from':
+      return { version: spec.from, open: 'label' };
+    case 'range':
+      return { version: spec.to, open: spec.openSeries ? 'series' : 'no' };
+  }
+}
+
 function matchesItem(v: string, spec: VersionSpecItem): boolean {
   switch (spec.kind) {
     case 'exact':

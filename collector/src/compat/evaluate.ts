@@ -2,7 +2,7 @@
  * The compatibility engine: one guest on one hypervisor against every program of the catalog
  * (DESIGN.md "Collector"). Pure: the same identities, catalog and date give the same verdict.
  */
-import type { GuestOsIdentity, HypervisorIdentity } from '@hvmap/shared';
+import { compareVersions, type GuestOsIdentity, type HypervisorIdentity } from '@hvmap/shared';
 import {
   type Catalog,
   type CatalogProgram,
@@ -12,7 +12,7 @@ import {
   type RowOrigin,
 } from '../catalog/load.js';
 import type { CertificationRow, GuestRowMatch, GuestScope, HostMatch, LifecycleRow } from '../catalog/schema.js';
-import { matchesVersionSpec } from '../catalog/version-spec.js';
+import { isNewerThanVersionSpec, matchesVersionSpec } from '../catalog/version-spec.js';
 
 export type CompatStatus = 'certified' | 'not-certified' | 'unknown';
 export type ProgramVerdictKind = 'covered' | 'excluded' | 'silent';
@@ -162,6 +162,8 @@ function judge(
       origin: row.origin,
     };
   }
+  const byLists = judgeByLists(p, hv, guest);
+  if (byLists) return { ...base, conditions: [], source: formatSource(p.source), ...byLists };
   const scope = scopeOf(p, hv, guest);
   if (scope.inScope) {
     const vendor = scope.vendor
@@ -179,6 +181,92 @@ function judge(
     };
   }
   return { ...base, verdict: 'silent', conditions: [], source: formatSource(p.source), note: scope.silentNote };
+}
+
+type Row = CertificationProgram['rows'][number];
+
+/**
+ * What the vendor's lists say of a pair none of their rows covers. A list is one page with every
+ * revision of it that was read: vendors drop old hosts and guests from their pages as support ends,
+ * without saying the pair became unsupported, so a pair is covered when any revision lists it. A
+ * list that names this host for the guest's distro excludes the guest's version when it lists that
+ * version only with other hosts, or when the version is older than, or between, the versions it
+ * lists; it is silent on a version newer than all it lists (the page predates the guest). The
+ * program excludes the pair only when every such list does. Null when no list names this host for
+ * the distro: the program's scope decides.
+ */
+function judgeByLists(
+  p: CertificationProgram,
+  hv: HypervisorIdentity,
+  guest: GuestOsIdentity,
+): { verdict: 'excluded' | 'silent'; note: string } | null {
+  const lists = new Map<string, Row[]>();
+  for (const row of p.rows) {
+    if (!row.list || row.verdict === 'excluded') continue;
+    if (row.hypervisor.product !== hv.product.toLowerCase()) continue;
+    if (!guestMatches({ family: row.guest.family, distro: row.guest.distro }, guest)) continue;
+    lists.set(row.list, [...(lists.get(row.list) ?? []), row]);
+  }
+  const judged = [...lists]
+    .filter(([, rows]) => rows.some((r) => hostMatches(r.hypervisor, hv)))
+    .map(([id, rows]) => {
+      const title = p.lists?.find((l) => l.id === id)?.title ?? id;
+      const revisions = revisionsOf(rows);
+      const listing = rows.filter((r) => guestMatches(r.guest, guest));
+      const distro = guest.name.replace(guest.version, '').trim() || guest.distro;
+      if (listing.length) {
+        const hosts = [...new Set(listing.flatMap((r) => r.hypervisor.versions ?? ['any version']))];
+        const here = listing.filter((r) => hostMatches(r.hypervisor, hv));
+        return {
+          verdict: 'excluded' as const,
+          note: here.length
+            ? `${title} lists ${guest.name} on ${hv.name} only for guests that meet its requirements: ${describeRequirements(here[0].guest)} (${revisions})`
+            : `${title} lists ${guest.name} only on hosts ${hosts.join(', ')}, not on ${hv.name} (${revisions})`,
+        };
+      }
+      const versions = rows.flatMap((r) => r.guest.versions ?? []);
+      const [oldest, newest] = span(versions);
+      if (isNewerThanVersionSpec(guest.version, versions)) {
+        const series = versions.filter((v) => v.split('.')[0] === guest.version.split('.')[0]);
+        const top = series.length ? span(series)[1] : newest;
+        return {
+          verdict: 'silent' as const,
+          note: `newer than the list: ${title} lists ${distro} up to ${top}; none of its revisions lists ${guest.version} (${revisions})`,
+        };
+      }
+      return {
+        verdict: 'excluded' as const,
+        note: `not listed: ${title} lists ${distro} versions from ${oldest} to ${newest}, and ${guest.version} is not among them (${revisions})`,
+      };
+    });
+  if (judged.length === 0) return null;
+  const partial = p.coverage === 'partial' ? `; program coverage is partial: ${p.coverageNote}` : '';
+  const silent = judged.find((j) => j.verdict === 'silent');
+  if (silent) return { verdict: 'silent', note: silent.note };
+  return { verdict: 'excluded', note: `${judged.map((j) => j.note).join('; ')}${partial}` };
+}
+
+/** "revisions 2025-06-19, 2021-01-08": the revisions of a list whose rows were read. */
+function revisionsOf(rows: Row[]): string {
+  const dates = [...new Set(rows.map((r) => r.source.revised ?? r.source.commit?.slice(0, 8) ?? 'undated'))];
+  return `${dates.length === 1 ? 'revision' : 'revisions'} ${dates.sort().reverse().join(', ')}`;
+}
+
+/** The lowest and highest version a list of version items names. */
+function span(versions: string[]): [string, string] {
+  const ends = versions.flatMap((v) => v.replace(/\+$/, '').split('-'));
+  const sorted = ends.sort(compareVersions);
+  return [sorted[0], sorted[sorted.length - 1]];
+}
+
+function describeRequirements(m: GuestRowMatch): string {
+  return [
+    m.arch ? `${m.arch.join(' or ')} only` : '',
+    m.generation ? `generation ${m.generation.join(' or ')} VM` : '',
+    m.minBuild ? `${m.minBuild.label} (build ${m.minBuild.build} or later)` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
 }
 
 /**
