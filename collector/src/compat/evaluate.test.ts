@@ -115,7 +115,7 @@ const cases: GoldenCase[] = [
     guest: os('rhel', '9.2'),
     status: 'not-certified',
     programs: { 'ms-hyperv-linux': 'excluded', 'rh-certified-hypervisors': 'silent' },
-    notes: { 'ms-hyperv-linux': '9.2 only on hosts 2025, 2022, 2019, 2016, not on' },
+    notes: { 'ms-hyperv-linux': '9.2 only on hosts 2025, 2022, 2019, 2016, Azure Local, not on' },
     why: `${MS_RHEL}: 9.x only on 2016 and later; no revision lists 9.x with a 2012 R2 host (the 2021 one stops at 8.3); Red Hat's own list is not in the catalog`,
   },
   {

@@ -298,7 +298,24 @@ function rowNote(row: CertificationRow): string | undefined {
 }
 
 function hostMatches(m: HostMatch, hv: HypervisorIdentity): boolean {
-  return m.product === hv.product.toLowerCase() && (!m.versions || matchesVersionSpec(hv.version, m.versions));
+  if (m.product !== hv.product.toLowerCase()) return false;
+  const azure = azureLocalRelease(hv);
+  if (azure)
+    return (m.versions ?? []).some((item) => matchesVersionSpec(azure, [item.replace(AZURE_BRAND, 'Azure Local')]));
+  return !m.versions || matchesVersionSpec(hv.version, m.versions);
+}
+
+const AZURE_BRAND = /^azure\s+(?:stack\s+hci|local)\b/i;
+
+/**
+ * "Azure Local 22H2" for a Hyper-V host on Azure Stack HCI / Azure Local, else null. The identification
+ * files these hosts under the Windows Server column of their build; a row covers them only when its
+ * source names Azure Stack HCI or Azure Local ("Azure Local", "Azure Local 23H2+"), since Microsoft's
+ * Ubuntu or Debian pages, say, do not.
+ */
+function azureLocalRelease(hv: HypervisorIdentity): string | null {
+  const m = /\bazure\s+(?:stack\s+hci|local)\b\s*(\d{2}H\d)?/i.exec(hv.name);
+  return m ? `Azure Local${m[1] ? ` ${m[1].toUpperCase()}` : ''}` : null;
 }
 
 function guestMatches(m: Pick<GuestRowMatch, 'family' | 'distro' | 'versions'>, guest: GuestOsIdentity): boolean {
