@@ -333,6 +333,28 @@ const cases: Case[] = [
     why: 'Citrix blog 2016-09-30 (medium): all versions of XenServer are validated under SVVP',
   },
   {
+    hypervisor: 'Citrix XenServer 7.0',
+    guest: 'Windows Server 2019 Datacenter',
+    status: 'unknown',
+    program: ['ms-svvp', 'silent'],
+    why: "Citrix's 2016 statement predates Windows Server 2019: it cannot validate it",
+  },
+  {
+    hypervisor: 'VMware ESXi 8.0',
+    guest: 'Red Hat Enterprise Linux Server release 7.9 (Maipo)',
+    status: 'unknown',
+    program: ['rh-certified-hypervisors', 'silent'],
+    why: "Red Hat's 2014 'two-way certification' post names no vSphere version and predates ESXi 8.0",
+  },
+  {
+    hypervisor: 'VMware ESXi 5.5',
+    guest: 'Red Hat Enterprise Linux Server release 7.9 (Maipo)',
+    status: 'certified',
+    program: ['rh-certified-hypervisors', 'covered'],
+    says: 'inferred',
+    why: 'Red Hat blog 2014-02-19: Hyper-V and vSphere are certified third-party hypervisors (read as the releases of then)',
+  },
+  {
     hypervisor: 'Xen on RHEL 5.4',
     guest: 'Windows Server 2008 R2 Datacenter',
     status: 'not-certified',
