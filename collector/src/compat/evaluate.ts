@@ -95,10 +95,13 @@ export function evaluate(
     .map((p) => judge(p, hv, guest, facts));
   if (programs.some((p) => p.verdict === 'excluded')) return { status: 'not-certified', programs, ...base };
   if (programs.some((p) => p.verdict === 'covered')) return { status: 'certified', programs, ...base };
+  const noted = programs.filter((p) => p.note).map((p) => p.program);
   return {
     status: 'unknown',
     programs,
-    reason: 'no program of the catalog speaks of this guest on this hypervisor',
+    reason: noted.length
+      ? `no program decides ${guest.name} on ${hv.name}: see what ${noted.join(', ')} lack${noted.length === 1 ? 's' : ''}`
+      : `no program of the catalog speaks of ${guest.name} on ${hv.name}`,
     ...base,
   };
 }
