@@ -5,7 +5,9 @@ import { existsSync } from 'node:fs';
 
 const cli = new URL('../dist/cli.js', import.meta.url);
 if (!existsSync(cli)) {
-  process.stderr.write('hvmap-agent: not built yet: run "npm run build" at the top of the repository, then try again\n');
+  process.stderr.write(
+    'hvmap-agent: not built yet: run "npm run build" at the top of the repository, then try again\n',
+  );
   process.exit(1);
 }
 const { main } = await import(cli.href);
