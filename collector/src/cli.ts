@@ -9,6 +9,7 @@ import { formatView, VIEWS, type ViewName, viewFromCollector, viewFromDb } from 
 import { validateCatalogDir } from './catalog/load.js';
 import { COLLECTOR_DEFAULTS, loadCollectorCatalog, SHIPPED_CATALOG_DIR, startCollector } from './collector.js';
 import { evaluate } from './compat/evaluate.js';
+import { explain } from './compat/explain.js';
 import { runDemo } from './demo/demo.js';
 import { registerInstallCommands } from './install/command.js';
 import { createLogger } from './log.js';
@@ -189,12 +190,18 @@ export function buildProgram(): Command {
         status: verdict.status,
         eol: verdict.eol ? { date: verdict.eol.date } : null,
         programs: verdict.programs,
+        why: explain({
+          ...verdict,
+          osUnknownReason: guest ? null : 'unrecognised',
+          osUnknownDetail: guest ? null : `"${opts.guest}"`,
+        }),
       };
       if (opts.json) return print(JSON.stringify(out, null, 2));
       const lines = [
         `hypervisor: ${hv ? hv.name : `not identified ("${opts.hypervisor}")`}`,
         `guest:      ${guest ? guest.name : `not identified ("${opts.guest}")`}`,
         `status:     ${verdict.status}${verdict.eol ? ` (end of support ${verdict.eol.date})` : ''}`,
+        ...out.why.map((w) => `why:        ${w}`),
         ...verdict.programs.map(
           (p) =>
             `  ${p.program}: ${p.verdict}${p.conditions.length ? ` [${p.conditions.join('; ')}]` : ''}${p.source ? `  ${p.source}` : ''}`,

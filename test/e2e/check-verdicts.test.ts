@@ -83,6 +83,9 @@ describe('hvmap check on the pairs of issue 11', () => {
     const [program, verdict, source] = pair.decidedBy;
     const decided = out.programs.find((p: { program: string }) => p.program === program);
     expect(decided).toMatchObject({ verdict, source: expect.stringMatching(source) });
+    // An undecided or refused pair says why; a certified one has nothing to explain.
+    if (pair.status === 'certified') expect(out.why).toEqual([]);
+    else expect(out.why).toContainEqual(expect.stringContaining(`${program}: `));
     if (pair.eol) expect(out.eol).toEqual({ date: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/) });
     else expect(out.eol).toBeNull();
   });

@@ -15,6 +15,7 @@ interface ReportJson {
     state: string;
     status: string;
     os: { id: string } | null;
+    why: string[];
     removedAt: string | null;
   }[];
 }
@@ -130,6 +131,11 @@ describe('a KVM host through the real virsh, a real agent process and the collec
     expect(byName.web01).toMatchObject({ uuid: web.uuid, state: 'running', os: { id: 'rhel-9.2' } });
     expect(byName.dc01).toMatchObject({ state: 'running', os: { id: 'windows-server-2019' } });
     expect(byName.mystery).toMatchObject({ state: 'shutoff', os: null, status: 'unknown' });
+    // Each unknown says why: an OS not seen (with the driver's reason code), or a list behind a portal.
+    expect(byName.mystery.why).toEqual([
+      expect.stringMatching(/^guest OS not identified \((vm_off|no_guest_agent)\): /),
+    ]);
+    expect(byName.web01.why).toContainEqual(expect.stringMatching(/^rh-kvm-guests: .*KB 973163/));
     expect(agent.output()).not.toContain(token);
 
     // A guest added, one removed and one upgraded in place: the map follows.

@@ -329,6 +329,21 @@ describe('GET /api/guests/:hostname/:uuid', () => {
     expect(d.history[0]).toMatchObject({ kind: 'guest-added' });
   });
 
+  it('says why an unknown or not-certified guest is so, in the verdict, the list and the CSV', async () => {
+    for (const status of ['unknown', 'not-certified']) {
+      const e = expected.find((x) => x.status === status) as Expected;
+      const d = await json<GuestDetail>(`/api/guests/${e.host}/${e.uuid}`);
+      expect(d.why.length, `${status}: ${JSON.stringify(d.why)}`).toBeGreaterThan(0);
+      for (const w of d.why) expect(w).toMatch(/\S/);
+      const listed = await json<Page<GuestView>>(`/api/guests?status=${status}&limit=1000`);
+      expect(listed.items.find((g) => g.uuid === e.uuid)?.why).toEqual(d.why);
+      const csv = records(await (await get(`/api/guests?status=${status}&format=csv`)).text());
+      expect(csv.find((r) => r.uuid === e.uuid)?.why).toBe(d.why.join('; '));
+    }
+    const certified = expected.find((x) => x.status === 'certified') as Expected;
+    expect((await json<GuestDetail>(`/api/guests/${certified.host}/${certified.uuid}`)).why).toEqual([]);
+  });
+
   it('finds a guest by the key of a URL-encoded clone', async () => {
     const host = fleet[0];
     host.guests.push({ name: 'clone-a', uuid: 'cccccccc-0000-4000-8000-000000000001', os: host.guests[0].os });

@@ -58,6 +58,7 @@ export const GUEST_COLUMNS: Column<GuestView>[] = [
   { csv: 'os_unknown_reason', value: (g) => g.osUnknownReason },
   { csv: 'status', table: 'status', value: (g) => g.status },
   { csv: 'eol', table: 'EOL', value: (g) => g.eol?.date },
+  { csv: 'why', value: (g) => g.why.join('; ') },
   { csv: 'first_seen', value: (g) => g.firstSeen },
   { csv: 'last_seen', value: (g) => g.lastSeen },
   { csv: 'removed_at', table: 'removed', value: (g) => g.removedAt },

@@ -4,6 +4,7 @@
  * are migration 3). JSON columns are read with json_extract only where a filter needs a field.
  */
 import { type Hypervisor, identifyHypervisor } from '@hvmap/shared';
+import { type ExplainInput, explain } from '../compat/explain.js';
 import type { Db } from '../store/db.js';
 
 export const GUEST_STATUSES = ['certified', 'not-certified', 'unknown'] as const;
@@ -94,6 +95,8 @@ export interface GuestView {
   firstSeen: string;
   lastSeen: string;
   removedAt: string | null;
+  /** Why the guest is unknown or not certified (compat/explain.ts); empty when certified. */
+  why: string[];
 }
 
 export interface GuestDetail extends GuestView {
@@ -420,7 +423,8 @@ const GUEST_ORDER: Record<GuestSort, string> = {
 const GUEST_COLUMNS = `g.guest_key, g.uuid, g.name, g.state, g.os_json, g.status, g.eol_date, g.first_seen, g.last_seen,
   g.removed_at, h.hostname, h.hypervisor_id, h.hypervisor_name, h.last_report_at,
   CASE WHEN g.os_json IS NULL THEN coalesce(json_extract(g.verdict_json, '$.osUnknownReason'),
-    json_extract(g.os_evidence_json, '$.reason'), 'no_evidence') END AS os_unknown_reason`;
+    json_extract(g.os_evidence_json, '$.reason'), 'no_evidence') END AS os_unknown_reason,
+  CASE WHEN g.status = 'certified' THEN NULL ELSE g.verdict_json END AS verdict_for_why`;
 
 function toGuestView(row: Row): GuestView {
   return {
@@ -438,6 +442,13 @@ function toGuestView(row: Row): GuestView {
     // A present guest was seen in its host's latest report; only changes are written per guest.
     lastSeen: (row.removed_at ? row.last_seen : row.last_report_at) as string,
     removedAt: row.removed_at as string | null,
+    why: row.verdict_for_why
+      ? explain({
+          ...(JSON.parse(row.verdict_for_why as string) as Omit<ExplainInput, 'status'>),
+          status: row.status as string,
+          osUnknownReason: row.os_unknown_reason as string | null,
+        })
+      : [],
   };
 }
 

@@ -18,6 +18,7 @@ const GUEST_COLUMNS: [string, (g: GuestReport) => unknown][] = [
   ['os_unknown_reason', (g) => g.osUnknownReason ?? ''],
   ['status', (g) => g.status],
   ['eol', (g) => g.eol?.date ?? ''],
+  ['why', (g) => g.why.join('; ')],
   ['removed_at', (g) => g.removedAt ?? ''],
 ];
 
@@ -40,7 +41,7 @@ export function reportTable(report: Report): string {
       h.partial ? 'yes' : '',
     ]);
   }
-  const guests = new Table({ head: ['host', 'guest', 'state', 'OS', 'status', 'eol', 'removed'] });
+  const guests = new Table({ head: ['host', 'guest', 'state', 'OS', 'status', 'eol', 'why', 'removed'] });
   for (const g of report.guests) {
     const os = g.os as { name?: string } | null;
     guests.push([
@@ -50,6 +51,7 @@ export function reportTable(report: Report): string {
       os?.name ?? `? (${g.osUnknownReason})`,
       g.status,
       g.eol?.date ?? '',
+      shortWhy(g.why),
       g.removedAt ?? '',
     ]);
   }
@@ -57,4 +59,11 @@ export function reportTable(report: Report): string {
   for (const g of report.guests) if (!g.removedAt) counts.set(g.status, (counts.get(g.status) ?? 0) + 1);
   const summary = [...counts].map(([s, n]) => `${n} ${s}`).join(', ') || 'no guests';
   return `${hosts.toString()}\n${guests.toString()}\n${report.hosts.length} hosts; guests: ${summary}\n`;
+}
+
+/** The first reason, cut to fit a table cell; `--format json` and `csv` carry every reason whole. */
+export function shortWhy(why: string[], width = 60): string {
+  const first = why[0] ?? '';
+  const text = why.length > 1 ? `${first} (+${why.length - 1})` : first;
+  return text.length > width ? `${text.slice(0, width - 1)}…` : text;
 }

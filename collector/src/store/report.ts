@@ -1,3 +1,4 @@
+import { type ExplainInput, explain } from '../compat/explain.js';
 import type { Db } from './db.js';
 
 export interface HostReport {
@@ -29,6 +30,8 @@ export interface GuestReport {
   status: string;
   eol: { date: string } | null;
   programs: unknown;
+  /** Why the guest is unknown or not certified (compat/explain.ts); empty when certified. */
+  why: string[];
   firstSeen: string;
   lastSeen: string;
   /** When the guest was no longer on its host; null while it is there. */
@@ -93,8 +96,9 @@ export function readReport(db: Db, filter: ReportFilter = {}): Report {
     )
     .all(...params) as Record<string, string | number | null>[];
   const guests: GuestReport[] = guestRows.map((g) => {
-    const verdict = JSON.parse(g.verdict_json as string) as { programs?: unknown; osUnknownReason?: string };
+    const verdict = JSON.parse(g.verdict_json as string) as Omit<ExplainInput, 'status'>;
     const evidence = JSON.parse(g.os_evidence_json as string) as { reason?: string };
+    const osUnknownReason = g.os_json ? null : (verdict.osUnknownReason ?? evidence.reason ?? 'no_evidence');
     return {
       host: g.hostname as string,
       uuid: g.uuid as string,
@@ -103,11 +107,12 @@ export function readReport(db: Db, filter: ReportFilter = {}): Report {
       vcpus: g.vcpus as number | null,
       memoryBytes: g.memory_bytes as number | null,
       os: g.os_json ? JSON.parse(g.os_json as string) : null,
-      osUnknownReason: g.os_json ? null : (verdict.osUnknownReason ?? evidence.reason ?? 'no_evidence'),
+      osUnknownReason,
       hypervisor: g.hypervisor_name as string | null,
       status: g.status as string,
       eol: g.eol_date ? { date: g.eol_date as string } : null,
       programs: verdict.programs ?? [],
+      why: explain({ ...verdict, status: g.status as string, osUnknownReason }),
       firstSeen: g.first_seen as string,
       // A present guest was seen in its host's latest report; only changes are written per guest.
       lastSeen: g.removed_at ? (g.last_seen as string) : (g.last_report_at as string),

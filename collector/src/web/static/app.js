@@ -1133,6 +1133,9 @@ function guestDetail(g) {
         h('span', { class: 'spacer' }),
         eolChip(g.eol),
       ),
+      g.why?.length
+        ? [h('h3', {}, 'Why'), h('ul', { class: 'why' }, g.why.map((w) => h('li', {}, w)))]
+        : null,
       h('h3', {}, 'Programs consulted'),
       g.programs.length
         ? h(
