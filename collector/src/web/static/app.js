@@ -1134,7 +1134,14 @@ function guestDetail(g) {
         eolChip(g.eol),
       ),
       g.why?.length
-        ? [h('h3', {}, 'Why'), h('ul', { class: 'why' }, g.why.map((w) => h('li', {}, w)))]
+        ? [
+            h('h3', {}, 'Why'),
+            h(
+              'ul',
+              { class: 'why' },
+              g.why.map((w) => h('li', {}, w)),
+            ),
+          ]
         : null,
       h('h3', {}, 'Programs consulted'),
       g.programs.length
