@@ -5,8 +5,9 @@ import Table from 'cli-table3';
 import { Command, CommanderError, Option, type OptionValues } from 'commander';
 import { type AlertRecord, AlertStore, listAlerts } from './alerts/store.js';
 import { OperatorTokens } from './api/operators.js';
-import { formatView, VIEWS, type ViewName, viewFromCollector, viewFromDb } from './api/report-views.js';
-import { validateCatalogDir } from './catalog/load.js';
+import { formatView, getJson, VIEWS, type ViewName, viewFromCollector, viewFromDb } from './api/report-views.js';
+import { findGaps, type Gaps, writeGapTemplates } from './catalog/gaps.js';
+import { programNames, validateCatalogDir } from './catalog/load.js';
 import { COLLECTOR_DEFAULTS, loadCollectorCatalog, SHIPPED_CATALOG_DIR, startCollector } from './collector.js';
 import { evaluate } from './compat/evaluate.js';
 import { explain } from './compat/explain.js';
@@ -381,10 +382,57 @@ export function buildProgram(): Command {
       print(JSON.stringify(p, null, 2));
     });
   catalogCmd
+    .command('gaps')
+    .description(
+      "the fleet's undecided (hypervisor, guest OS) pairs, most guests first; --template writes rows to fill in",
+    )
+    .option('--collector <url>', 'read from a running collector (http://HOST:PORT)')
+    .option('--db <path>', 'read from a database file', COLLECTOR_DEFAULTS.db)
+    .option('--token <token>', 'operator token for a collector not on loopback', process.env.HVMAP_OPERATOR_TOKEN)
+    .option(
+      '--template <dir>',
+      'write one local-rows file per program that could decide a gap, rows waiting for verdict and source',
+    )
+    .option('--json', 'print one JSON object')
+    .action(async (opts) => {
+      let gaps: Gaps;
+      if (opts.collector) gaps = await getJson<Gaps>(new URL('/api/gaps', opts.collector), opts.token);
+      else {
+        if (!existsSync(opts.db)) throw new UsageError(`no database at ${opts.db}; pass --db PATH or --collector URL`);
+        const db = openDatabase(opts.db, { readonly: true });
+        try {
+          gaps = findGaps(db);
+        } finally {
+          db.close();
+        }
+      }
+      if (opts.json) print(JSON.stringify(gaps, null, 2));
+      else {
+        for (const g of gaps.pairs) {
+          print(`${g.guests}\t${g.guest.name} on ${g.hypervisor.name}\t${g.hosts.join(', ')}`);
+          for (const w of g.why) print(`\t${w}`);
+        }
+        print(
+          `${gaps.pairs.length} undecided pairs; ${gaps.unidentified} unknown guests whose OS or hypervisor is not identified (no catalog row can decide them)`,
+        );
+      }
+      if (opts.template) {
+        const files = writeGapTemplates(opts.template, gaps.pairs, today());
+        const undecidable = gaps.pairs.filter((g) => g.programs.length === 0).length;
+        process.stderr.write(
+          `${files.length ? `wrote ${files.join(', ')}: fill in each row's verdict, source and date, then "hvmap catalog validate ${opts.template}" and SIGHUP the collector` : 'no template written'}${undecidable ? `; ${undecidable} pairs no program speaks of need a program of their own ("newProgram": true)` : ''}\n`,
+        );
+      }
+    });
+  catalogCmd
     .command('validate [dir]')
-    .description('check catalog files (default: the shipped ones)')
+    .description(
+      'check catalog files: a directory of local rows against the shipped programs (default: the shipped ones)',
+    )
     .action((dir) => {
-      const problems = validateCatalogDir(dir ?? SHIPPED_CATALOG_DIR);
+      const problems = dir
+        ? validateCatalogDir(dir, programNames(SHIPPED_CATALOG_DIR))
+        : validateCatalogDir(SHIPPED_CATALOG_DIR);
       for (const p of problems) print(p);
       if (problems.length) process.exitCode = 1;
       else print('catalog valid');

@@ -63,7 +63,8 @@ export function viewFromDb(db: Db, view: ViewName, params: URLSearchParams): Vie
   }
 }
 
-async function getJson<T>(url: URL, token: string | undefined): Promise<T> {
+/** GETs one API answer; a network failure or an error status becomes an Error that says which. */
+export async function getJson<T>(url: URL, token: string | undefined): Promise<T> {
   let res: Response;
   try {
     res = await fetch(url, {

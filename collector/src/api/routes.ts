@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { ALERT_KINDS } from '../alerts/rules.js';
 import { type AlertFilter, type AlertRecord, countAlerts, listAlerts } from '../alerts/store.js';
+import { findGaps } from '../catalog/gaps.js';
 import type { Catalog } from '../catalog/load.js';
 import type { Db } from '../store/db.js';
 import {
@@ -229,6 +230,10 @@ export function handleApi(ctx: ApiContext, res: ServerResponse, url: URL): boole
     const guest = guestDetail(db, a, b);
     if (guest) sendJson(res, 200, guest);
     else sendJson(res, 404, { error: 'GUEST_NOT_FOUND', message: `no guest "${b}" on host "${a}"` });
+    return true;
+  }
+  if (view === 'gaps' && path.length === 2) {
+    sendJson(res, 200, findGaps(db));
     return true;
   }
   if (view === 'matrix' && path.length === 2) {

@@ -152,12 +152,18 @@ describe('loadCatalog', () => {
     expect(v.programs.find((p) => p.program === 'ms-svvp')).toMatchObject({ verdict: 'covered', origin: 'local' });
   });
 
-  it('adds a local program of a new name', () => {
-    const local = tempDir({
-      'site.json': { ...smallProgram(), program: 'site-policy', title: 'Our own support policy', rows: [localRow] },
-    });
-    const merged = loadCatalog({ shipped: SHIPPED, local });
+  it('adds a local program of a new name when the file says it is new', () => {
+    const site = { ...smallProgram(), program: 'site-policy', title: 'Our own support policy', rows: [localRow] };
+    const merged = loadCatalog({ shipped: SHIPPED, local: tempDir({ 'site.json': { ...site, newProgram: true } }) });
     expect(merged.programs.map((p) => p.program)).toContain('site-policy');
+  });
+
+  it('refuses a local program of an unknown name, which is most likely a misspelt shipped one', () => {
+    const typo = { ...smallProgram(), program: 'ms-svp', rows: [localRow] };
+    expect(catchError(() => loadCatalog({ shipped: SHIPPED, local: tempDir({ 'typo.json': typo }) }))).toMatchObject({
+      code: 'CATALOG_UNKNOWN_PROGRAM',
+      reason: expect.stringContaining('"ms-svp" is not a shipped program'),
+    });
   });
 
   it('refuses a local file that gives a shipped program another kind', () => {

@@ -21,6 +21,9 @@ import {
 } from './schema.js';
 import { parseVersionSpecItem } from './version-spec.js';
 
+/** Marks what an operator must write before a template row is accepted (see gaps.ts). */
+export const FILL_IN = 'FILL-IN';
+
 /** Where a row came from: the files shipped with the collector or the operator's local directory. */
 export type RowOrigin = 'shipped' | 'local';
 
@@ -49,7 +52,9 @@ export type CatalogErrorCode =
   | 'CATALOG_BAD_JSON'
   | 'CATALOG_BAD_FILE'
   | 'CATALOG_BAD_ROW'
-  | 'CATALOG_KIND_CONFLICT';
+  | 'CATALOG_KIND_CONFLICT'
+  | 'CATALOG_UNKNOWN_PROGRAM'
+  | 'CATALOG_CONTRADICTION';
 
 /** One thing wrong with a catalog file; `row` is the index in its `rows` array. */
 export interface CatalogProblem {
@@ -104,20 +109,28 @@ export function loadCatalog(dirs: { shipped: string; local?: string }): Catalog 
       reason: 'no catalog files (*.json) in the shipped catalog directory',
     });
   }
-  const files = dirs.local ? [...shipped, ...readDir(dirs.local, 'local')] : shipped;
+  const local = dirs.local ? readDir(dirs.local, 'local') : [];
+  const shippedNames = new Set(shipped.map((f) => f.checked.header.program));
   const programs = new Map<string, CatalogProgram>();
-  for (const f of files) {
-    const problem = merge(programs, f);
+  for (const f of [...shipped, ...local]) {
+    const problem =
+      (f.origin === 'local' ? unknownProgram(f.checked.header, f.file, shippedNames) : null) ?? merge(programs, f);
     if (problem) throw new CatalogError(problem);
   }
+  const contradiction = findContradictions(local)[0];
+  if (contradiction) throw new CatalogError(contradiction);
   const list = [...programs.values()];
   // File paths differ between installs: the version hashes contents only.
   const contents = JSON.stringify(list.map(({ files: _files, ...program }) => program));
   return { version: createHash('sha256').update(contents).digest('hex').slice(0, 12), programs: list };
 }
 
-/** Every problem of the catalog files in one directory (empty when they are all valid). */
-export function validateCatalogDir(dir: string): string[] {
+/**
+ * Every problem of the catalog files in one directory (empty when they are all valid). With `shipped`,
+ * the directory is read as local files merged over those programs: a local file must name one of
+ * them (or say `"newProgram": true`), and two of its rows must not contradict each other.
+ */
+export function validateCatalogDir(dir: string, shipped?: ReadonlySet<string>): string[] {
   let names: string[];
   try {
     names = listJson(dir);
@@ -128,15 +141,83 @@ export function validateCatalogDir(dir: string): string[] {
     return [describeProblem({ code: 'CATALOG_EMPTY', file: dir, reason: 'no catalog files (*.json)' })];
   const problems: CatalogProblem[] = [];
   const programs = new Map<string, CatalogProgram>();
+  const read: ReadFile[] = [];
   for (const name of names) {
     const file = path.join(dir, name);
     const checked = checkFile(file, readText(file, problems), problems);
-    if (checked) {
-      const problem = merge(programs, { file, origin: 'local', checked });
-      if (problem) problems.push(problem);
+    if (!checked) continue;
+    const unknown = shipped ? unknownProgram(checked.header, file, shipped) : null;
+    if (unknown) {
+      problems.push(unknown);
+      continue;
     }
+    const f: ReadFile = { file, origin: 'local', checked };
+    const problem = merge(programs, f);
+    if (problem) problems.push(problem);
+    else read.push(f);
   }
+  if (shipped) problems.push(...findContradictions(read));
   return problems.map(describeProblem);
+}
+
+/** Names of the programs a directory's files define. */
+export function programNames(dir: string): Set<string> {
+  return new Set(readDir(dir, 'shipped').map((f) => f.checked.header.program));
+}
+
+function unknownProgram(
+  header: CheckedFile['header'],
+  file: string,
+  shipped: ReadonlySet<string>,
+): CatalogProblem | null {
+  if (shipped.has(header.program) || header.newProgram) return null;
+  return {
+    code: 'CATALOG_UNKNOWN_PROGRAM',
+    file,
+    reason: `"${header.program}" is not a shipped program (${[...shipped].join(', ')}): a local file adds rows to one of them; to start a program of your own, set "newProgram": true`,
+  };
+}
+
+/**
+ * Local rows of one program that cover and exclude the same pair: the same hypervisor product with a
+ * version in common (or no versions), and guests with a distro and a version in common. The second
+ * row of each such pair is reported; shipped rows may be overridden by an excluding local row.
+ */
+function findContradictions(files: ReadFile[]): CatalogProblem[] {
+  const seen = new Map<string, { file: string; row: number; value: CertificationRow }[]>();
+  const problems: CatalogProblem[] = [];
+  for (const f of files) {
+    if (f.checked.kind !== 'certification') continue;
+    const program = f.checked.header.program;
+    const earlier = seen.get(program) ?? [];
+    f.checked.rows.forEach((value, row) => {
+      const clash = earlier.find(
+        (e) => (e.value.verdict ?? 'covered') !== (value.verdict ?? 'covered') && samePair(e.value, value),
+      );
+      if (clash) {
+        problems.push({
+          code: 'CATALOG_CONTRADICTION',
+          file: f.file,
+          row,
+          reason: `${value.verdict ?? 'covered'} here, but ${clash.value.verdict ?? 'covered'} in ${path.basename(clash.file)} rows[${clash.row}] for the same hypervisor and guest: keep the one your source states`,
+        });
+      }
+      earlier.push({ file: f.file, row, value });
+    });
+    seen.set(program, earlier);
+  }
+  return problems;
+}
+
+function samePair(a: CertificationRow, b: CertificationRow): boolean {
+  const common = (x?: readonly string[], y?: readonly string[]) => !x || !y || x.some((v) => y.includes(v));
+  return (
+    a.hypervisor.product === b.hypervisor.product &&
+    common(a.hypervisor.versions, b.hypervisor.versions) &&
+    (!a.guest.family || !b.guest.family || a.guest.family === b.guest.family) &&
+    common(a.guest.distro, b.guest.distro) &&
+    common(a.guest.versions, b.guest.versions)
+  );
 }
 
 interface ReadFile {
@@ -234,17 +315,36 @@ function checkFile(file: string, text: string | null, problems: CatalogProblem[]
     kind === 'certification' ? ((value as CertificationHeader).lists ?? []).map((l) => l.id) : [],
   );
   value.rows.forEach((row, i) => {
-    const reason = rowValidator.Check(row)
-      ? kind === 'certification'
-        ? checkCertificationRow(row as CertificationRow, declaredLists)
-        : checkLifecycleRow(row as LifecycleRow)
-      : firstSchemaError(rowValidator, row);
+    const reason =
+      waitingFor(row) ??
+      (rowValidator.Check(row)
+        ? kind === 'certification'
+          ? checkCertificationRow(row as CertificationRow, declaredLists)
+          : checkLifecycleRow(row as LifecycleRow)
+        : firstSchemaError(rowValidator, row));
     if (reason) problems.push({ code: 'CATALOG_BAD_ROW', file, row: i, reason });
   });
   if (problems.length > before) return null;
   return kind === 'certification'
     ? { kind, header: value as CertificationHeader, rows: value.rows as CertificationRow[] }
     : { kind, header: value as LifecycleHeader, rows: value.rows as LifecycleRow[] };
+}
+
+/**
+ * What a row written from a `hvmap catalog gaps` template still waits for (its FILL-IN fields), or a
+ * source it lacks altogether: said plainly rather than as a schema mismatch.
+ */
+function waitingFor(row: unknown): string | null {
+  if (typeof row !== 'object' || row === null) return null;
+  const r = row as Record<string, unknown>;
+  const pending = (v: unknown) => typeof v === 'string' && v.startsWith(FILL_IN);
+  const source = r.source as Record<string, unknown> | undefined;
+  if (pending(r.verdict)) return '/verdict: waiting for its verdict: write "covered" or "excluded"';
+  if (r.source === undefined) return '/source: no source: every row needs the URL or document it was read from';
+  if (source && Object.values(source).some(pending))
+    return '/source: waiting for its source: write the URL (or the title) of the vendor page that decides the pair';
+  if (pending(r.read)) return '/read: waiting for the date the source was read (YYYY-MM-DD)';
+  return null;
 }
 
 /** The most telling schema error: an unknown field by name, else the first mismatch with its path. */

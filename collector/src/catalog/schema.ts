@@ -164,6 +164,11 @@ const headerProps = {
   coverageNote: Text(2000),
   /** Checked row by row by the loader, so that a bad row is reported with its index. */
   rows: Type.Array(Type.Unknown(), { maxItems: 10_000 }),
+  /**
+   * A local file names a shipped program to add rows to it; one that starts a program of its own says
+   * so, so that a misspelt name is refused instead of becoming a program nobody meant.
+   */
+  newProgram: Type.Optional(Type.Literal(true)),
 };
 
 export const CertificationHeaderSchema = Type.Object(
