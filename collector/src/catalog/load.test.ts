@@ -8,12 +8,14 @@ import { CatalogError, type CertificationProgram, formatSource, loadCatalog, val
 
 const SHIPPED = fileURLToPath(new URL('../../catalog', import.meta.url));
 const PROGRAMS = [
+  'citrix-hypervisor-guests',
   'lifecycle',
   'ms-hyperv-linux',
   'ms-hyperv-windows',
   'ms-svvp',
   'rh-certified-hypervisors',
   'rh-kvm-guests',
+  'suse-guests',
 ];
 
 const dirs: string[] = [];

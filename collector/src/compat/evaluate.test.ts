@@ -486,11 +486,13 @@ describe('evaluate', () => {
   it('lists every certification program with a source, and the lifecycle row of the guest', () => {
     const v = evaluate(hv('hyper-v', '2019'), os('rhel', '8.2'), catalog, DATE);
     expect(v.programs.map((p) => p.program).sort()).toEqual([
+      'citrix-hypervisor-guests',
       'ms-hyperv-linux',
       'ms-hyperv-windows',
       'ms-svvp',
       'rh-certified-hypervisors',
       'rh-kvm-guests',
+      'suse-guests',
     ]);
     for (const p of v.programs) expect(p.source).toMatch(/^https?:\/\//);
     expect(v.lifecycle).toMatchObject({

@@ -428,6 +428,81 @@ const cases: Case[] = [
     says: 'newer than the list',
     why: "the RHEL 5 guide's KVM list (2009) predates Windows Server 2012; RHV's table is about RHV hosts",
   },
+  // SUSE: hypervisors for SLES guests, guests of SLES KVM and Xen
+  {
+    hypervisor: 'VMware ESXi 6.7',
+    guest: 'SUSE Linux Enterprise Server 12 SP5',
+    status: 'certified',
+    program: ['suse-guests', 'covered'],
+    says: 'L3',
+    why: 'SLES 12 SP5 guide: ESXi 6.5 and 6.7 are supported host environments',
+  },
+  {
+    hypervisor: 'Nutanix AHV 5.8',
+    guest: 'SUSE Linux Enterprise Server 15 SP2',
+    status: 'certified',
+    program: ['suse-guests', 'covered'],
+    why: 'SLES 15 SP2 guide: Nutanix Acropolis Hypervisor with AOS 5.8',
+  },
+  {
+    hypervisor: 'Citrix XenServer 7.1',
+    guest: 'SUSE Linux Enterprise Server 15 SP2',
+    status: 'certified',
+    program: ['suse-guests', 'covered'],
+    why: 'SLES 15 SP2 guide: Citrix XenServer 7.0, 7.1, 8.0',
+  },
+  {
+    hypervisor: 'VMware ESXi 8.0',
+    guest: 'SUSE Linux Enterprise Server 15 SP5',
+    status: 'certified',
+    program: ['suse-guests', 'covered'],
+    says: 'inferred',
+    why: 'SLES 15 guide (doc-sle 001e9aa2, 2024-06-10): ESXi 6.5, 6.7, 7.0, 8.0',
+  },
+  {
+    hypervisor: 'VMware ESXi 8.0',
+    guest: 'SUSE Linux Enterprise Server 12 SP5',
+    status: 'unknown',
+    program: ['suse-guests', 'silent'],
+    why: 'the SLES 12 SP5 guide lists ESXi 6.5 and 6.7 only, and predates 8.0: silent, not excluded',
+  },
+  {
+    hypervisor: 'SLES 15 SP2 KVM',
+    guest: 'Windows Server 2019 Datacenter',
+    status: 'certified',
+    program: ['suse-guests', 'covered'],
+    why: 'SLES 15 SP2 guide: Windows Server 2008 SP2+ ... 2019 are fully supported guests of SLES KVM and Xen',
+  },
+  {
+    hypervisor: 'SLES 15 SP6 KVM',
+    guest: 'Oracle Linux Server release 8.9',
+    status: 'certified',
+    program: ['suse-guests', 'covered'],
+    why: 'SLES 15 guide: Oracle Linux 6, 7, 8 are fully supported KVM guests',
+  },
+  // Citrix Hypervisor 8.2's Windows guests
+  {
+    hypervisor: 'Citrix Hypervisor 8.2',
+    guest: 'Windows Server 2022 Datacenter',
+    status: 'certified',
+    program: ['citrix-hypervisor-guests', 'covered'],
+    says: 'VM Tools',
+    why: 'docs.xenserver.com, Citrix Hypervisor 8.2 Windows VMs: WS2016, 2019, 2022 with the VM Tools',
+  },
+  {
+    hypervisor: 'Citrix Hypervisor 8.2',
+    guest: 'Windows Server 2012 R2 Standard',
+    status: 'not-certified',
+    program: ['citrix-hypervisor-guests', 'excluded'],
+    why: "Citrix Hypervisor 8.2's Windows list starts at Windows Server 2016",
+  },
+  {
+    hypervisor: 'XCP-ng 8.2',
+    guest: 'Windows Server 2022 Datacenter',
+    status: 'not-certified',
+    program: ['citrix-hypervisor-guests', 'silent'],
+    why: "Citrix's list is about Citrix Hypervisor, not XCP-ng (whose vendor is no SVVP partner: ms-svvp excludes)",
+  },
 ];
 
 describe('the vendor lists of round 3 decide their pairs', () => {
