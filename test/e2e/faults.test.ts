@@ -1,11 +1,15 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { agentArgs, guests, writeHost } from '../helpers/kvm-host.js';
 import { AGENT_CLI, COLLECTOR_CLI, runCli, startCli, stopProcess, waitFor } from '../helpers/processes.js';
+
+const execFileP = promisify(execFile);
 
 let dir: string;
 const children: ReturnType<typeof startCli>[] = [];
@@ -145,6 +149,15 @@ function changeLog(db: string) {
   }
 }
 
+/** Bytes the kernel holds for the process listening on `port`, not yet read (`ss`, from iproute2). */
+async function receiveQueue(port: number): Promise<number> {
+  const { stdout } = await execFileP('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`]);
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[0]), 0);
+}
+
 /** vm000-vm004 upgraded to RHEL 9.4, vm005-vm009 unchanged, vm010 new. */
 const upgradedPlusOne = () => [...guests(5, RHEL94), ...guests(11).slice(5)];
 
@@ -166,6 +179,13 @@ describe('agent restarts', () => {
     collector.kill('SIGSTOP');
     writeHost(dir, 'kvm-r', upgradedPlusOne());
     await waitFor(host.spooled, (p) => p?.guests.length === 11, 15_000, 'the changed snapshot sent and spooled');
+    // The agent spools before it sends: kill it only once the frame sits in the collector's socket buffer.
+    await waitFor(
+      () => receiveQueue(port),
+      (bytes) => bytes > 0,
+      15_000,
+      "the snapshot in the collector's socket",
+    );
     await stopProcess(agent, 'SIGKILL');
     // Thawed, the collector reads and stores that snapshot; its ack goes to a dead socket.
     collector.kill('SIGCONT');
