@@ -137,6 +137,76 @@ describe('InventoryStore', () => {
   });
 });
 
+/**
+ * Fails the n-th row write of the next statements (temporary triggers on every table a snapshot
+ * writes), as a full disk or a read-only reopen would fail one statement in the middle of it.
+ */
+function failWrite(n: number): () => number {
+  db.exec('CREATE TEMP TABLE IF NOT EXISTS failpoint (n INTEGER); DELETE FROM failpoint');
+  db.prepare('INSERT INTO failpoint (n) VALUES (?)').run(n);
+  for (const table of ['hosts', 'guests', 'changes', 'agents'])
+    for (const op of ['INSERT', 'UPDATE'])
+      db.exec(`CREATE TEMP TRIGGER IF NOT EXISTS fail_${table}_${op} AFTER ${op} ON main.${table} BEGIN
+        UPDATE failpoint SET n = n - 1;
+        SELECT RAISE(ABORT, 'injected write failure') WHERE (SELECT n FROM failpoint) = 0;
+      END`);
+  return () => (db.prepare('SELECT n FROM failpoint').get() as { n: number }).n;
+}
+
+/** Everything a snapshot writes, as rows. */
+function dump(): unknown {
+  return ['hosts', 'guests', 'changes']
+    .map((t) => db.prepare(`SELECT * FROM ${t} ORDER BY id`).all())
+    .concat([db.prepare('SELECT name, last_seq FROM agents ORDER BY name').all()]);
+}
+
+describe('a write the database refuses', () => {
+  const NOW = '2026-12-02T10:00:00.000Z';
+  const first = () => snapshot(1, [guest('a', 'u-1', 'rhel-8.6'), guest('b', 'u-2', 'ubuntu-22.04')]);
+  const second = () => snapshot(2, [guest('a', 'u-1', 'rhel-9.2', 'shutoff'), guest('c', 'u-3', null)]);
+
+  /** How many row writes the snapshot makes when nothing fails. */
+  function writesOf(before: EvaluatedInventory[], next: EvaluatedInventory): number {
+    for (const b of before) store.apply('kvm-01', b, NOW);
+    const left = failWrite(1_000_000);
+    store.apply('kvm-01', next, NOW);
+    return 1_000_000 - left();
+  }
+
+  for (const [title, before, next] of [
+    ['the first snapshot of a new host', [], first],
+    ['a snapshot that changes, adds and removes guests', [first], second],
+  ] as const) {
+    it(`${title}: whichever write fails, nothing is stored, and the resend is stored exactly once`, () => {
+      const writes = writesOf(
+        before.map((f) => f()),
+        next(),
+      );
+      expect(writes).toBeGreaterThan(3);
+      const expected = dump();
+      for (let k = 1; k <= writes; k++) {
+        db.close();
+        rmSync(dir, { recursive: true, force: true });
+        dir = mkdtempSync(path.join(tmpdir(), 'hvmap-store-'));
+        db = openDatabase(path.join(dir, 'hvmap.db'));
+        new TokenStore(db).create('kvm-01');
+        store = new InventoryStore(db);
+        for (const b of before) store.apply('kvm-01', b(), NOW);
+        const untouched = dump();
+        failWrite(k);
+        expect(() => store.apply('kvm-01', next(), NOW), `write ${k} of ${writes}`).toThrow(/injected write failure/);
+        expect(dump(), `write ${k}: nothing stored`).toEqual(untouched);
+        failWrite(-1);
+        expect(store.apply('kvm-01', next(), NOW), `write ${k}: the resend`).not.toBeNull();
+        expect(dump(), `write ${k}: stored once`).toEqual(expected);
+        expect(store.apply('kvm-01', next(), NOW), `write ${k}: a second resend`).toBeNull();
+        // The agent's next snapshot is stored too (no stale host id, no foreign-key error).
+        expect(store.apply('kvm-01', snapshot(3, [guest('d', 'u-4', null)]), NOW)).not.toBeNull();
+      }
+    });
+  }
+});
+
 describe('TokenStore', () => {
   it('stores only a hash, authenticates the token and refuses it once revoked', () => {
     const tokens = new TokenStore(db);

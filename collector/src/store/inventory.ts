@@ -227,6 +227,23 @@ export class InventoryStore {
     const seq = evaluated.inventory.seq;
     const last = this.lastSeq(agentName);
     if (last !== null && seq <= last) return null;
+    // The cache follows the database only when the transaction commits: a write the database refuses
+    // (full disk, read-only) drops this host's cache, which is then reloaded from what was stored.
+    // Kept, it would hold the refused snapshot, and its resend would be acknowledged but never written.
+    return this.forgettingOnFailure(agentName, () => this.writeSnapshot(agentName, evaluated, seq, now));
+  }
+
+  private forgettingOnFailure<T>(agentName: string | null, write: () => T): T {
+    try {
+      return write();
+    } catch (err) {
+      if (agentName === null) this.hosts.clear();
+      else this.hosts.delete(agentName);
+      throw err;
+    }
+  }
+
+  private writeSnapshot(agentName: string, evaluated: EvaluatedInventory, seq: number, now: string): Change[] {
     return this.db.transaction(() => {
       const changes: Change[] = [];
       const cache = this.upsertHost(agentName, evaluated, now, changes);
@@ -270,44 +287,46 @@ export class InventoryStore {
     const presentGuests = this.db.prepare(
       'SELECT guest_key, uuid, name, state, vcpus, memory_bytes, details_json, os_evidence_json FROM guests WHERE host_id = ? AND removed_at IS NULL',
     );
-    this.db.transaction(() => {
-      for (const host of hosts) {
-        const cache = this.hosts.get(host.agent_name) ?? this.loadHost(host.agent_name);
-        if (!cache) continue;
-        const hypervisor = JSON.parse(host.hypervisor_json) as Hypervisor;
-        const rows = presentGuests.all(host.id) as Record<string, unknown>[];
-        evaluatedGuests += rows.length;
-        const changes: Change[] = [];
-        for (const r of rows) {
-          const guest = {
-            ...(JSON.parse(r.details_json as string) as object),
-            uuid: r.uuid,
-            name: r.name,
-            state: r.state,
-            ...(r.vcpus !== null ? { vcpus: r.vcpus } : {}),
-            ...(r.memory_bytes !== null ? { memoryBytes: r.memory_bytes } : {}),
-            os: JSON.parse(r.os_evidence_json as string),
-          } as Guest;
-          this.applyGuest(
-            cache,
-            { key: r.guest_key as string, guest, ...evaluate(guest, hypervisor) },
-            catalogVersion,
-            now,
-            changes,
-          );
+    this.forgettingOnFailure(null, () =>
+      this.db.transaction(() => {
+        for (const host of hosts) {
+          const cache = this.hosts.get(host.agent_name) ?? this.loadHost(host.agent_name);
+          if (!cache) continue;
+          const hypervisor = JSON.parse(host.hypervisor_json) as Hypervisor;
+          const rows = presentGuests.all(host.id) as Record<string, unknown>[];
+          evaluatedGuests += rows.length;
+          const changes: Change[] = [];
+          for (const r of rows) {
+            const guest = {
+              ...(JSON.parse(r.details_json as string) as object),
+              uuid: r.uuid,
+              name: r.name,
+              state: r.state,
+              ...(r.vcpus !== null ? { vcpus: r.vcpus } : {}),
+              ...(r.memory_bytes !== null ? { memoryBytes: r.memory_bytes } : {}),
+              os: JSON.parse(r.os_evidence_json as string),
+            } as Guest;
+            this.applyGuest(
+              cache,
+              { key: r.guest_key as string, guest, ...evaluate(guest, hypervisor) },
+              catalogVersion,
+              now,
+              changes,
+            );
+          }
+          for (const c of changes)
+            this.stmts.insertChange.run(now, cache.hostId, c.guestKey, c.guestName, c.kind, c.old, c.new);
+          if (changes.length) byAgent.set(host.agent_name, changes);
         }
-        for (const c of changes)
-          this.stmts.insertChange.run(now, cache.hostId, c.guestKey, c.guestName, c.kind, c.old, c.new);
-        if (changes.length) byAgent.set(host.agent_name, changes);
-      }
-      // Every present guest was just evaluated under this catalog, changed or not.
-      this.db.prepare('INSERT INTO catalog_runs (version, evaluated_at, guests, changes) VALUES (?, ?, ?, ?)').run(
-        catalogVersion,
-        now,
-        evaluatedGuests,
-        [...byAgent.values()].reduce((n, c) => n + c.length, 0),
-      );
-    })();
+        // Every present guest was just evaluated under this catalog, changed or not.
+        this.db.prepare('INSERT INTO catalog_runs (version, evaluated_at, guests, changes) VALUES (?, ?, ?, ?)').run(
+          catalogVersion,
+          now,
+          evaluatedGuests,
+          [...byAgent.values()].reduce((n, c) => n + c.length, 0),
+        );
+      })(),
+    );
     return byAgent;
   }
 
