@@ -153,7 +153,8 @@ export function parseAgentFrame(text: string): ParseResult<AgentFrame> {
   }
   if (agentFrameValidator.Check(value)) return { ok: true, frame: value };
   const type = (value as { type?: unknown } | null)?.type;
-  if (typeof type !== 'string' || !(type in frameValidators)) {
+  // Own keys only: "constructor" or "toString" are in every object, and are no frame type.
+  if (typeof type !== 'string' || !Object.hasOwn(frameValidators, type)) {
     return {
       ok: false,
       code: 'UNKNOWN_FRAME',

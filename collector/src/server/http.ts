@@ -12,6 +12,7 @@ import type { TokenStore } from '../store/tokens.js';
 import type { Web } from '../web/web.js';
 import type { AgentSessions } from './ingest.js';
 import { type ConnectionCounters, countRefusal, limitConnections } from './limits.js';
+import { requestTarget } from './request-target.js';
 
 export interface HttpOptions {
   db: Db;
@@ -68,6 +69,13 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 }
 
 const REPORT_STATUSES = ['certified', 'not-certified', 'unknown'];
+const BAD_TARGET = { error: 'BAD_REQUEST_TARGET', message: 'a request target is a path starting with "/"' };
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  500: 'Internal Server Error',
+};
 const REPORT_FORMATS = ['json', 'csv'];
 
 /**
@@ -83,7 +91,8 @@ export function createHttpServer(options: HttpOptions): Server {
     res.once('finish', () => countRefusal(connections, res.statusCode));
     if ((req.url ?? '').length > MAX_URL_BYTES)
       return json(res, 414, { error: 'URI_TOO_LONG', message: `request lines are limited to ${MAX_URL_BYTES} bytes` });
-    const url = new URL(req.url ?? '/', 'http://collector');
+    const url = requestTarget(req.url);
+    if (!url) return json(res, 400, BAD_TARGET);
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return json(res, 405, { error: 'METHOD_NOT_ALLOWED', message: 'every route answers GET (and HEAD) only' });
     if (url.pathname === '/healthz') return json(res, 200, { ok: true, agentsConnected: sessions.connected });
@@ -108,6 +117,20 @@ export function createHttpServer(options: HttpOptions): Server {
     if (web.handle(req, res, url)) return;
     json(res, 404, { error: 'NOT_FOUND', message: 'no such route (README "API" lists them)', path: url.pathname });
   };
+  // Whatever a request makes the collector throw is answered and logged; the collector goes on.
+  const guardedRequest = (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      onRequest(req, res);
+    } catch (err) {
+      log.error(
+        { code: 'REQUEST_FAILED', path: (req.url ?? '').slice(0, 200), err: (err as Error).message },
+        'request failed',
+      );
+      if (!res.headersSent)
+        json(res, 500, { error: 'INTERNAL', message: 'the collector could not answer this; see its log' });
+      else res.destroy();
+    }
+  };
   const timeouts = {
     headersTimeout: options.headersTimeoutMs,
     // Bigger than the headers' deadline (Node requires it); the API answers in far less.
@@ -125,27 +148,41 @@ export function createHttpServer(options: HttpOptions): Server {
         `the TLS certificate and key do not make a usable pair (${(err as Error).message}); give the PEM files hvmap tls init wrote, or your own matching pair`,
       );
     }
-    server = createTlsServer({ ...options.tls, ...timeouts, handshakeTimeout: options.headersTimeoutMs }, onRequest);
+    server = createTlsServer(
+      { ...options.tls, ...timeouts, handshakeTimeout: options.headersTimeoutMs },
+      guardedRequest,
+    );
   } else {
-    server = createServer(timeouts, onRequest);
+    server = createServer(timeouts, guardedRequest);
   }
   limitConnections(server, options.maxConnectionsPerAddress, connections, log);
 
   server.on('upgrade', (req, socket, head) => {
-    const path = new URL(req.url ?? '/', 'http://collector').pathname;
     const refuse = (status: number, reason: string) => {
       countRefusal(connections, status);
       log.warn({ remote: req.socket.remoteAddress, status }, reason);
       socket.end(
-        `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`,
+        `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`,
       );
     };
-    if (web.upgrade(req, socket, head)) return;
-    if (path !== '/agent') return refuse(404, 'no WebSocket endpoint here; agents connect to /agent, pages to /live');
-    const token = bearer(req);
-    const agentName = token ? tokens.authenticate(token) : null;
-    if (!agentName) return refuse(401, token ? 'token unknown or revoked' : 'missing Authorization: Bearer token');
-    wss.handleUpgrade(req, socket, head, (ws) => sessions.attach(ws, agentName, req));
+    try {
+      const url = requestTarget(req.url);
+      if (!url) return refuse(400, BAD_TARGET.message);
+      if (web.upgrade(req, socket, head, url)) return;
+      if (url.pathname !== '/agent')
+        return refuse(404, 'no WebSocket endpoint here; agents connect to /agent, pages to /live');
+      const token = bearer(req);
+      const agentName = token ? tokens.authenticate(token) : null;
+      if (!agentName) return refuse(401, token ? 'token unknown or revoked' : 'missing Authorization: Bearer token');
+      wss.handleUpgrade(req, socket, head, (ws) => sessions.attach(ws, agentName, req));
+    } catch (err) {
+      log.error(
+        { code: 'UPGRADE_FAILED', path: (req.url ?? '').slice(0, 200), err: (err as Error).message },
+        'upgrade failed',
+      );
+      if (socket.writable) refuse(500, 'the collector could not take this connection; see its log');
+      else socket.destroy();
+    }
   });
   server.on('close', () => wss.close());
   return server;

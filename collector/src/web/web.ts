@@ -206,8 +206,7 @@ export class Web {
   }
 
   /** Takes `/live` upgrades (after the access rule and an Origin check); false for other paths. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    const url = new URL(req.url ?? '/', 'http://collector');
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
     if (url.pathname !== '/live') return false;
     const refuse = (status: number, reason: string) => {
       countRefusal(this.options.connections, status);
