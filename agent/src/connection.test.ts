@@ -158,7 +158,7 @@ function memoryLog() {
   return { logger, text, lines: () => text.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
-const until = (check: () => void) => vi.waitFor(check, { timeout: 5_000, interval: 10 });
+const until = <T>(check: () => T) => vi.waitFor(check, { timeout: 5_000, interval: 10 });
 
 describe('runAgent', () => {
   let stateDir: string;
@@ -380,7 +380,7 @@ describe('runAgent', () => {
     expect(collector.hellos).toEqual([]);
   });
 
-  it("logs the collector's error frame with its code, and a 4401 close as a refused token", async () => {
+  it("logs the collector's error frame with its code, a revoked token as such, and then waits its longest backoff", async () => {
     const collector = await startCollector();
     const { logger, lines } = memoryLog();
     await startAgent(collector, fakeDriver(['web1']), { logger });
@@ -392,12 +392,28 @@ describe('runAgent', () => {
         expect.objectContaining({ code: 'TOKEN_REVOKED', msg: 'collector reported an error', level: 50 }),
       ),
     );
-    await until(() =>
-      expect(lines()).toContainEqual(
-        expect.objectContaining({ closeCode: 4401, msg: expect.stringContaining('collector refused the token') }),
-      ),
-    );
+    const revoked = await until(() => {
+      const line = lines().find((l) => String(l.msg).includes("revoked this agent's token"));
+      expect(line).toMatchObject({ closeCode: 4401, level: 50 });
+      return line as { retryInMs: number };
+    });
+    // Not the shortest backoff of a fresh disconnect: at least half the cap (50 ms here).
+    expect(revoked.retryInMs).toBeGreaterThanOrEqual(25);
     await until(() => expect(collector.hellos.length).toBeGreaterThanOrEqual(2));
+  });
+
+  it('logs a bare 4401 close as a refused token and waits its longest backoff', async () => {
+    const collector = await startCollector();
+    const { logger, lines } = memoryLog();
+    await startAgent(collector, fakeDriver(['web1']), { logger });
+    await until(() => expect(collector.inventories).toHaveLength(1));
+    collector.closeAgent(CLOSE_CODES.unauthorized, 'token refused');
+    const refused = await until(() => {
+      const line = lines().find((l) => String(l.msg).includes('collector refused the token'));
+      expect(line).toMatchObject({ closeCode: 4401 });
+      return line as { retryInMs: number };
+    });
+    expect(refused.retryInMs).toBeGreaterThanOrEqual(25);
   });
 
   it('drops a collector that stops answering pings, and reconnects', async () => {

@@ -368,7 +368,12 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
 
   function logOutcome(outcome: Outcome, attempt: number, delayMs: number): void {
     const retry = { collector, attempt, retryInMs: delayMs };
-    if (outcome.status === 401 || outcome.code === CLOSE_CODES.unauthorized) {
+    if (outcome.errorFrame?.code === 'TOKEN_REVOKED') {
+      log.error(
+        { ...retry, closeCode: outcome.code },
+        "the collector revoked this agent's token (hvmap tokens revoke): give the agent a new token; retrying rarely",
+      );
+    } else if (outcome.status === 401 || outcome.code === CLOSE_CODES.unauthorized) {
       log.error(
         { ...retry, status: outcome.status, closeCode: outcome.code },
         'collector refused the token: check --token-file, HVMAP_TOKEN or --token (hvmap tokens list); retrying',
@@ -406,7 +411,9 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
       const outcome = await connectOnce();
       if (stopped) return;
       if (outcome.welcomed) attempt = 0;
-      const delayMs = backoffDelay(attempt, backoff);
+      // A refused or revoked token will not work on the next try: wait the longest, not the shortest.
+      const refused = outcome.status === 401 || outcome.code === CLOSE_CODES.unauthorized;
+      const delayMs = refused ? Math.round(backoff.capMs * (0.5 + Math.random() / 2)) : backoffDelay(attempt, backoff);
       logOutcome(outcome, attempt++, delayMs);
       try {
         await sleep(delayMs, undefined, { signal: sleeping.signal });

@@ -352,12 +352,25 @@ export function buildProgram(): Command {
     operatorFlag(
       tokens.command('revoke <name>').description('revoke a token: its agent (or operator) is refused from now on'),
     ),
-  ).action((name, opts) => {
+  ).action(async (name, opts) => {
     const db = openDatabase(opts.db);
     try {
-      if (opts.operator) new OperatorTokens(db).revoke(name);
-      else new TokenStore(db).revoke(name);
-      print(`revoked ${name}`);
+      if (opts.operator) {
+        new OperatorTokens(db).revoke(name);
+        return print(`revoked ${name}`);
+      }
+      const tokens = new TokenStore(db);
+      const wasConnected = tokens.isConnected(name);
+      tokens.revoke(name);
+      if (!wasConnected) return print(`revoked ${name}; it held no connection`);
+      // The collector serving this database checks revocations every second and closes the connection.
+      const deadline = Date.now() + 3000;
+      while (tokens.isConnected(name) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      print(
+        tokens.isConnected(name)
+          ? `revoked ${name}; its connection is still open after 3 s: is the collector serving this database running?`
+          : `revoked ${name}; closed 1 connection`,
+      );
     } finally {
       db.close();
     }

@@ -129,6 +129,12 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   const db = openDatabase(options.db);
   const tokens = new TokenStore(db);
   const store = new InventoryStore(db);
+  // Connections a previous run held (it may have been killed) are gone; a read-only database keeps its marks.
+  try {
+    store.recordDisconnect(null);
+  } catch (err) {
+    logger.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'stale connection marks not cleared');
+  }
   const evaluator = new Evaluator(catalog);
   const events = new EventEmitter<CollectorEvents>();
   const intervalSec = options.intervalSec ?? COLLECTOR_DEFAULTS.intervalSec;
@@ -178,6 +184,9 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     onChanges: (agentName, changes) => events.emit('changes', agentName, changes),
     observeEvaluation: (seconds) => evaluationSeconds.observe(seconds),
   });
+  // A revoke by another process (hvmap tokens revoke on this database) cuts its agent within a second.
+  const revocations = setInterval(() => sessions.closeRevoked(tokens.revokedAmong(sessions.connectedNames())), 1000);
+  revocations.unref();
   const operators = new OperatorTokens(db);
   const connections = newConnectionCounters();
   const access = defaultAccess(host, options.trustProxyHeader);
@@ -250,6 +259,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       return { ok: true, version: next.version, changedGuests };
     },
     async close() {
+      clearInterval(revocations);
       web.close();
       alerts.close();
       sessions.closeAll();

@@ -72,6 +72,34 @@ export class AgentSessions {
     return n;
   }
 
+  /** Names of the agents connected now. */
+  connectedNames(): string[] {
+    return [...this.open.keys()];
+  }
+
+  /**
+   * Closes the connections of agents whose token was revoked (4401, with an error frame saying so).
+   * Returns how many it closed.
+   */
+  closeRevoked(names: readonly string[]): number {
+    let n = 0;
+    for (const name of names) {
+      const socket = this.open.get(name);
+      if (!socket) continue;
+      this.options.logger.warn({ agent: name, code: 'TOKEN_REVOKED' }, 'token revoked: connection closed');
+      send(socket, {
+        type: 'error',
+        code: 'TOKEN_REVOKED',
+        message: "this agent's token was revoked (hvmap tokens revoke)",
+      });
+      socket.close(CLOSE_CODES.unauthorized, 'TOKEN_REVOKED');
+      this.open.delete(name);
+      this.recordContact(this.options.logger, () => this.options.store.recordDisconnect(name));
+      n++;
+    }
+    return n;
+  }
+
   closeAll(): void {
     for (const socket of this.open.values()) socket.close(1001, 'collector shutting down');
   }
@@ -116,7 +144,10 @@ export class AgentSessions {
     socket.on('close', () => {
       clearTimeout(helloTimer);
       clearInterval(pingTimer);
-      if (this.open.get(agentName) === socket) this.open.delete(agentName);
+      if (this.open.get(agentName) === socket) {
+        this.open.delete(agentName);
+        this.recordContact(log, () => store.recordDisconnect(agentName));
+      }
     });
 
     socket.on('message', (data, isBinary) => {

@@ -181,6 +181,7 @@ export class InventoryStore {
       lastSeq: db.prepare('SELECT last_seq FROM agents WHERE name = ?'),
       setSeq: db.prepare('UPDATE agents SET last_seq = ? WHERE name = ?'),
       hello: db.prepare('UPDATE agents SET agent_id = ?, agent_version = ?, last_hello_at = ? WHERE name = ?'),
+      connected: db.prepare('UPDATE agents SET connected_at = ? WHERE name = ?'),
       agentOf: db.prepare('SELECT agent_id FROM agents WHERE name = ?'),
     };
   }
@@ -210,8 +211,16 @@ export class InventoryStore {
 
   /** Records a hello (binding the token to this agent id, see `mayUseToken`). */
   recordHello(agentName: string, agentId: string, agentVersion: string): void {
-    this.stmts.hello.run(agentId, agentVersion, new Date().toISOString(), agentName);
-    this.stmts.contactHost.run(new Date().toISOString(), agentName);
+    const now = new Date().toISOString();
+    this.stmts.hello.run(agentId, agentVersion, now, agentName);
+    this.stmts.connected.run(now, agentName);
+    this.stmts.contactHost.run(now, agentName);
+  }
+
+  /** The agent's connection closed (or none survived a restart: `null` clears every agent). */
+  recordDisconnect(agentName: string | null): void {
+    if (agentName === null) this.db.prepare('UPDATE agents SET connected_at = NULL').run();
+    else this.stmts.connected.run(null, agentName);
   }
 
   /** A heartbeat: the host is alive and unchanged. */

@@ -141,4 +141,13 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       );
     `,
   },
+  {
+    version: 5,
+    name: 'which agents hold a connection now',
+    sql: `
+      -- Set while the collector holds the agent's connection, so that another process on this database
+      -- (hvmap tokens revoke, hvmap report --db) can tell; cleared when it closes and at start.
+      ALTER TABLE agents ADD COLUMN connected_at TEXT;
+    `,
+  },
 ];

@@ -87,4 +87,20 @@ export class TokenStore {
       .get(hashToken(token)) as { name: string } | undefined;
     return row?.name ?? null;
   }
+
+  /** Which of these agents' tokens are revoked (a revoke by another process on this database included). */
+  revokedAmong(names: readonly string[]): string[] {
+    if (names.length === 0) return [];
+    const revoked = this.db.prepare('SELECT name FROM agents WHERE revoked_at IS NOT NULL').all() as { name: string }[];
+    const open = new Set(names);
+    return revoked.map((r) => r.name).filter((n) => open.has(n));
+  }
+
+  /** Whether the collector holds this agent's connection now (as it records it in the database). */
+  isConnected(name: string): boolean {
+    const row = this.db.prepare('SELECT connected_at FROM agents WHERE name = ?').get(name) as
+      | { connected_at: string | null }
+      | undefined;
+    return Boolean(row?.connected_at);
+  }
 }
