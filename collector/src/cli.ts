@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from 'node:fs';
 import { identifyGuestOsText, identifyHypervisorText } from '@hvmap/shared';
-import Table from 'cli-table3';
 import { Command, CommanderError, Option, type OptionValues } from 'commander';
 import { type AlertRecord, AlertStore, listAlerts } from './alerts/store.js';
 import { OperatorTokens } from './api/operators.js';
@@ -16,6 +15,7 @@ import { registerInstallCommands } from './install/command.js';
 import { createLogger } from './log.js';
 import { today } from './map/evaluator.js';
 import { guestsCsv, reportTable } from './report/format.js';
+import { printable, terminalTable } from './report/hygiene.js';
 import { ListenError } from './server/http.js';
 import { openDatabase } from './store/db.js';
 import { type Report, readReport } from './store/report.js';
@@ -291,7 +291,7 @@ export function buildProgram(): Command {
         }
       }
       if (opts.format === 'json') return print(JSON.stringify(list, null, 2));
-      const table = new Table({ head: ['state', 'severity', 'kind', 'host', 'guest', 'since', 'message'] });
+      const table = terminalTable(['state', 'severity', 'kind', 'host', 'guest', 'since', 'message']);
       for (const a of list)
         table.push([a.state, a.severity, a.kind, a.host ?? '', a.guest ?? '', a.resolvedAt ?? a.firedAt, a.message]);
       print(`${table.toString()}\n${list.filter((a) => a.state === 'firing').length} firing, ${list.length} shown`);
@@ -422,8 +422,8 @@ export function buildProgram(): Command {
       if (opts.json) print(JSON.stringify(gaps, null, 2));
       else {
         for (const g of gaps.pairs) {
-          print(`${g.guests}\t${g.guest.name} on ${g.hypervisor.name}\t${g.hosts.join(', ')}`);
-          for (const w of g.why) print(`\t${w}`);
+          print(printable(`${g.guests}\t${g.guest.name} on ${g.hypervisor.name}\t`) + printable(g.hosts.join(', ')));
+          for (const w of g.why) print(`\t${printable(w)}`);
         }
         print(
           `${gaps.pairs.length} undecided pairs; ${gaps.unidentified} unknown guests whose OS or hypervisor is not identified (no catalog row can decide them)`,

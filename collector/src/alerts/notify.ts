@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
+import { chatText } from '../report/hygiene.js';
 import type { Db } from '../store/db.js';
 import type { AlertNotice } from './store.js';
 
@@ -24,7 +25,8 @@ export interface DeliveryCounters {
 export function alertText(n: AlertNotice): string {
   const a = n.alert;
   const head = n.event === 'resolved' ? 'RESOLVED' : a.severity === 'critical' ? 'FIRING' : 'WARNING';
-  return `[hvmap] ${head} ${a.kind}: ${a.message}`;
+  // The message names guests and hosts as their agents reported them: plain text, never markup.
+  return `[hvmap] ${head} ${a.kind}: ${chatText(a.message)}`;
 }
 
 export function signBody(body: string, secret: string): string {

@@ -1,6 +1,5 @@
-import Table from 'cli-table3';
 import type { AlertRecord } from '../alerts/store.js';
-import { csvField } from '../report/format.js';
+import { csvField, terminalTable } from '../report/hygiene.js';
 import type { AgentView, GuestView, HostView, MatrixView, StatusCounts } from './queries.js';
 
 /** One column of a view: its CSV header, its value, and whether the terminal table shows it. */
@@ -134,7 +133,7 @@ export function toCsv<T>(columns: readonly Column<T>[], rows: Iterable<T>): stri
 /** A terminal table of the columns that have a table header. */
 export function toTable<T>(columns: readonly Column<T>[], rows: Iterable<T>): string {
   const shown = columns.filter((c) => c.table);
-  const table = new Table({ head: shown.map((c) => c.table as string) });
-  for (const row of rows) table.push(shown.map((c) => String(c.value(row) ?? '')));
+  const table = terminalTable(shown.map((c) => c.table as string));
+  for (const row of rows) table.push(shown.map((c) => c.value(row)));
   return table.toString();
 }

@@ -2,7 +2,7 @@
  * Many hosts at once: at most `parallel` in flight, a progress line as each one ends, a summary
  * table at the end. A host that fails is a row in the table, never a reason to stop the others.
  */
-import Table from 'cli-table3';
+import { terminalTable } from '../report/hygiene.js';
 import type { HostResult } from './install.js';
 import { type Target, targetLabel } from './target.js';
 
@@ -59,7 +59,7 @@ export async function runFleet(
 
 /** The table printed after a run, and a count line (`2 installed, 1 failed`). */
 export function summaryTable(outcomes: readonly HostOutcome[]): string {
-  const table = new Table({ head: ['host', 'result', 'detail'], colWidths: [null, null, 90], wordWrap: true });
+  const table = terminalTable(['host', 'result', 'detail'], { colWidths: [null, null, 90], wordWrap: true });
   for (const o of outcomes) table.push([o.host, o.result === 'failed' ? `failed (${o.code})` : o.result, o.detail]);
   const counts = new Map<string, number>();
   for (const o of outcomes) counts.set(o.result, (counts.get(o.result) ?? 0) + 1);

@@ -1,11 +1,5 @@
-import Table from 'cli-table3';
 import type { GuestReport, Report } from '../store/report.js';
-
-/** RFC 4180: quote a field holding a comma, quote or line break; double inner quotes. */
-export function csvField(value: unknown): string {
-  const s = value === null || value === undefined ? '' : String(value);
-  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-}
+import { csvField, terminalTable } from './hygiene.js';
 
 const GUEST_COLUMNS: [string, (g: GuestReport) => unknown][] = [
   ['host', (g) => g.host],
@@ -31,7 +25,7 @@ export function guestsCsv(report: Report): string {
 
 /** Hosts, then guests, as terminal tables. */
 export function reportTable(report: Report): string {
-  const hosts = new Table({ head: ['host', 'hypervisor', 'agent', 'last contact', 'partial'] });
+  const hosts = terminalTable(['host', 'hypervisor', 'agent', 'last contact', 'partial']);
   for (const h of report.hosts) {
     hosts.push([
       h.hostname,
@@ -41,7 +35,7 @@ export function reportTable(report: Report): string {
       h.partial ? 'yes' : '',
     ]);
   }
-  const guests = new Table({ head: ['host', 'guest', 'state', 'OS', 'status', 'eol', 'why', 'removed'] });
+  const guests = terminalTable(['host', 'guest', 'state', 'OS', 'status', 'eol', 'why', 'removed']);
   for (const g of report.guests) {
     const os = g.os as { name?: string } | null;
     guests.push([
