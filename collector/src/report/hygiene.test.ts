@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { chatText, csvField, printable, terminalTable } from './hygiene.js';
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what the test is for
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 const hostile = fc.oneof(
   fc.fullUnicodeString(),

@@ -8,6 +8,7 @@ import Table from 'cli-table3';
  * C0 and C1 controls (ESC starts terminal escape sequences), DEL, and the Unicode bidirectional
  * overrides and isolates (which reorder what a reader sees).
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: dropping control characters is what this is for
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 /** The text with its control characters dropped, for a terminal. */
