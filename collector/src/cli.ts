@@ -92,6 +92,11 @@ export function buildProgram(): Command {
       'concurrent connections one remote address may hold; 0: no limit (raise it behind a proxy or NAT)',
       String(COLLECTOR_DEFAULTS.maxConnectionsPerAddress),
     )
+    .option(
+      '--max-live-pages <n>',
+      'pages following the map live at once; beyond, a page is refused (503)',
+      String(COLLECTOR_DEFAULTS.maxLivePages),
+    )
     .option('--config <file>', 'JSON file of these options by their long names (listen, db, webhook, ...); flags win')
     .action(async (_opts, command: Command) => {
       const opts = withConfigFile(command);
@@ -120,6 +125,7 @@ export function buildProgram(): Command {
         tls,
         insecurePlaintext: opts.insecurePlaintext === true,
         maxConnectionsPerAddress: maxPerAddress,
+        maxLivePages: positiveInt(opts.maxLivePages, '--max-live-pages'),
         webhooks: {
           urls: opts.webhook,
           secret: opts.webhookSecretFile ? readFileSync(opts.webhookSecretFile, 'utf8').trim() : undefined,

@@ -16,6 +16,7 @@ import { AgentSessions } from './server/ingest.js';
 import { type ConnectionCounters, newConnectionCounters } from './server/limits.js';
 import { type Db, openDatabase } from './store/db.js';
 import { type Change, InventoryStore } from './store/inventory.js';
+import { lockDatabase } from './store/serve-lock.js';
 import { TokenStore } from './store/tokens.js';
 import { Web } from './web/web.js';
 
@@ -34,6 +35,8 @@ export const COLLECTOR_DEFAULTS = {
   alertCheckIntervalMs: 10_000,
   /** Concurrent connections one remote address may hold (an agent needs one; a browser a few). */
   maxConnectionsPerAddress: 64,
+  /** Live pages (`/live`) followed at once; beyond, a page is refused with 503. */
+  maxLivePages: 500,
   /** A connection that has not sent complete request headers (or finished TLS) by then is closed. */
   headersTimeoutMs: 10_000,
 } as const;
@@ -69,6 +72,8 @@ export interface CollectorOptions {
   insecurePlaintext?: boolean;
   /** Concurrent connections one remote address may hold; 0: no limit. */
   maxConnectionsPerAddress?: number;
+  /** Pages following the map at once (`/live`); default COLLECTOR_DEFAULTS.maxLivePages. */
+  maxLivePages?: number;
   headersTimeoutMs?: number;
   logger: Logger;
 }
@@ -126,7 +131,14 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     );
   }
   const catalog = loadCollectorCatalog(options.localCatalogDir);
-  const db = openDatabase(options.db);
+  const unlock = lockDatabase(options.db);
+  let db: Db;
+  try {
+    db = openDatabase(options.db);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const tokens = new TokenStore(db);
   const store = new InventoryStore(db);
   // Connections a previous run held (it may have been killed) are gone; a read-only database keeps its marks.
@@ -201,6 +213,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     evaluationSeconds,
     connections,
     logger,
+    live: { maxClients: options.maxLivePages ?? COLLECTOR_DEFAULTS.maxLivePages },
   });
   let server: Server;
   let address: Awaited<ReturnType<typeof listen>>;
@@ -221,6 +234,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     web.close();
     alerts.close();
     db.close();
+    unlock();
     throw err;
   }
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -266,6 +280,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       db.close();
+      unlock();
     },
   };
 }

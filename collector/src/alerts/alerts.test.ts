@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,12 +9,19 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AgentPeer, connectPeer } from '../../../test/helpers/agent-peer.js';
 import { type RunningCollector, startCollector } from '../collector.js';
-import { signBody } from './notify.js';
 import { listAlerts } from './store.js';
 
 interface Received {
   body: { text: string; event: string; alert: { kind: string; guest: string; state: string } };
   signature: string | undefined;
+  timestamp: string | undefined;
+  raw: string;
+}
+
+/** What a receiver does (README "Alerts"): HMAC-SHA256 of `timestamp.body` with the shared secret. */
+function verified(r: Received, secret: string): boolean {
+  const expected = `sha256=${createHmac('sha256', secret).update(`${r.timestamp}.${r.raw}`).digest('hex')}`;
+  return r.signature === expected && Math.abs(Date.now() / 1000 - Number(r.timestamp)) < 300;
 }
 
 let dir: string;
@@ -31,7 +39,12 @@ async function startReceiver(): Promise<string> {
     });
     req.on('end', () => {
       if (answer === 200)
-        received.push({ body: JSON.parse(body), signature: req.headers['x-hvmap-signature'] as string });
+        received.push({
+          body: JSON.parse(body),
+          raw: body,
+          signature: req.headers['x-hvmap-signature'] as string,
+          timestamp: req.headers['x-hvmap-timestamp'] as string,
+        });
       res.writeHead(answer).end();
     });
   });
@@ -124,7 +137,10 @@ describe('alerts', () => {
     const firing = received.find((r) => r.body.event === 'firing') as Received;
     expect(firing.body.alert).toMatchObject({ kind: 'guest-not-certified', guest: 'app01', state: 'firing' });
     expect(firing.body.text).toMatch(/^\[hvmap\] FIRING guest-not-certified: app01 \(Windows Server 2025\)/);
-    expect(firing.signature).toBe(signBody(JSON.stringify(firing.body), 's3cret'));
+    // Signed with its timestamp: the same body under another timestamp (a replay) does not verify.
+    expect(verified(firing, 's3cret')).toBe(true);
+    expect(verified({ ...firing, timestamp: String(Number(firing.timestamp) - 1) }, 's3cret')).toBe(false);
+    expect(verified(firing, 'other')).toBe(false);
 
     peer.send(inventory(3, 'http://redhat.com/rhel/8.2'));
     await peer.next('ack');

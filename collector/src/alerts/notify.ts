@@ -6,7 +6,7 @@ import type { AlertNotice } from './store.js';
 
 export interface WebhookOptions {
   urls: readonly string[];
-  /** When set, each POST carries `X-Hvmap-Signature: sha256=<HMAC of the body>`. */
+  /** When set, each POST carries `X-Hvmap-Timestamp` and `X-Hvmap-Signature: sha256=<HMAC of timestamp.body>`. */
   secret?: string;
   timeoutMs?: number;
   /** Attempts before a delivery is marked failed (it stays visible in the table and /metrics). */
@@ -29,8 +29,12 @@ export function alertText(n: AlertNotice): string {
   return `[hvmap] ${head} ${a.kind}: ${chatText(a.message)}`;
 }
 
-export function signBody(body: string, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+/**
+ * `sha256=` HMAC of `timestamp.body`: the timestamp (X-Hvmap-Timestamp, Unix seconds) is signed with
+ * the body, so a receiver that refuses old timestamps cannot be fed a captured delivery again.
+ */
+export function signBody(body: string, secret: string, timestamp: number): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
 /**
@@ -126,7 +130,11 @@ export class AlertNotifier {
 
   private async deliver(d: { id: number; channel: string; payload: string; attempts: number }): Promise<void> {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'hvmap-collector' };
-    if (this.opts.secret) headers['x-hvmap-signature'] = signBody(d.payload, this.opts.secret);
+    if (this.opts.secret) {
+      const timestamp = Math.floor(Date.now() / 1000);
+      headers['x-hvmap-timestamp'] = String(timestamp);
+      headers['x-hvmap-signature'] = signBody(d.payload, this.opts.secret, timestamp);
+    }
     let error: string | null = null;
     try {
       const res = await fetch(d.channel, {

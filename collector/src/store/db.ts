@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
@@ -7,7 +7,10 @@ export type Db = Database.Database;
 
 /** The one place the collector opens its database: WAL, foreign keys, migrations applied. */
 export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {
-  if (file !== ':memory:' && !options.readonly) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  if (file !== ':memory:' && !options.readonly) {
+    mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    ownerOnly(file);
+  }
   const db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
   db.pragma('busy_timeout = 5000');
   if (options.readonly) return db;
@@ -18,6 +21,16 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
   db.pragma('foreign_keys = ON');
   migrate(db);
   return db;
+}
+
+/**
+ * The database holds webhook URLs (with their secrets) and token hashes: it is created readable by
+ * its owner only, and an older file is narrowed. SQLite gives the -wal and -shm files the database
+ * file's mode; ones left by an earlier run are narrowed too.
+ */
+function ownerOnly(file: string): void {
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
 }
 
 function migrate(db: Db): void {

@@ -27,6 +27,8 @@ export interface LiveOptions {
   /** At most one `changed` per this many ms per page (4 per second). */
   minIntervalMs?: number;
   tickIntervalMs?: number;
+  /** Pages following at once; beyond, a page is refused (503) rather than costing memory without end. */
+  maxClients?: number;
 }
 
 /** A page that stops reading is dropped rather than buffered without end. */
@@ -57,6 +59,11 @@ export class LiveHub {
 
   get clients(): number {
     return this.sockets.size;
+  }
+
+  /** Whether another page may follow now. */
+  get full(): boolean {
+    return this.options.maxClients !== undefined && this.sockets.size >= this.options.maxClients;
   }
 
   /** Takes over an authorised upgrade request for `/live`. */

@@ -53,7 +53,7 @@ export interface WebOptions {
   /** The port's connection counters, shown in /metrics; /live refusals add to them. */
   connections: ConnectionCounters;
   logger: Logger;
-  live?: Pick<LiveOptions, 'minIntervalMs' | 'tickIntervalMs'>;
+  live?: Pick<LiveOptions, 'minIntervalMs' | 'tickIntervalMs' | 'maxClients'>;
 }
 
 interface StaticFile {
@@ -210,13 +210,15 @@ export class Web {
     if (url.pathname !== '/live') return false;
     const refuse = (status: number, reason: string) => {
       countRefusal(this.options.connections, status);
-      const text = status === 401 ? 'Unauthorized' : 'Forbidden';
+      const text = status === 401 ? 'Unauthorized' : status === 503 ? 'Service Unavailable' : 'Forbidden';
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`);
     };
     if (!this.guard.sameOrigin(req)) refuse(403, 'a page from another origin may not follow this collector');
     else {
       const result = this.guard.check(req, url);
-      if (result.ok === true) this.live.upgrade(req, socket, head);
+      if (result.ok === true && this.live.full)
+        refuse(503, `this collector already serves ${this.live.clients} live pages (--max-live-pages); close some`);
+      else if (result.ok === true) this.live.upgrade(req, socket, head);
       else if (result.ok === 'redirect') refuse(401, 'send the operator token as a cookie or bearer header');
       else refuse(result.status, result.message);
     }
