@@ -151,9 +151,19 @@ describe('hvmap install over a real sshd', () => {
     expect(processesMentioning(prefix())).not.toContain(pid);
     expect(readdirNoPrev(prefix())).toEqual([]);
 
+    // Root on the host rewrites its install.json to name another host's token: it is not obeyed.
+    collector.tokens.create('other-host');
+    const manifestFile = path.join(prefix(), 'install.json');
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
+    writeFileSync(manifestFile, JSON.stringify({ ...manifest, tokenName: 'other-host' }));
+
     const removed = await hvmap(['uninstall', ...baseArgs()]);
     expect(removed.error, removed.out).toBeNull();
     expect(removed.out).toContain(`token ${name} revoked`);
+    expect(removed.out).toContain(
+      `the host's install.json names token "other-host", not the collector's "${name}": ignored`,
+    );
+    expect(token('other-host')?.revokedAt).toBeNull();
     expect(removed.out).toContain('1 uninstalled');
     expect(existsSync(prefix())).toBe(false);
     expect(processesMentioning(prefix())).toEqual([]);
@@ -162,7 +172,8 @@ describe('hvmap install over a real sshd', () => {
     const again = await hvmap(['uninstall', ...baseArgs()]);
     expect(again.error, again.out).toBeNull();
     expect(again.out).toContain('1 absent');
-  });
+    // Three installs' worth of SSH and agent start-ups: slow when the suite runs its files in parallel.
+  }, 90_000);
 
   it('refuses an unknown host key, printing the fingerprint ssh-keygen shows, and goes on once it is accepted', async () => {
     const refused = await hvmap(installArgs());

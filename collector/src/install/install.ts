@@ -21,6 +21,10 @@ export interface CollectorLink {
   tokenName(token: string): string | null;
   /** When the agent holding this token last said hello (ISO time, the collector's clock), or null. */
   lastHelloAt(name: string): string | null;
+  /** The token the collector gave the host at this address (HOST:PORT) when it installed it, or null. */
+  installedToken(address: string): string | null;
+  recordInstall(address: string, tokenName: string): void;
+  forgetInstall(address: string): void;
 }
 
 /** The collector's own database as a CollectorLink (the installer runs where `--db` is readable). */
@@ -36,7 +40,39 @@ export function dbCollectorLink(db: Db): CollectorLink {
     revokeToken: (name) => tokens.revoke(name),
     tokenName: (token) => tokens.authenticate(token),
     lastHelloAt: (name) => find(name)?.lastHelloAt ?? null,
+    installedToken: (address) =>
+      (
+        db.prepare('SELECT token_name FROM installs WHERE address = ?').get(address) as
+          | { token_name: string }
+          | undefined
+      )?.token_name ?? null,
+    recordInstall: (address, tokenName) =>
+      db
+        .prepare(
+          'INSERT INTO installs (address, token_name, installed_at) VALUES (?, ?, ?) ON CONFLICT(address) DO UPDATE SET token_name = excluded.token_name, installed_at = excluded.installed_at',
+        )
+        .run(address, tokenName, new Date().toISOString()),
+    forgetInstall: (address) => db.prepare('DELETE FROM installs WHERE address = ?').run(address),
   };
+}
+
+/** The key of a host in the collector's install records: HOST:PORT, whichever account logs in. */
+function addressOf(target: Target): string {
+  return `${target.host}:${target.port}`;
+}
+
+/**
+ * Which token the collector gave this host: its own record, else the host's name by the usual rule.
+ * The host's install.json is never obeyed (root on one host could name another host's token there);
+ * when it disagrees, the result says so.
+ */
+function tokenOfHost(link: CollectorLink, target: Target, manifest?: Manifest): { name: string; note: string } {
+  const name = link.installedToken(addressOf(target)) ?? target.name;
+  const note =
+    manifest && manifest.tokenName !== name
+      ? `; the host's install.json names token "${manifest.tokenName}", not the collector's "${name}": ignored`
+      : '';
+  return { name, note };
 }
 
 export interface InstallOptions {
@@ -122,6 +158,7 @@ export async function installOnHost(remote: Remote, target: Target, options: Ins
   let tokenName: string;
   let token: string | undefined;
   let createdToken = false;
+  let manifestNote = '';
   if (options.token !== undefined) {
     const name = link.tokenName(options.token);
     if (!name)
@@ -132,7 +169,7 @@ export async function installOnHost(remote: Remote, target: Target, options: Ins
     tokenName = name;
     token = options.token;
   } else {
-    tokenName = previous?.tokenName ?? target.name;
+    ({ name: tokenName, note: manifestNote } = tokenOfHost(link, target, previous));
     const state = link.tokenState(tokenName);
     // An upgrade keeps the host's token while the collector still honours it.
     if (!(previous && state === 'active')) {
@@ -183,9 +220,10 @@ export async function installOnHost(remote: Remote, target: Target, options: Ins
     const leftovers =
       commit.code === 0 ? '' : `; could not remove the previous version's files: ${commit.stderr.trim()}`;
     const what = previous ? `upgraded v${previous.version} to v${manifest.version}` : `v${manifest.version}`;
+    link.recordInstall(addressOf(target), tokenName);
     return {
       result: previous ? 'upgraded' : 'installed',
-      detail: `${what} in ${plan.prefix}; ${plan.summary}; hello after ${helloSec} s; token ${tokenName}${createdToken ? ' (new)' : ''}${leftovers}`,
+      detail: `${what} in ${plan.prefix}; ${plan.summary}; hello after ${helloSec} s; token ${tokenName}${createdToken ? ' (new)' : ''}${leftovers}${manifestNote}`,
     };
   } catch (err) {
     const undone = await rollback(remote, plan, manifest, previous);
@@ -246,9 +284,12 @@ export async function uninstallFromHost(
     return `; token ${name} revoked`;
   };
   if (inspection.state === 'absent') {
-    return { result: 'absent', detail: `no agent installed in ${plan.prefix}${revoke(target.name)}` };
+    const { name } = tokenOfHost(link, target);
+    link.forgetInstall(addressOf(target));
+    return { result: 'absent', detail: `no agent installed in ${plan.prefix}${revoke(name)}` };
   }
   const { manifest } = inspection;
+  const token = tokenOfHost(link, target, manifest);
   const r = await remote.run(plan.uninstall(manifest));
   if (r.code !== 0) {
     throw new InstallError(
@@ -256,5 +297,9 @@ export async function uninstallFromHost(
       `uninstall on ${host} left things behind: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`,
     );
   }
-  return { result: 'uninstalled', detail: `removed ${plan.prefix} (${manifest.service})${revoke(manifest.tokenName)}` };
+  link.forgetInstall(addressOf(target));
+  return {
+    result: 'uninstalled',
+    detail: `removed ${plan.prefix} (${manifest.service})${revoke(token.name)}${token.note}`,
+  };
 }

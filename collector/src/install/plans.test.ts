@@ -52,6 +52,7 @@ const BUNDLE: AgentBundle = {
 function fakeCollector(initial: Record<string, 'active' | 'revoked'>) {
   const states = new Map<string, 'active' | 'revoked'>(Object.entries(initial));
   const hellos = new Map<string, string>();
+  const installs = new Map<string, string>();
   const link: CollectorLink = {
     tokenState: (name) => states.get(name) ?? 'missing',
     createToken: (name) => {
@@ -64,6 +65,9 @@ function fakeCollector(initial: Record<string, 'active' | 'revoked'>) {
     tokenName: (token) =>
       [...states].find(([name, s]) => s === 'active' && `hvm_replayed_${name}` === token)?.[0] ?? null,
     lastHelloAt: (name) => hellos.get(name) ?? null,
+    installedToken: (address) => installs.get(address) ?? null,
+    recordInstall: (address, name) => installs.set(address, name),
+    forgetInstall: (address) => installs.delete(address),
   };
   return {
     link,

@@ -150,4 +150,17 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       ALTER TABLE agents ADD COLUMN connected_at TEXT;
     `,
   },
+  {
+    version: 6,
+    name: 'which token the installer gave each host',
+    sql: `
+      -- hvmap install records the token it gave a host (by HOST:PORT); upgrade and uninstall read it
+      -- here, never from the host's own install.json, which whoever holds root there can rewrite.
+      CREATE TABLE installs (
+        address TEXT PRIMARY KEY,
+        token_name TEXT NOT NULL,
+        installed_at TEXT NOT NULL
+      );
+    `,
+  },
 ];
