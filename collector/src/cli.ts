@@ -97,6 +97,26 @@ export function buildProgram(): Command {
       'pages following the map live at once; beyond, a page is refused (503)',
       String(COLLECTOR_DEFAULTS.maxLivePages),
     )
+    .option(
+      '--max-guests-per-host <n>',
+      'guests one snapshot may hold; a host above it is refused',
+      String(COLLECTOR_DEFAULTS.maxGuestsPerHost),
+    )
+    .option(
+      '--max-removed-guests <n>',
+      'guests a host keeps after they left it (newest first)',
+      String(COLLECTOR_DEFAULTS.maxRemovedGuestsPerHost),
+    )
+    .option(
+      '--max-changes-per-host <n>',
+      'change rows a host keeps (newest first)',
+      String(COLLECTOR_DEFAULTS.maxChangesPerHost),
+    )
+    .option(
+      '--retention-days <n>',
+      'forget removed guests, change rows and resolved alerts older than this',
+      String(COLLECTOR_DEFAULTS.retentionDays),
+    )
     .option('--config <file>', 'JSON file of these options by their long names (listen, db, webhook, ...); flags win')
     .action(async (_opts, command: Command) => {
       const opts = withConfigFile(command);
@@ -126,6 +146,10 @@ export function buildProgram(): Command {
         insecurePlaintext: opts.insecurePlaintext === true,
         maxConnectionsPerAddress: maxPerAddress,
         maxLivePages: positiveInt(opts.maxLivePages, '--max-live-pages'),
+        maxGuestsPerHost: positiveInt(opts.maxGuestsPerHost, '--max-guests-per-host'),
+        maxRemovedGuestsPerHost: positiveInt(opts.maxRemovedGuests, '--max-removed-guests'),
+        maxChangesPerHost: positiveInt(opts.maxChangesPerHost, '--max-changes-per-host'),
+        retentionDays: positiveInt(opts.retentionDays, '--retention-days'),
         webhooks: {
           urls: opts.webhook,
           secret: opts.webhookSecretFile ? readFileSync(opts.webhookSecretFile, 'utf8').trim() : undefined,

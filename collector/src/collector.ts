@@ -15,7 +15,7 @@ import { createHttpServer, ListenError, listen, parseListen } from './server/htt
 import { AgentSessions } from './server/ingest.js';
 import { type ConnectionCounters, newConnectionCounters } from './server/limits.js';
 import { type Db, openDatabase } from './store/db.js';
-import { type Change, InventoryStore } from './store/inventory.js';
+import { type Change, DEFAULT_STORE_LIMITS, InventoryStore } from './store/inventory.js';
 import { lockDatabase } from './store/serve-lock.js';
 import { TokenStore } from './store/tokens.js';
 import { Web } from './web/web.js';
@@ -37,6 +37,13 @@ export const COLLECTOR_DEFAULTS = {
   maxConnectionsPerAddress: 64,
   /** Live pages (`/live`) followed at once; beyond, a page is refused with 503. */
   maxLivePages: 500,
+  /** Guests one snapshot may hold; a host above it is refused (TOO_MANY_GUESTS). */
+  maxGuestsPerHost: 10_000,
+  /** What a host keeps of its past: guests that left it, and change rows (newest first). */
+  maxRemovedGuestsPerHost: DEFAULT_STORE_LIMITS.maxRemovedGuestsPerHost,
+  maxChangesPerHost: DEFAULT_STORE_LIMITS.maxChangesPerHost,
+  /** Removed guests, change rows and resolved alerts older than this are forgotten (checked hourly). */
+  retentionDays: 90,
   /** A connection that has not sent complete request headers (or finished TLS) by then is closed. */
   headersTimeoutMs: 10_000,
 } as const;
@@ -74,6 +81,10 @@ export interface CollectorOptions {
   maxConnectionsPerAddress?: number;
   /** Pages following the map at once (`/live`); default COLLECTOR_DEFAULTS.maxLivePages. */
   maxLivePages?: number;
+  maxGuestsPerHost?: number;
+  maxRemovedGuestsPerHost?: number;
+  maxChangesPerHost?: number;
+  retentionDays?: number;
   headersTimeoutMs?: number;
   logger: Logger;
 }
@@ -140,7 +151,10 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     throw err;
   }
   const tokens = new TokenStore(db);
-  const store = new InventoryStore(db);
+  const store = new InventoryStore(db, {
+    maxRemovedGuestsPerHost: options.maxRemovedGuestsPerHost ?? COLLECTOR_DEFAULTS.maxRemovedGuestsPerHost,
+    maxChangesPerHost: options.maxChangesPerHost ?? COLLECTOR_DEFAULTS.maxChangesPerHost,
+  });
   // Connections a previous run held (it may have been killed) are gone; a read-only database keeps its marks.
   try {
     store.recordDisconnect(null);
@@ -194,9 +208,24 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     helloTimeoutMs: options.helloTimeoutMs ?? COLLECTOR_DEFAULTS.helloTimeoutMs,
     pingIntervalMs: options.pingIntervalMs ?? COLLECTOR_DEFAULTS.pingIntervalMs,
     onChanges: (agentName, changes) => events.emit('changes', agentName, changes),
+    maxGuestsPerHost: options.maxGuestsPerHost ?? COLLECTOR_DEFAULTS.maxGuestsPerHost,
     observeEvaluation: (seconds) => evaluationSeconds.observe(seconds),
   });
   // A revoke by another process (hvmap tokens revoke on this database) cuts its agent within a second.
+  // What is older than the retention is forgotten: at start, then hourly.
+  const retentionDays = options.retentionDays ?? COLLECTOR_DEFAULTS.retentionDays;
+  const prune = () => {
+    try {
+      const pruned = store.prune(new Date(Date.now() - retentionDays * 86_400_000).toISOString());
+      if (pruned.guests + pruned.changes + pruned.alerts)
+        logger.info({ ...pruned, retentionDays }, 'forgot what is older than the retention');
+    } catch (err) {
+      logger.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'retention not applied');
+    }
+  };
+  prune();
+  const pruning = setInterval(prune, 3_600_000);
+  pruning.unref();
   const revocations = setInterval(() => sessions.closeRevoked(tokens.revokedAmong(sessions.connectedNames())), 1000);
   revocations.unref();
   const operators = new OperatorTokens(db);
@@ -274,6 +303,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     },
     async close() {
       clearInterval(revocations);
+      clearInterval(pruning);
       web.close();
       alerts.close();
       sessions.closeAll();

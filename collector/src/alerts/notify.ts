@@ -37,6 +37,30 @@ export function signBody(body: string, secret: string, timestamp: number): strin
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
+/** Alert log lines per agent and minute, beyond which they are counted instead of written. */
+export const ALERT_LOG_LINES_PER_MINUTE = 60;
+
+/** A per-key budget refilled every minute; reports what it dropped once the minute is over. */
+class PerKeyRate {
+  private readonly used = new Map<string, { minute: number; n: number }>();
+  constructor(
+    private readonly perMinute: number,
+    private readonly onDropped: (key: string, dropped: number) => void,
+  ) {}
+
+  take(key: string): boolean {
+    const minute = Math.floor(Date.now() / 60_000);
+    const u = this.used.get(key);
+    if (!u || u.minute !== minute) {
+      if (u && u.n > this.perMinute) this.onDropped(key, u.n - this.perMinute);
+      this.used.set(key, { minute, n: 1 });
+      return true;
+    }
+    u.n++;
+    return u.n <= this.perMinute;
+  }
+}
+
 /**
  * Delivers alert notices: to the log at once, and to webhooks through a queue kept in the database,
  * so ingest never waits for a webhook and a restart loses no notice. Failed POSTs are retried with
@@ -48,6 +72,13 @@ export class AlertNotifier {
   private running = false;
   private closed = false;
   private readonly opts: Required<Omit<WebhookOptions, 'secret'>> & { secret?: string };
+  /** One agent churning guests cannot fill the log: its alert lines are rate-limited (the alerts themselves are kept). */
+  private readonly logLines = new PerKeyRate(ALERT_LOG_LINES_PER_MINUTE, (agent, dropped) =>
+    this.logger.warn(
+      { agent, dropped, code: 'ALERT_LOG_LIMITED' },
+      `${dropped} alert log lines of this agent left out`,
+    ),
+  );
 
   constructor(
     private readonly db: Db,
@@ -69,10 +100,11 @@ export class AlertNotifier {
     this.db.transaction(() => {
       for (const n of notices) {
         const silenced = n.alert.silencedUntil !== null && n.alert.silencedUntil > now;
-        this.logger[n.event === 'firing' && !silenced ? 'warn' : 'info'](
-          { alert: n.alert.key, event: n.event, severity: n.alert.severity, silenced },
-          alertText(n),
-        );
+        if (this.logLines.take(n.alert.agent))
+          this.logger[n.event === 'firing' && !silenced ? 'warn' : 'info'](
+            { alert: n.alert.key, event: n.event, severity: n.alert.severity, silenced },
+            alertText(n),
+          );
         if (silenced) continue;
         const payload = JSON.stringify({ text: alertText(n), event: n.event, alert: n.alert });
         for (const url of this.opts.urls) insert.run(n.alertId, n.event, url, payload, now, now);

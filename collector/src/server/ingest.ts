@@ -20,6 +20,8 @@ export interface IngestOptions {
   observeEvaluation?: (seconds: number) => void;
   /** Frames one connection may send: a sustained rate and a burst (an agent sends one per interval). */
   frameRate?: { perSecond: number; burst: number };
+  /** A snapshot with more guests than this is refused (TOO_MANY_GUESTS). */
+  maxGuestsPerHost?: number;
 }
 
 /** A peer that lets this much pile up unread is too slow to keep: it is cut off. */
@@ -206,6 +208,13 @@ export class AgentSessions {
         this.counters.framesAccepted++;
         if (frame.type === 'hello') return reject('HELLO_REPEATED', 'hello was already received', CLOSE_CODES.badFrame);
         if (frame.type === 'heartbeat') return this.recordContact(log, () => store.recordContact(agentName));
+        const maxGuests = this.options.maxGuestsPerHost;
+        if (maxGuests !== undefined && frame.guests.length > maxGuests)
+          return reject(
+            'TOO_MANY_GUESTS',
+            `${frame.guests.length} guests in one snapshot; this collector takes at most ${maxGuests} per host (--max-guests-per-host)`,
+            CLOSE_CODES.tooLarge,
+          );
         this.ingest(socket, agentName, frame, log);
       } catch (err) {
         // A write the store refuses (read-only database, full disk) during hello or a heartbeat: the

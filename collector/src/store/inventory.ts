@@ -52,7 +52,19 @@ interface HostCache {
   hostId: number;
   hostSignature: string;
   guests: Map<string, StoredGuest>;
+  /** Change rows written since the host's history was last trimmed to its cap. */
+  changesSinceTrim: number;
 }
+
+/** How much one host may keep: an agent that churns guests cannot fill the disk or the memory. */
+export interface StoreLimits {
+  /** Guests a host keeps after they left it, newest first; older ones are forgotten. */
+  maxRemovedGuestsPerHost: number;
+  /** Change rows a host keeps, newest first. */
+  maxChangesPerHost: number;
+}
+
+export const DEFAULT_STORE_LIMITS: StoreLimits = { maxRemovedGuestsPerHost: 10_000, maxChangesPerHost: 100_000 };
 
 /**
  * Keys guests by UUID; where two guests of one snapshot share a UUID (clones), each gets UUID/name so
@@ -147,7 +159,10 @@ export class InventoryStore {
     return text;
   };
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    private readonly limits: StoreLimits = DEFAULT_STORE_LIMITS,
+  ) {
     this.stmts = {
       hostByAgent: db.prepare(
         'SELECT id, hostname, facts_json, hypervisor_json, hypervisor_id, errors_json, partial FROM hosts WHERE agent_name = ?',
@@ -242,6 +257,54 @@ export class InventoryStore {
     return this.forgettingOnFailure(agentName, () => this.writeSnapshot(agentName, evaluated, seq, now));
   }
 
+  /**
+   * Keeps a host within its limits: the oldest removed guests beyond `maxRemovedGuestsPerHost` go (when
+   * this snapshot removed some), and the oldest change rows beyond `maxChangesPerHost` (checked once a
+   * tenth of the cap was written since the last check, so a normal snapshot pays nothing).
+   */
+  private trim(cache: HostCache, changes: Change[]): void {
+    if (changes.some((c) => c.kind === 'guest-removed')) {
+      const gone = this.db
+        .prepare(
+          `SELECT id, guest_key FROM guests WHERE host_id = ? AND removed_at IS NOT NULL
+           ORDER BY removed_at DESC, id DESC LIMIT -1 OFFSET ?`,
+        )
+        .all(cache.hostId, this.limits.maxRemovedGuestsPerHost) as { id: number; guest_key: string }[];
+      const forget = this.db.prepare('DELETE FROM guests WHERE id = ?');
+      for (const g of gone) {
+        forget.run(g.id);
+        cache.guests.delete(g.guest_key);
+      }
+    }
+    cache.changesSinceTrim += changes.length;
+    if (cache.changesSinceTrim < this.limits.maxChangesPerHost / 10) return;
+    cache.changesSinceTrim = 0;
+    this.db
+      .prepare(
+        `DELETE FROM changes WHERE host_id = ? AND id <
+           (SELECT id FROM changes WHERE host_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+      )
+      .run(cache.hostId, cache.hostId, this.limits.maxChangesPerHost - 1);
+  }
+
+  /**
+   * Forgets what is older than `before` (ISO time): guests removed before it, change rows, and resolved
+   * alerts with their sent deliveries. The caches are reloaded from what is left.
+   */
+  prune(before: string): { guests: number; changes: number; alerts: number } {
+    const result = this.db.transaction(() => {
+      const guests = this.db.prepare('DELETE FROM guests WHERE removed_at IS NOT NULL AND removed_at < ?').run(before);
+      const changes = this.db.prepare('DELETE FROM changes WHERE at < ?').run(before);
+      const old = `SELECT id FROM alerts WHERE state = 'resolved' AND resolved_at < ?
+                   AND id NOT IN (SELECT alert_id FROM alert_deliveries WHERE status = 'pending')`;
+      this.db.prepare(`DELETE FROM alert_deliveries WHERE alert_id IN (${old})`).run(before);
+      const alerts = this.db.prepare(`DELETE FROM alerts WHERE id IN (${old})`).run(before);
+      return { guests: guests.changes, changes: changes.changes, alerts: alerts.changes };
+    })();
+    this.hosts.clear();
+    return result;
+  }
+
   private forgettingOnFailure<T>(agentName: string | null, write: () => T): T {
     try {
       return write();
@@ -270,6 +333,7 @@ export class InventoryStore {
       for (const c of changes) {
         this.stmts.insertChange.run(now, cache.hostId, c.guestKey, c.guestName, c.kind, c.old, c.new);
       }
+      this.trim(cache, changes);
       this.stmts.setSeq.run(seq, agentName);
       return changes;
     })();
@@ -363,7 +427,7 @@ export class InventoryStore {
     let cache = this.hosts.get(agentName) ?? this.loadHost(agentName);
     if (!cache) {
       const id = Number(this.stmts.insertHost.run(cols).lastInsertRowid);
-      cache = { hostId: id, hostSignature: signature, guests: new Map() };
+      cache = { hostId: id, hostSignature: signature, guests: new Map(), changesSinceTrim: 0 };
       this.hosts.set(agentName, cache);
       changes.push({ kind: 'host-added', guestKey: null, guestName: null, old: null, new: inv.host.hostname });
       return cache;
@@ -410,6 +474,8 @@ export class InventoryStore {
         host.errors_json,
       ]),
       guests: new Map(),
+      // Unknown after a restart: trim at the first snapshot with changes.
+      changesSinceTrim: Number.POSITIVE_INFINITY,
     };
     for (const r of this.stmts.guestsOfHost.all(host.id) as Record<string, unknown>[]) {
       const cols = {
