@@ -98,7 +98,9 @@ export class AlertStore {
   constructor(private readonly db: Db) {
     this.stmts = {
       host: db.prepare(
-        'SELECT hostname, hypervisor_name, last_contact_at, partial, errors_json FROM hosts WHERE agent_name = ?',
+        `SELECT hostname, hypervisor_name, last_contact_at, partial, errors_json,
+                EXISTS (SELECT 1 FROM hosts o WHERE o.hostname = hosts.hostname AND o.agent_name != hosts.agent_name) AS shared
+         FROM hosts WHERE agent_name = ?`,
       ),
       guests: db.prepare(
         `SELECT g.guest_key, g.name, g.status, json_extract(g.os_json, '$.name') AS os_name,
@@ -143,6 +145,7 @@ export class AlertStore {
           last_contact_at: string;
           partial: number;
           errors_json: string;
+          shared: number;
         }
       | undefined;
     if (!host) return null;
@@ -162,7 +165,8 @@ export class AlertStore {
     }[];
     return {
       agentName,
-      hostname: host.hostname,
+      // Two agents reporting one hostname are two hosts: the alert names which one.
+      hostname: host.shared ? `${host.hostname} [agent ${agentName}]` : host.hostname,
       hypervisorName: host.hypervisor_name,
       lastContact: host.last_contact_at,
       partial: host.partial === 1,

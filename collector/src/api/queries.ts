@@ -315,14 +315,42 @@ export function listHosts(db: Db, live: LiveState, filter: HostFilter, req: Page
 }
 
 /** One host with its facts and driver errors; null when no host has that name. */
-export function hostDetail(db: Db, live: LiveState, hostname: string): HostDetail | null {
-  // Two agents may report one hostname (a rebuilt host): the latest report wins.
-  const row = db
-    .prepare(
-      `SELECT ${HOST_COLUMNS}, h.facts_json FROM hosts h WHERE h.hostname = ? ORDER BY h.last_report_at DESC LIMIT 1`,
-    )
-    .get(hostname) as Row | undefined;
-  if (!row) return null;
+/**
+ * A host is its agent: `name` is the agent's (token) name, or a hostname that one agent alone reports.
+ * Two agents reporting one hostname (an impostor, a rebuilt host) are two hosts: asking by that
+ * hostname is ambiguous and says which agents to name instead.
+ */
+export class AmbiguousHost extends Error {
+  readonly code = 'AMBIGUOUS_HOST';
+  constructor(
+    hostname: string,
+    readonly agents: string[],
+  ) {
+    super(
+      `${agents.length} agents report the hostname "${hostname}" (${agents.join(', ')}): ask by agent name instead`,
+    );
+  }
+}
+
+function hostIdOf(db: Db, name: string): number | null {
+  const byAgent = db.prepare('SELECT id FROM hosts WHERE agent_name = ?').get(name) as { id: number } | undefined;
+  if (byAgent) return byAgent.id;
+  const byName = db.prepare('SELECT id, agent_name FROM hosts WHERE hostname = ? ORDER BY agent_name').all(name) as {
+    id: number;
+    agent_name: string;
+  }[];
+  if (byName.length > 1)
+    throw new AmbiguousHost(
+      name,
+      byName.map((h) => h.agent_name),
+    );
+  return byName[0]?.id ?? null;
+}
+
+export function hostDetail(db: Db, live: LiveState, name: string): HostDetail | null {
+  const id = hostIdOf(db, name);
+  if (id === null) return null;
+  const row = db.prepare(`SELECT ${HOST_COLUMNS}, h.facts_json FROM hosts h WHERE h.id = ?`).get(id) as Row;
   const view = toHostView(row, countsByHost(db, [row.id as number]).get(row.id as number) as StatusCounts, live);
   return {
     ...view,
@@ -476,15 +504,17 @@ export function* iterateGuests(db: Db, filter: GuestFilter, sort: GuestSort = 'h
 }
 
 /** One guest with its full verdict, evidence and history; null when there is no such guest. */
-export function guestDetail(db: Db, hostname: string, key: string): GuestDetail | null {
+export function guestDetail(db: Db, host: string, key: string): GuestDetail | null {
+  const hostId = hostIdOf(db, host);
+  if (hostId === null) return null;
   // A key is the UUID for all but clones; a clone may also be asked for by its bare UUID.
   const row = db
     .prepare(
       `SELECT g.*, ${GUEST_COLUMNS}, h.id AS host_id, h.hypervisor_json FROM guests g JOIN hosts h ON h.id = g.host_id
-       WHERE h.hostname = ? AND (g.guest_key = ? OR g.uuid = ?)
-       ORDER BY g.guest_key = ? DESC, g.removed_at IS NOT NULL, h.last_report_at DESC LIMIT 1`,
+       WHERE h.id = ? AND (g.guest_key = ? OR g.uuid = ?)
+       ORDER BY g.guest_key = ? DESC, g.removed_at IS NOT NULL LIMIT 1`,
     )
-    .get(hostname, key, key, key) as Row | undefined;
+    .get(hostId, key, key, key) as Row | undefined;
   if (!row) return null;
   const verdict = JSON.parse(row.verdict_json as string) as {
     programs?: GuestDetail['programs'];

@@ -16,6 +16,7 @@ import {
 } from './columns.js';
 import type { LiveMap } from './live-map.js';
 import {
+  AmbiguousHost,
   EVERY_ROW,
   GUEST_SORTS,
   GUEST_STATUSES,
@@ -162,6 +163,17 @@ function segments(pathname: string): string[] {
   }
 }
 
+/** Runs a lookup by host; a hostname two agents report is answered 409 naming them (undefined then). */
+function unambiguous<T>(res: ServerResponse, lookup: () => T): T | undefined {
+  try {
+    return lookup();
+  } catch (err) {
+    if (!(err instanceof AmbiguousHost)) throw err;
+    sendJson(res, 409, { error: err.code, message: err.message, agents: err.agents });
+    return undefined;
+  }
+}
+
 /**
  * Answers the API views under /api/ (GET). Returns false for a path that is not one of them, so the
  * caller answers 404.
@@ -210,7 +222,8 @@ export function handleApi(ctx: ApiContext, res: ServerResponse, url: URL): boole
     return true;
   }
   if (view === 'hosts' && path.length === 3) {
-    const host = hostDetail(db, live, a);
+    const host = unambiguous(res, () => hostDetail(db, live, a));
+    if (host === undefined) return true;
     if (host) sendJson(res, 200, host);
     else sendJson(res, 404, { error: 'HOST_NOT_FOUND', message: `no host named "${a}"` });
     return true;
@@ -227,7 +240,8 @@ export function handleApi(ctx: ApiContext, res: ServerResponse, url: URL): boole
     return true;
   }
   if (view === 'guests' && path.length === 4) {
-    const guest = guestDetail(db, a, b);
+    const guest = unambiguous(res, () => guestDetail(db, a, b));
+    if (guest === undefined) return true;
     if (guest) sendJson(res, 200, guest);
     else sendJson(res, 404, { error: 'GUEST_NOT_FOUND', message: `no guest "${b}" on host "${a}"` });
     return true;
