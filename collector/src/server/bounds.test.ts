@@ -3,34 +3,13 @@
  * after they left and its change history are capped, what is older than the retention is forgotten,
  * and its alert lines in the log are rate-limited, while other agents keep being served.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Inventory } from '@hvmap/shared';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { connectPeer } from '../../../test/helpers/agent-peer.js';
+import { describe, expect, it, vi } from 'vitest';
+import { useCollector, welcomedAgent } from '../../../test/helpers/collector.js';
 import { AlertNotifier } from '../alerts/notify.js';
-import { type RunningCollector, startCollector } from '../collector.js';
 
-let dir: string;
-let collector: RunningCollector;
-
-const LIMITS = { maxGuestsPerHost: 100, maxRemovedGuestsPerHost: 200, maxChangesPerHost: 1000 };
-
-beforeEach(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'hvmap-bounds-'));
-  collector = await startCollector({
-    db: path.join(dir, 'hvmap.db'),
-    listen: '127.0.0.1:0',
-    logger: pino({ level: 'silent' }),
-    ...LIMITS,
-  });
-});
-afterEach(async () => {
-  await collector.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const test = useCollector({ maxGuestsPerHost: 100, maxRemovedGuestsPerHost: 200, maxChangesPerHost: 1000 });
 
 function snapshot(hostname: string, seq: number, uuids: string[]): Inventory {
   return {
@@ -50,14 +29,9 @@ function snapshot(hostname: string, seq: number, uuids: string[]): Inventory {
   };
 }
 
-async function agent(name: string) {
-  const peer = await connectPeer(collector.agentUrl, collector.tokens.create(name).token);
-  peer.send({ type: 'hello', protocol: 1, agentId: `${name}-id`, agentVersion: '0.1.0', hostname: name });
-  await peer.next('welcome');
-  return peer;
-}
+const agent = (name: string) => welcomedAgent(test.collector, name);
 
-const count = (sql: string, ...args: unknown[]) => (collector.db.prepare(sql).get(...args) as { n: number }).n;
+const count = (sql: string, ...args: unknown[]) => (test.collector.db.prepare(sql).get(...args) as { n: number }).n;
 
 describe('bounds per agent', () => {
   it('keeps disk bounded while one agent reports new guests in every snapshot, and serves another meanwhile', async () => {
@@ -78,7 +52,8 @@ describe('bounds per agent', () => {
         expect(await neighbour.next('ack')).toMatchObject({ seq: neighbourSeq });
       }
     }
-    const host = (collector.db.prepare("SELECT id FROM hosts WHERE hostname = 'flood-01'").get() as { id: number }).id;
+    const host = (test.collector.db.prepare("SELECT id FROM hosts WHERE hostname = 'flood-01'").get() as { id: number })
+      .id;
     // 2,500 guests came and 2,400 went: the host keeps its 100 and the newest 200 that left.
     expect(count('SELECT COUNT(*) AS n FROM guests WHERE host_id = ? AND removed_at IS NULL', host)).toBe(100);
     expect(count('SELECT COUNT(*) AS n FROM guests WHERE host_id = ? AND removed_at IS NOT NULL', host)).toBe(200);
@@ -116,7 +91,7 @@ describe('bounds per agent', () => {
     peer.send(snapshot('kvm-03', 2, ['a']));
     await peer.next('ack');
     expect(count('SELECT COUNT(*) AS n FROM guests WHERE removed_at IS NOT NULL')).toBe(1);
-    const pruned = collector.store.prune(new Date(Date.now() + 60_000).toISOString());
+    const pruned = test.collector.store.prune(new Date(Date.now() + 60_000).toISOString());
     expect(pruned.guests).toBe(1);
     expect(pruned.changes).toBeGreaterThan(0);
     expect(count('SELECT COUNT(*) AS n FROM guests')).toBe(1);
@@ -124,7 +99,7 @@ describe('bounds per agent', () => {
     // The store reloads its cache: b returns as added, a stays.
     peer.send(snapshot('kvm-03', 3, ['a', 'b']));
     await peer.next('ack');
-    expect(collector.db.prepare('SELECT kind FROM changes').all()).toEqual([{ kind: 'guest-added' }]);
+    expect(test.collector.db.prepare('SELECT kind FROM changes').all()).toEqual([{ kind: 'guest-added' }]);
   });
 });
 
@@ -134,7 +109,7 @@ describe('alert lines in the log', () => {
     try {
       const lines: { msg: string; dropped?: number }[] = [];
       const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) });
-      const notifier = new AlertNotifier(collector.db, logger);
+      const notifier = new AlertNotifier(test.collector.db, logger);
       const notice = (agent: string, i: number) => ({
         alertId: i,
         event: 'firing' as const,

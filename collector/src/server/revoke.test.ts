@@ -1,40 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectPeer } from '../../../test/helpers/agent-peer.js';
+import { useCollector, welcomedAgent } from '../../../test/helpers/collector.js';
 import { COLLECTOR_CLI, runCli } from '../../../test/helpers/processes.js';
-import { type RunningCollector, startCollector } from '../collector.js';
 
-let dir: string;
-let collector: RunningCollector;
-
-beforeEach(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'hvmap-revoke-'));
-  collector = await startCollector({
-    db: path.join(dir, 'hvmap.db'),
-    listen: '127.0.0.1:0',
-    logger: pino({ level: 'silent' }),
-  });
-});
-afterEach(async () => {
-  await collector.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function connected(name: string, token: string) {
-  const peer = await connectPeer(collector.agentUrl, token);
-  peer.send({ type: 'hello', protocol: 1, agentId: `${name}-id`, agentVersion: '0.1.0', hostname: name });
-  await peer.next('welcome');
-  return peer;
-}
+const test = useCollector();
 
 describe('hvmap tokens revoke', () => {
   it('closes the connection using the token within a second (4401, the agent told why) and says so', async () => {
-    const { token } = collector.tokens.create('kvm-01');
-    const other = await connected('kvm-02', collector.tokens.create('kvm-02').token);
-    const peer = await connected('kvm-01', token);
+    const { collector, dir } = test;
+    const other = await welcomedAgent(collector, 'kvm-02');
+    const peer = await welcomedAgent(collector, 'kvm-01');
+    const { token } = peer;
     const started = Date.now();
     const cli = await runCli(COLLECTOR_CLI, ['tokens', 'revoke', 'kvm-01', '--db', path.join(dir, 'hvmap.db')]);
     expect(cli.code, cli.stderr).toBe(0);
@@ -50,6 +27,7 @@ describe('hvmap tokens revoke', () => {
   });
 
   it('says when the agent held no connection', async () => {
+    const { collector, dir } = test;
     collector.tokens.create('kvm-03');
     const cli = await runCli(COLLECTOR_CLI, ['tokens', 'revoke', 'kvm-03', '--db', path.join(dir, 'hvmap.db')]);
     expect(cli.stdout.trim()).toBe('revoked kvm-03; it held no connection');

@@ -1,34 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Inventory } from '@hvmap/shared';
-import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connectPeer } from '../../../test/helpers/agent-peer.js';
+import { describe, expect, it } from 'vitest';
+import { useCollector, welcomedAgent } from '../../../test/helpers/collector.js';
 import { listAlerts } from '../alerts/store.js';
-import { type RunningCollector, startCollector } from '../collector.js';
 
-let dir: string;
-let collector: RunningCollector;
-
-beforeEach(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'hvmap-samename-'));
-  collector = await startCollector({
-    db: path.join(dir, 'hvmap.db'),
-    listen: '127.0.0.1:0',
-    logger: pino({ level: 'silent' }),
-  });
-});
-afterEach(async () => {
-  await collector.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const test = useCollector();
 
 /** An agent with its own token reporting hostname kvm-01 with one guest whose OS is unknown. */
 async function reportAsKvm01(agent: string, uuid: string) {
-  const peer = await connectPeer(collector.agentUrl, collector.tokens.create(agent).token);
-  peer.send({ type: 'hello', protocol: 1, agentId: `${agent}-id`, agentVersion: '0.1.0', hostname: 'kvm-01' });
-  await peer.next('welcome');
+  const peer = await welcomedAgent(test.collector, agent, 'kvm-01');
   const inventory: Inventory = {
     type: 'inventory',
     seq: 1,
@@ -44,7 +23,7 @@ async function reportAsKvm01(agent: string, uuid: string) {
   peer.ws.close();
 }
 
-const get = (pathname: string) => fetch(new URL(pathname, collector.url));
+const get = (pathname: string) => fetch(new URL(pathname, test.collector.url));
 
 describe('two agents reporting one hostname', () => {
   it('are two hosts: looked up by agent, the hostname ambiguous, and each alert naming its agent', async () => {
@@ -64,7 +43,7 @@ describe('two agents reporting one hostname', () => {
 
     const hosts = (await (await get('/api/hosts')).json()) as { items: { agent: string }[] };
     expect(hosts.items.map((h) => h.agent).sort()).toEqual(['impostor', 'rack2-a']);
-    const unknown = listAlerts(collector.db, { state: 'firing' }).filter((a) => a.kind === 'guest-os-unknown');
+    const unknown = listAlerts(test.collector.db, { state: 'firing' }).filter((a) => a.kind === 'guest-os-unknown');
     expect(unknown.find((a) => a.agent === 'impostor')?.message).toContain('on kvm-01 [agent impostor]');
   });
 });
