@@ -25,6 +25,30 @@ import { parseHosts, TLS_DEFAULTS, TlsInitError, tlsInit } from './tls/init.js';
 /** Usage errors exit 2; everything else that fails exits 1 (DESIGN.md CLI contract). */
 class UsageError extends Error {}
 
+/** What `hvmap check` takes, said when it could not use what it was given. */
+const CHECK_FORMS = {
+  hypervisor:
+    'give the hypervisor as a person or tool writes it: "Hyper-V on Windows Server 2019", "Windows Server 2012 R2 Hyper-V", "RHEL 9.2 KVM", "VMware ESXi 8.0", "Citrix Hypervisor 8.2", "Azure Stack HCI 22H2"',
+  guest:
+    'give the guest OS as a person or tool writes it: "Red Hat Enterprise Linux Server release 7.9 (Maipo)", "Windows Server 2022 Datacenter", "Ubuntu 22.04.3 LTS", "http://redhat.com/rhel/8.6", "SUSE Linux Enterprise Server 15 SP5"',
+} as const;
+
+function isCalendarDate(text: string): boolean {
+  const d = new Date(`${text}T00:00:00Z`);
+  return /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(d.getTime()) && d.toISOString().startsWith(text);
+}
+
+/** `--collector` of the reading commands: an http(s) URL, said plainly when it is not one. */
+function collectorOption(text: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(text);
+  } catch {}
+  if (!url || !/^https?:$/.test(url.protocol))
+    throw new UsageError(`--collector must be the collector's http(s) URL, e.g. http://127.0.0.1:8600; got "${text}"`);
+  return text;
+}
+
 const STATUSES = ['certified', 'not-certified', 'unknown'];
 
 function print(text: string): void {
@@ -208,7 +232,10 @@ export function buildProgram(): Command {
     .option('--catalog <dir>', 'local catalog files merged over the shipped ones')
     .option('--json', 'print one JSON object')
     .action((opts) => {
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(opts.date)) throw new UsageError(`--date must be YYYY-MM-DD, got "${opts.date}"`);
+      if (!isCalendarDate(opts.date))
+        throw new UsageError(`--date must be a calendar date YYYY-MM-DD, got "${opts.date}"`);
+      for (const flag of ['hypervisor', 'guest'] as const)
+        if (!String(opts[flag]).trim()) throw new UsageError(`--${flag} is empty: ${CHECK_FORMS[flag]}`);
       const catalog = loadCollectorCatalog(opts.catalog);
       const hv = identifyHypervisorText(opts.hypervisor);
       const guest = identifyGuestOsText(opts.guest);
@@ -233,6 +260,8 @@ export function buildProgram(): Command {
         `guest:      ${guest ? guest.name : `not identified ("${opts.guest}")`}`,
         `status:     ${verdict.status}${verdict.eol ? ` (end of support ${verdict.eol.date})` : ''}`,
         ...out.why.map((w) => `why:        ${w}`),
+        ...(hv ? [] : [`hint:       ${CHECK_FORMS.hypervisor}`]),
+        ...(guest ? [] : [`hint:       ${CHECK_FORMS.guest}`]),
         ...verdict.programs.map(
           (p) =>
             `  ${p.program}: ${p.verdict}${p.conditions.length ? ` [${p.conditions.join('; ')}]` : ''}${p.source ? `  ${p.source}` : ''}`,
@@ -244,7 +273,7 @@ export function buildProgram(): Command {
   program
     .command('report')
     .description('the compatibility map: every host and guest with its status')
-    .option('--collector <url>', 'read from a running collector (http://HOST:PORT)')
+    .option('--collector <url>', 'read from a running collector (http://HOST:PORT)', collectorOption)
     .option('--db <path>', 'read from a database file', COLLECTOR_DEFAULTS.db)
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
     .addOption(new Option('--status <status>', 'only guests with this status').choices(STATUSES))
@@ -300,7 +329,7 @@ export function buildProgram(): Command {
   const alerts = program
     .command('alerts')
     .description('alerts: guests not certified, past end of support, unidentified; silent hosts; agent errors')
-    .option('--collector <url>', 'read from a running collector (http://HOST:PORT)')
+    .option('--collector <url>', 'read from a running collector (http://HOST:PORT)', collectorOption)
     .option('--db <path>', 'read from a database file', COLLECTOR_DEFAULTS.db)
     .option('--token <token>', 'operator token for a collector not on loopback', process.env.HVMAP_OPERATOR_TOKEN)
     .addOption(new Option('--state <state>', 'only alerts in this state').choices(['firing', 'resolved']))
@@ -355,10 +384,16 @@ export function buildProgram(): Command {
       tokens.command('create <name>').description('create a token for one agent (or operator) and print it once'),
     ),
   ).action((name, opts) => {
+    const fresh = !existsSync(opts.db);
     const db = openDatabase(opts.db);
     try {
       const { token } = opts.operator ? new OperatorTokens(db).create(name) : new TokenStore(db).create(name);
       print(token);
+      // A mistyped --db would otherwise make a token no collector knows: say where it went.
+      if (fresh)
+        process.stderr.write(
+          `hvmap: there was no database at ${opts.db}: created it; the collector must serve this file (hvmap serve --db ${opts.db})\n`,
+        );
     } finally {
       db.close();
     }
@@ -429,7 +464,7 @@ export function buildProgram(): Command {
     .description(
       "the fleet's undecided (hypervisor, guest OS) pairs, most guests first; --template writes rows to fill in",
     )
-    .option('--collector <url>', 'read from a running collector (http://HOST:PORT)')
+    .option('--collector <url>', 'read from a running collector (http://HOST:PORT)', collectorOption)
     .option('--db <path>', 'read from a database file', COLLECTOR_DEFAULTS.db)
     .option('--token <token>', 'operator token for a collector not on loopback', process.env.HVMAP_OPERATOR_TOKEN)
     .option(

@@ -41,7 +41,15 @@ export type ViewData =
   | { view: 'agents'; items: AgentView[] };
 
 /** A database file cannot know which agents hold a connection: none, as far as it can tell. */
-const OFFLINE: LiveState = { isConnected: () => false, connected: 0 };
+/** Which agents the collector serving this database holds a connection of, as it records them. */
+function recordedConnections(db: Db): LiveState {
+  const names = new Set(
+    (db.prepare('SELECT name FROM agents WHERE connected_at IS NOT NULL').all() as { name: string }[]).map(
+      (r) => r.name,
+    ),
+  );
+  return { isConnected: (name) => names.has(name), connected: names.size };
+}
 
 /**
  * A view from the database, filtered by the same query parameters the API takes (and checked by
@@ -51,7 +59,7 @@ export function viewFromDb(db: Db, view: ViewName, params: URLSearchParams): Vie
   const url = new URL(`http://cli/?${params}`);
   switch (view) {
     case 'hosts':
-      return { view, items: listHosts(db, OFFLINE, hostFilter(url), EVERY_ROW).items };
+      return { view, items: listHosts(db, recordedConnections(db), hostFilter(url), EVERY_ROW).items };
     case 'guests':
       return { view, items: [...iterateGuests(db, guestFilter(url))] };
     case 'matrix':
@@ -59,7 +67,7 @@ export function viewFromDb(db: Db, view: ViewName, params: URLSearchParams): Vie
     case 'alerts':
       return { view, items: [...allAlerts(db, alertFilter(url))] };
     case 'agents':
-      return { view, items: listAgents(db, OFFLINE, EVERY_ROW).items };
+      return { view, items: listAgents(db, recordedConnections(db), EVERY_ROW).items };
   }
 }
 
