@@ -487,7 +487,7 @@ export function buildProgram(): Command {
       if (opts.json) print(JSON.stringify(gaps, null, 2));
       else {
         for (const g of gaps.pairs) {
-          print(printable(`${g.guests}\t${g.guest.name} on ${g.hypervisor.name}\t`) + printable(g.hosts.join(', ')));
+          print([g.guests, `${g.guest.name} on ${g.hypervisor.name}`, g.hosts.join(', ')].map(printable).join('\t'));
           for (const w of g.why) print(`\t${printable(w)}`);
         }
         print(
