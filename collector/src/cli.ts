@@ -58,17 +58,7 @@ function print(text: string): void {
 async function fetchReport(collector: string, status?: string, token?: string): Promise<Report> {
   const url = new URL('/api/report', collector);
   if (status) url.searchParams.set('status', status);
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      headers: token ? { authorization: `Bearer ${token}` } : {},
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (err) {
-    throw new Error(`cannot reach the collector at ${url.origin}: ${(err as Error).cause ?? (err as Error).message}`);
-  }
-  if (!res.ok) throw new Error(`the collector answered ${res.status} for ${url.pathname}`);
-  return (await res.json()) as Report;
+  return getJson<Report>(url, token);
 }
 
 function readReportFromDb(file: string, status?: string): Report {
@@ -195,9 +185,11 @@ export function buildProgram(): Command {
       );
       if (collector.web.guard.options.requireToken)
         print('operators sign in with a token: hvmap tokens create --operator NAME, then open the page with ?token=…');
-      await waitForSignal();
+      const signal = await waitForSignal();
       process.off('SIGHUP', onHup);
+      logger.info({ signal, agentsConnected: collector.sessions.connected }, 'shutting down');
       await collector.close();
+      logger.info('stopped');
     });
 
   program
@@ -592,10 +584,11 @@ function positiveInt(value: string, flag: string): number {
   return n;
 }
 
-function waitForSignal(): Promise<void> {
+/** Resolves with the signal that asked the process to stop. */
+function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
   });
 }
 

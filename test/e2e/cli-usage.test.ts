@@ -1,8 +1,9 @@
 /** The CLI's answers to the mistakes a newcomer makes first: exit 2 with what it takes, or a note. */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { connectPeer } from '../helpers/agent-peer.js';
 import { useCollector, welcomedAgent } from '../helpers/collector.js';
-import { COLLECTOR_CLI, runCli } from '../helpers/processes.js';
+import { COLLECTOR_CLI, runCli, startCli, stopProcess, waitFor } from '../helpers/processes.js';
 
 const test = useCollector();
 
@@ -53,5 +54,37 @@ describe('the database', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).items).toEqual([expect.objectContaining({ name: 'kvm-07', connected: true })]);
     peer.ws.close();
+  });
+});
+
+describe('hvmap serve says what happens', () => {
+  it('logs an agent that disconnects, and its own shutdown', async () => {
+    const db = path.join(test.dir, 'served.db');
+    const token = (await runCli(COLLECTOR_CLI, ['tokens', 'create', 'kvm-05', '--db', db])).stdout.trim();
+    const serve = startCli(COLLECTOR_CLI, ['serve', '--db', db, '--listen', '127.0.0.1:0']);
+    try {
+      const out = await waitFor(
+        () => serve.output(),
+        (o) => o.includes('hvmap collector on'),
+        15_000,
+        'the collector',
+      );
+      const url = /hvmap collector on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1] as string;
+      const peer = await connectPeer(`${url.replace('http', 'ws')}/agent`, token);
+      peer.send({ type: 'hello', protocol: 1, agentId: 'kvm-05-id', agentVersion: '0.1.0', hostname: 'kvm-05' });
+      await peer.next('welcome');
+      peer.ws.close(1000, 'bye');
+      await waitFor(
+        () => serve.output(),
+        (o) => o.includes('"msg":"agent disconnected"'),
+        10_000,
+        'the disconnect line',
+      );
+      await stopProcess(serve);
+      expect(serve.output()).toMatch(/"signal":"SIGTERM".*"msg":"shutting down"/);
+      expect(serve.output()).toContain('"msg":"stopped"');
+    } finally {
+      await stopProcess(serve);
+    }
   });
 });

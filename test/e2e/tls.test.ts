@@ -127,6 +127,13 @@ describe('TLS', () => {
     expect(JSON.parse(report.stdout).guests).toHaveLength(3);
     // Plain HTTP on the TLS port gets no answer from a route.
     await expect(fetch(c.url.replace('https:', 'http:'))).rejects.toThrow();
+    // The usual mistakes are answered with what to do: the CA not given, the scheme wrong.
+    const untrusted = await runCli(COLLECTOR_CLI, ['report', '--collector', c.url]);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toContain('not trusted here; give its CA with NODE_EXTRA_CA_CERTS=');
+    const plain = await runCli(COLLECTOR_CLI, ['report', '--collector', c.url.replace('https:', 'http:')]);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain('use https://');
   }, 40_000);
 
   it('sets the operator cookie Secure when served over TLS', async () => {

@@ -71,6 +71,22 @@ export function viewFromDb(db: Db, view: ViewName, params: URLSearchParams): Vie
   }
 }
 
+/** Why a request did not reach the collector, with what to do for the usual mistakes. */
+export function unreachable(url: URL, err: Error): string {
+  const cause = (err.cause ?? err) as Error & { code?: string };
+  const text = `${cause.message ?? cause}`;
+  if (/certificate|self.signed|UNABLE_TO_VERIFY|CERT_/i.test(`${cause.code} ${text}`))
+    return `${text}: the collector's certificate is not trusted here; give its CA with NODE_EXTRA_CA_CERTS=ca.crt (the file hvmap tls init wrote), or use the host name its certificate names`;
+  if (/wrong version number|EPROTO/i.test(`${cause.code} ${text}`) && url.protocol === 'https:')
+    return `${text}: the collector answers plain HTTP there; use http://`;
+  if (
+    /socket hang up|ECONNRESET|other side closed|UND_ERR_SOCKET/i.test(`${cause.code} ${text}`) &&
+    url.protocol === 'http:'
+  )
+    return `${text}: if the collector serves TLS on that port (--tls-cert), use https://`;
+  return text;
+}
+
 /** GETs one API answer; a network failure or an error status becomes an Error that says which. */
 export async function getJson<T>(url: URL, token: string | undefined): Promise<T> {
   let res: Response;
@@ -80,7 +96,7 @@ export async function getJson<T>(url: URL, token: string | undefined): Promise<T
       signal: AbortSignal.timeout(30_000),
     });
   } catch (err) {
-    throw new Error(`cannot reach the collector at ${url.origin}: ${(err as Error).cause ?? (err as Error).message}`);
+    throw new Error(`cannot reach the collector at ${url.origin}: ${unreachable(url, err as Error)}`);
   }
   if (!res.ok) {
     const body = (await res.json().catch(() => ({}))) as { message?: string };

@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -175,7 +175,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     step++;
     for (const host of fleet) writeHost(path.join(workDir, host.name), host);
   }, options.intervalSec * 3000);
-  const summaryTimer = setInterval(() => out(`map: ${summary(collector)}`), options.intervalSec * 1000);
+  // A map line when the map changed, not every interval.
+  let lastSummary = '';
+  const printSummary = () => {
+    const now = summary(collector);
+    if (now !== lastSummary) out(`map: ${now}`);
+    lastSummary = now;
+  };
+  const summaryTimer = setInterval(printSummary, options.intervalSec * 1000);
 
   await new Promise<void>((resolve) => {
     const done = () => resolve();
@@ -188,5 +195,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   out(`map: ${summary(collector)}`);
   await Promise.all([...kvmAgents, ...replayed.values()].map((a) => a.stop()));
   await collector.close();
+  // Each run starts from scratch: its hosts' files and (unless --db was given) its database go.
+  rmSync(workDir, { recursive: true, force: true });
   return 0;
 }

@@ -143,12 +143,13 @@ export class AgentSessions {
       log.warn({ code: err.code ?? 'SOCKET_ERROR' }, err.message);
     });
 
-    socket.on('close', () => {
+    socket.on('close', (code, reason) => {
       clearTimeout(helloTimer);
       clearInterval(pingTimer);
       if (this.open.get(agentName) === socket) {
         this.open.delete(agentName);
         this.recordContact(log, () => store.recordDisconnect(agentName));
+        log.info({ closeCode: code, reason: reason.toString() || undefined }, 'agent disconnected');
       }
     });
 
