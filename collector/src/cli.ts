@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { identifyGuestOsText, identifyHypervisorText } from '@hvmap/shared';
 import { Command, CommanderError, Option, type OptionValues } from 'commander';
 import { type AlertRecord, AlertStore, listAlerts } from './alerts/store.js';
@@ -11,6 +12,7 @@ import { COLLECTOR_DEFAULTS, loadCollectorCatalog, SHIPPED_CATALOG_DIR, startCol
 import { evaluate } from './compat/evaluate.js';
 import { explain } from './compat/explain.js';
 import { runDemo } from './demo/demo.js';
+import { buildAgentBundle, MIN_NODE_MAJOR } from './install/bundle.js';
 import { registerInstallCommands } from './install/command.js';
 import { createLogger } from './log.js';
 import { today } from './map/evaluator.js';
@@ -506,6 +508,21 @@ export function buildProgram(): Command {
       for (const p of problems) print(p);
       if (problems.length) process.exitCode = 1;
       else print('catalog valid');
+    });
+
+  program
+    .command('agent-bundle')
+    .description('write the single-file agent the installer puts on hosts, for your own tools (Ansible, a package)')
+    .requiredOption('--out <dir>', 'where dist/hvmap-agent.js and package.json go')
+    .action(async (opts) => {
+      const bundle = await buildAgentBundle();
+      mkdirSync(path.join(opts.out, 'dist'), { recursive: true });
+      writeFileSync(path.join(opts.out, 'dist', 'hvmap-agent.js'), bundle.script);
+      writeFileSync(path.join(opts.out, 'package.json'), bundle.packageJson);
+      print(
+        `wrote hvmap-agent ${bundle.version} to ${opts.out}: copy the folder to a host with Node.js ${MIN_NODE_MAJOR} or later and run\n` +
+          `  HVMAP_TOKEN=hvm_… node ${path.join(opts.out, 'dist', 'hvmap-agent.js')} run --collector wss://COLLECTOR:8600/agent --ca ca.crt`,
+      );
     });
 
   program

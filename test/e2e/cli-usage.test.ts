@@ -88,3 +88,21 @@ describe('hvmap serve says what happens', () => {
     }
   });
 });
+
+describe('hvmap agent-bundle', () => {
+  it('writes the single-file agent, which runs on its own', async () => {
+    const out = path.join(test.dir, 'bundle');
+    const r = await runCli(COLLECTOR_CLI, ['agent-bundle', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const scan = await runCli(path.join(out, 'dist', 'hvmap-agent.js'), [
+      'scan',
+      '--driver',
+      'libvirt',
+      '--libvirt-uri',
+      'test:///default',
+      '--json',
+    ]);
+    expect(scan.code, scan.stderr).toBe(0);
+    expect(JSON.parse(scan.stdout).guests.map((g: { name: string }) => g.name)).toEqual(['test']);
+  });
+});
