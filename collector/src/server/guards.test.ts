@@ -18,7 +18,7 @@ import { readReport } from '../store/report.js';
 
 const SEED = 20261202;
 let dir: string;
-const collectors: { open: RunningCollector; closed: RunningCollector } = {} as never;
+const collectors = {} as { open: RunningCollector; closed: RunningCollector };
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'hvmap-guards-'));
