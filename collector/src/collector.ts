@@ -226,7 +226,9 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   prune();
   const pruning = setInterval(prune, 3_600_000);
   pruning.unref();
-  const revocations = setInterval(() => sessions.closeRevoked(tokens.revokedAmong(sessions.connectedNames())), 1000);
+  const revocations = setInterval(() => {
+    if (sessions.connected) sessions.closeRevoked(tokens.revokedNames());
+  }, 1000);
   revocations.unref();
   const operators = new OperatorTokens(db);
   const connections = newConnectionCounters();

@@ -40,7 +40,6 @@ export type ViewData =
   | { view: 'alerts'; items: AlertRecord[] }
   | { view: 'agents'; items: AgentView[] };
 
-/** A database file cannot know which agents hold a connection: none, as far as it can tell. */
 /** Which agents the collector serving this database holds a connection of, as it records them. */
 function recordedConnections(db: Db): LiveState {
   const names = new Set(

@@ -36,9 +36,15 @@ export function findGaps(db: Db): Gaps {
     )
     .all() as { os_json: string | null; verdict_json: string; hostname: string; hypervisor_json: string }[];
   const pairs = new Map<string, Gap>();
+  // Every guest of a host carries the host's hypervisor: identify it once per host, not per guest.
+  const hypervisors = new Map<string, ReturnType<typeof identifyHypervisor>>();
+  const hypervisorOf = (json: string) => {
+    if (!hypervisors.has(json)) hypervisors.set(json, identifyHypervisor(JSON.parse(json) as Hypervisor));
+    return hypervisors.get(json) ?? null;
+  };
   let unidentified = 0;
   for (const row of rows) {
-    const hv = identifyHypervisor(JSON.parse(row.hypervisor_json) as Hypervisor);
+    const hv = hypervisorOf(row.hypervisor_json);
     if (!row.os_json || !hv) {
       unidentified++;
       continue;

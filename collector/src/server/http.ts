@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
@@ -70,12 +70,6 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 
 const REPORT_STATUSES = ['certified', 'not-certified', 'unknown'];
 const BAD_TARGET = { error: 'BAD_REQUEST_TARGET', message: 'a request target is a path starting with "/"' };
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  404: 'Not Found',
-  500: 'Internal Server Error',
-};
 const REPORT_FORMATS = ['json', 'csv'];
 
 /**
@@ -162,7 +156,7 @@ export function createHttpServer(options: HttpOptions): Server {
       countRefusal(connections, status);
       log.warn({ remote: req.socket.remoteAddress, status }, reason);
       socket.end(
-        `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`,
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`,
       );
     };
     try {

@@ -74,14 +74,9 @@ export class AgentSessions {
     return n;
   }
 
-  /** Names of the agents connected now. */
-  connectedNames(): string[] {
-    return [...this.open.keys()];
-  }
-
   /**
-   * Closes the connections of agents whose token was revoked (4401, with an error frame saying so).
-   * Returns how many it closed.
+   * Closes the connections of agents whose token was revoked (4401, with an error frame saying so);
+   * names without a connection are passed over. Returns how many it closed.
    */
   closeRevoked(names: readonly string[]): number {
     let n = 0;

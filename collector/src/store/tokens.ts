@@ -88,12 +88,11 @@ export class TokenStore {
     return row?.name ?? null;
   }
 
-  /** Which of these agents' tokens are revoked (a revoke by another process on this database included). */
-  revokedAmong(names: readonly string[]): string[] {
-    if (names.length === 0) return [];
-    const revoked = this.db.prepare('SELECT name FROM agents WHERE revoked_at IS NOT NULL').all() as { name: string }[];
-    const open = new Set(names);
-    return revoked.map((r) => r.name).filter((n) => open.has(n));
+  /** Names of the revoked agent tokens (a revoke by another process on this database included). */
+  revokedNames(): string[] {
+    return (this.db.prepare('SELECT name FROM agents WHERE revoked_at IS NOT NULL').all() as { name: string }[]).map(
+      (r) => r.name,
+    );
   }
 
   /** Whether the collector holds this agent's connection now (as it records it in the database). */
