@@ -80,7 +80,7 @@ export interface ScanConfig {
 export type AgentCommand = RunConfig | ScanConfig | { command: 'help'; text: string } | { command: 'version' };
 
 type Command = 'run' | 'scan';
-interface OptionSpec {
+export interface OptionSpec {
   type: 'string' | 'boolean';
   commands: readonly Command[];
   value?: string;
@@ -89,7 +89,7 @@ interface OptionSpec {
   shown?: string;
 }
 
-const OPTIONS = {
+export const OPTIONS = {
   collector: {
     type: 'string',
     commands: ['run'],

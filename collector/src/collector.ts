@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +15,7 @@ import { Histogram } from './metrics/histogram.js';
 import { createHttpServer, ListenError, listen, parseListen } from './server/http.js';
 import { AgentSessions } from './server/ingest.js';
 import { type ConnectionCounters, newConnectionCounters } from './server/limits.js';
-import { type Db, openDatabase } from './store/db.js';
+import { creationUndo, type Db, openDatabase } from './store/db.js';
 import { type Change, DEFAULT_STORE_LIMITS, InventoryStore } from './store/inventory.js';
 import { lockDatabase } from './store/serve-lock.js';
 import { TokenStore } from './store/tokens.js';
@@ -142,12 +143,15 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     );
   }
   const catalog = loadCollectorCatalog(options.localCatalogDir);
+  const undoCreation = creationUndo(options.db);
+  if (options.db !== ':memory:') mkdirSync(path.dirname(path.resolve(options.db)), { recursive: true });
   const unlock = lockDatabase(options.db);
   let db: Db;
   try {
-    db = openDatabase(options.db);
+    db = openDatabase(options.db, { create: true });
   } catch (err) {
     unlock();
+    undoCreation();
     throw err;
   }
   const tokens = new TokenStore(db);
@@ -266,6 +270,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     alerts.close();
     db.close();
     unlock();
+    undoCreation();
     throw err;
   }
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;

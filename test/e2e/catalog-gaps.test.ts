@@ -52,7 +52,7 @@ beforeAll(async () => {
   db = path.join(dir, 'hvmap.db');
   local = path.join(dir, 'catalog.d');
   mkdirSync(local);
-  const token = await runCli(COLLECTOR_CLI, ['tokens', 'create', 'kvm-gaps', '--db', db]);
+  const token = await runCli(COLLECTOR_CLI, ['tokens', 'create', 'kvm-gaps', '--db', db, '--create']);
   expect(token.code, token.stderr).toBe(0);
   const hvm = /hvm_[A-Za-z0-9_-]+/.exec(token.stdout)?.[0] as string;
   serve = startCli(COLLECTOR_CLI, ['serve', '--db', db, '--catalog', local, '--listen', '127.0.0.1:0']);

@@ -55,7 +55,7 @@ describe('faults', () => {
     const hosts = ['kvm-a', 'kvm-b', 'kvm-c'];
     const tokens: string[] = [];
     for (const h of hosts) {
-      const created = await runCli(COLLECTOR_CLI, ['tokens', 'create', h, '--db', db]);
+      const created = await runCli(COLLECTOR_CLI, ['tokens', 'create', h, '--db', db, '--create']);
       expect(created.code).toBe(0);
       tokens.push(created.stdout.trim());
     }
@@ -110,7 +110,7 @@ const RHEL94 = 'http://redhat.com/rhel/9.4';
 
 /** One host's agent process and what the test reads back from the collector's database. */
 async function hostWithAgent(name: string, db: string, port: number) {
-  const created = await runCli(COLLECTOR_CLI, ['tokens', 'create', name, '--db', db]);
+  const created = await runCli(COLLECTOR_CLI, ['tokens', 'create', name, '--db', db, '--create']);
   expect(created.code).toBe(0);
   const token = created.stdout.trim();
   const hostDir = writeHost(dir, name, guests(10));

@@ -280,12 +280,16 @@ describe('hvmap install over a real sshd', () => {
     trustHost();
     const deadPort = await freePort();
     const hostsFile = path.join(dir, 'hosts');
-    writeFileSync(hostsFile, `# two hosts\nroot@127.0.0.1:${deadPort} name=dead-host\n${target()} name=good-host\n`);
+    // Each line names its own key (one as ~/…, as in ssh's config) and no --identity is given.
+    const home = path.dirname(sshd.userKey);
+    writeFileSync(
+      hostsFile,
+      `# two hosts\nroot@127.0.0.1:${deadPort} name=dead-host identity=${sshd.userKey}\n` +
+        `${target()} name=good-host identity=~/${path.basename(sshd.userKey)}\n`,
+    );
     const common = [
       '--hosts',
       hostsFile,
-      '--identity',
-      sshd.userKey,
       '--known-hosts',
       knownHosts(),
       '--db',
@@ -295,7 +299,9 @@ describe('hvmap install over a real sshd', () => {
       '--parallel',
       '2',
     ];
-    const r = await hvmap(['install', ...common, '--collector', collector.agentUrl, '--hello-timeout', '20']);
+    const r = await hvmap(['install', ...common, '--collector', collector.agentUrl, '--hello-timeout', '20'], {
+      env: { HOME: home },
+    });
     expect(r.error?.message).toMatch(/1 of 2 hosts failed/);
     expect(r.out).toMatch(
       /\[[ 12]\/2\] root@127.0.0.1:\d+: FAILED SSH_UNREACHABLE .*connection refused at 127.0.0.1:\d+/,
@@ -306,7 +312,7 @@ describe('hvmap install over a real sshd', () => {
     expect(token('good-host')?.lastHelloAt).toBeTruthy();
     expect(token('dead-host')).toBeUndefined();
 
-    const u = await hvmap(['uninstall', ...common]);
+    const u = await hvmap(['uninstall', ...common], { env: { HOME: home } });
     expect(u.out).toMatch(/1 failed, 1 uninstalled|1 uninstalled, 1 failed/);
     expect(token('good-host')?.revokedAt).toBeTruthy();
     expect(existsSync(prefix())).toBe(false);

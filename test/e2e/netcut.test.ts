@@ -124,7 +124,7 @@ function logLines(agent: { output: () => string }, msg: string): Record<string, 
 describe('network cut', () => {
   it('the agent spools and backs off with jitter while the link is down, the collector raises host-silent, and on return the change arrives and the alert resolves', async () => {
     const db = path.join(dir, 'hvmap.db');
-    const token = (await runCli(COLLECTOR_CLI, ['tokens', 'create', 'kvm-net', '--db', db])).stdout.trim();
+    const token = (await runCli(COLLECTOR_CLI, ['tokens', 'create', 'kvm-net', '--db', db, '--create'])).stdout.trim();
     const collector = startIn(
       ns.collector,
       COLLECTOR_CLI,

@@ -10,13 +10,18 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs a built CLI to completion. */
-export function runCli(cli: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/** Runs a built CLI to completion (in `cwd`, default this process's). */
+export function runCli(
+  cli: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [cli, ...args],
-      { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 },
+      { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024, cwd: options.cwd },
       (err, stdout, stderr) => {
         const code = err
           ? typeof (err as { code?: unknown }).code === 'number'

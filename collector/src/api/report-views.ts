@@ -3,6 +3,7 @@
  * queries the API runs) or from a running collector (its API, page by page).
  */
 import type { AlertRecord } from '../alerts/store.js';
+import { counted } from '../report/hygiene.js';
 import type { Db } from '../store/db.js';
 import {
   AGENT_COLUMNS,
@@ -151,7 +152,7 @@ export function formatView(data: ViewData, format: 'table' | 'json' | 'csv'): st
   if (format === 'csv') return toCsv(columns, rows as never[]);
   const footer =
     data.view === 'matrix'
-      ? `${data.matrix.totals.total} guests: ${data.matrix.totals.certified} certified, ${data.matrix.totals.notCertified} not certified, ${data.matrix.totals.unknown} unknown; ${data.matrix.totals.eol} past end of support`
-      : `${rows.length} ${data.view}`;
+      ? `${counted(data.matrix.totals.total, 'guest')}: ${data.matrix.totals.certified} certified, ${data.matrix.totals.notCertified} not certified, ${data.matrix.totals.unknown} unknown; ${data.matrix.totals.eol} past end of support`
+      : counted(rows.length, data.view.replace(/s$/, ''));
   return `${toTable(columns, rows as never[])}\n${footer}\n`;
 }

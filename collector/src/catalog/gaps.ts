@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type GuestOsIdentity, type Hypervisor, identifyHypervisor } from '@hvmap/shared';
 import { explain } from '../compat/explain.js';
+import { counted } from '../report/hygiene.js';
 import type { Db } from '../store/db.js';
 import { FILL_IN } from './load.js';
 
@@ -103,7 +104,7 @@ export function writeGapTemplates(dir: string, gaps: Gap[], today: string): stri
         guest: { distro: [gap.guest.distro], versions: [gap.guest.version] },
         verdict: `${FILL_IN}: covered or excluded`,
         conditions: [],
-        note: `${gap.guests} guest${gap.guests === 1 ? '' : 's'} of ${gap.guest.name} on ${gap.hypervisor.name}`,
+        note: `${counted(gap.guests, 'guest')} of ${gap.guest.name} on ${gap.hypervisor.name}`,
         source: { url: `${FILL_IN}: the address (or title) of the vendor page that decides this pair` },
         read: `${FILL_IN}: YYYY-MM-DD, the day you read it`,
       })),

@@ -13,6 +13,7 @@ import {
 import { listAlerts } from '../alerts/store.js';
 import { type RunningCollector, startCollector } from '../collector.js';
 import { createLogger } from '../log.js';
+import { counted } from '../report/hygiene.js';
 import { readReport } from '../store/report.js';
 import { type DemoHost, initialFleet, nodeXml, TIMELINE } from './fleet.js';
 
@@ -66,7 +67,7 @@ function summary(collector: RunningCollector): string {
   for (const g of report.guests) counts.set(g.status, (counts.get(g.status) ?? 0) + 1);
   const eol = report.guests.filter((g) => g.eol).length;
   const firing = listAlerts(collector.db, { state: 'firing' }).length;
-  return `${report.hosts.length} hosts, ${report.guests.length} guests: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}${eol ? `; ${eol} past end of support` : ''}; ${firing} alerts firing`;
+  return `${counted(report.hosts.length, 'host')}, ${counted(report.guests.length, 'guest')}: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}${eol ? `; ${eol} past end of support` : ''}; ${counted(firing, 'alert')} firing`;
 }
 
 /**

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { COLLECTOR_DEFAULTS } from '../collector.js';
+import { counted } from '../report/hygiene.js';
 import { openDatabase } from '../store/db.js';
 import { buildAgentBundle } from './bundle.js';
 import { InstallError } from './errors.js';
@@ -173,15 +174,13 @@ async function runOnHosts(
     if (!/^SHA256:[A-Za-z0-9+/]{43}$/.test(fp))
       throw usage(`--accept-fingerprint ${fp} is not a SHA256:… fingerprint as ssh prints it`);
   }
-  const auth = await resolveAuth(opts, usage, io);
+  const auth = await resolveAuth(opts, targets, usage, io);
   const knownHosts = new KnownHostsFile(path.resolve(opts.knownHosts));
   const db = openDatabase(opts.db);
   try {
     const work = await prepare(dbCollectorLink(db));
     const confirm = io.interactive && !opts.acceptNewHostKey ? serialized(askFingerprint(io, knownHosts.file)) : null;
-    io.out(
-      `${verb} on ${targets.length} host${targets.length === 1 ? '' : 's'}, ${Math.min(parallel, targets.length)} at a time`,
-    );
+    io.out(`${verb} on ${counted(targets.length, 'host')}, ${Math.min(parallel, targets.length)} at a time`);
     const outcomes = await runFleet(
       targets,
       parallel,
@@ -218,7 +217,7 @@ async function runOnHosts(
     io.out(summaryTable(outcomes));
     const failed = outcomes.filter((o) => o.result === 'failed').length;
     if (failed) {
-      const message = `${failed} of ${outcomes.length} host${outcomes.length === 1 ? '' : 's'} failed (see the table above)`;
+      const message = `${failed} of ${counted(outcomes.length, 'host')} failed (see the table above)`;
       throw Object.assign(new Error(message), { code: 'HOSTS_FAILED' });
     }
   } finally {
@@ -256,8 +255,22 @@ function readTargets(opts: CommonOptions, usage: (message: string) => Error, io:
   return targets;
 }
 
-/** --identity, else the ssh-agent, else the first of ssh's default keys; plus a password if asked for. */
-async function resolveAuth(opts: CommonOptions, usage: (message: string) => Error, io: InstallIo): Promise<SshAuth> {
+/**
+ * --identity, else the ssh-agent, else the first of ssh's default keys; plus a password if asked for.
+ * A hosts file line's own `identity=` wins for that host, so a fleet whose every line names its key
+ * needs none of these.
+ */
+async function resolveAuth(
+  opts: CommonOptions,
+  targets: Target[],
+  usage: (message: string) => Error,
+  io: InstallIo,
+): Promise<SshAuth> {
+  for (const t of targets) {
+    if (t.identity === undefined) continue;
+    t.identity = expandHome(t.identity, io.env.HOME ?? homedir());
+    if (!existsSync(t.identity)) throw usage(`identity=${t.identity} for ${targetLabel(t)}: no such file`);
+  }
   const auth: SshAuth = {};
   if (opts.identity) {
     if (!existsSync(opts.identity)) throw usage(`--identity ${opts.identity}: no such file`);
@@ -271,10 +284,15 @@ async function resolveAuth(opts: CommonOptions, usage: (message: string) => Erro
     if (!io.interactive) throw usage('--password-prompt needs a terminal to ask on');
     auth.password = await io.ask('SSH password (used for every host): ', { hidden: true });
   }
-  if (!auth.identity && !auth.agent && auth.password === undefined) {
+  if (!auth.identity && !auth.agent && auth.password === undefined && targets.some((t) => !t.identity)) {
     throw usage('no way to log in: pass --identity KEY, run an ssh-agent (SSH_AUTH_SOCK) or use --password-prompt');
   }
   return auth;
+}
+
+/** `~/key` as a shell would read it: hosts files are written by people used to ssh's config. */
+function expandHome(file: string, home: string): string {
+  return file === '~' || file.startsWith('~/') ? path.join(home, file.slice(1)) : file;
 }
 
 /** Asks the operator about an unknown host key, the way ssh does. */

@@ -1,5 +1,5 @@
 import type { GuestReport, Report } from '../store/report.js';
-import { csvField, terminalTable } from './hygiene.js';
+import { counted, csvField, terminalTable } from './hygiene.js';
 
 const GUEST_COLUMNS: [string, (g: GuestReport) => unknown][] = [
   ['host', (g) => g.host],
@@ -52,7 +52,7 @@ export function reportTable(report: Report): string {
   const counts = new Map<string, number>();
   for (const g of report.guests) if (!g.removedAt) counts.set(g.status, (counts.get(g.status) ?? 0) + 1);
   const summary = [...counts].map(([s, n]) => `${n} ${s}`).join(', ') || 'no guests';
-  return `${hosts.toString()}\n${guests.toString()}\n${report.hosts.length} hosts; guests: ${summary}\n`;
+  return `${hosts.toString()}\n${guests.toString()}\n${counted(report.hosts.length, 'host')}; guests: ${summary}\n`;
 }
 
 /** The first reason, cut to fit a table cell; `--format json` and `csv` carry every reason whole. */

@@ -44,3 +44,8 @@ export function terminalTable(head: string[], options: { colWidths?: (number | n
     toString: () => table.toString(),
   };
 }
+
+/** "1 host", "2 hosts": a count as a sentence says it. */
+export function counted(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
+}

@@ -20,7 +20,7 @@ const mode = (file: string) => statSync(file).mode & 0o777;
 describe('the database file', () => {
   it('is created readable by its owner only, with its WAL and shared-memory files', () => {
     const file = path.join(dir, 'new', 'hvmap.db');
-    const db = openDatabase(file);
+    const db = openDatabase(file, { create: true });
     new TokenStore(db).create('kvm-01');
     for (const f of [file, `${file}-wal`, `${file}-shm`]) expect(mode(f), f).toBe(0o600);
     db.close();
@@ -28,7 +28,7 @@ describe('the database file', () => {
 
   it('is narrowed to its owner when an earlier version left it readable by all', () => {
     const file = path.join(dir, 'hvmap.db');
-    openDatabase(file).close();
+    openDatabase(file, { create: true }).close();
     for (const f of [file, `${file}-wal`, `${file}-shm`]) {
       writeFileSync(f, '', { flag: 'a' });
       chmodSync(f, 0o644);

@@ -1,26 +1,127 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
 
 export type Db = Database.Database;
 
-/** The one place the collector opens its database: WAL, foreign keys, migrations applied. */
-export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {
-  if (file !== ':memory:' && !options.readonly) {
-    mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    ownerOnly(file);
+/** A path that is not an hvmap database, or none where one was expected; the CLI answers these with exit 2. */
+export class DatabaseFileError extends Error {
+  constructor(
+    readonly code: 'NO_DATABASE' | 'NOT_HVMAP_DATABASE' | 'NEWER_DATABASE',
+    message: string,
+  ) {
+    super(message);
   }
-  const db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
-  db.pragma('busy_timeout = 5000');
-  if (options.readonly) return db;
-  db.pragma('journal_mode = WAL');
-  // NORMAL in WAL mode: a power loss may drop the last commits but never corrupts; agents resend
-  // whatever was not acknowledged, and acks are sent only after the commit.
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  migrate(db);
-  return db;
+}
+
+export interface OpenOptions {
+  readonly?: boolean;
+  /**
+   * Create the file (and its folders) when it does not exist. Only `hvmap serve` and an explicit
+   * `--create` do: a mistyped --db elsewhere would otherwise hand out tokens no collector knows.
+   */
+  create?: boolean;
+  /** What else the command could be given instead, said when there is no database. */
+  orElse?: string;
+}
+
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** The one place the collector opens its database: WAL, foreign keys, migrations applied. */
+export function openDatabase(file: string, options: OpenOptions = {}): Db {
+  const readonly = options.readonly ?? false;
+  if (file !== ':memory:') {
+    checkFile(file, options.create === true && !readonly, options.orElse);
+    if (!readonly) {
+      mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      ownerOnly(file);
+    }
+  }
+  const db = new Database(file, { readonly, fileMustExist: readonly });
+  try {
+    db.pragma('busy_timeout = 5000');
+    if (file !== ':memory:') checkSchema(db, file, readonly);
+    if (readonly) return db;
+    db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode: a power loss may drop the last commits but never corrupts; agents resend
+    // whatever was not acknowledged, and acks are sent only after the commit.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/**
+ * What creating `file` would add (the file, or the topmost of its folders that does not exist yet),
+ * returned as its removal: a collector that cannot start (a busy port) leaves nothing behind.
+ */
+export function creationUndo(file: string): () => void {
+  const target = path.resolve(file);
+  if (file === ':memory:' || existsSync(target)) return () => {};
+  let top = target;
+  while (!existsSync(path.dirname(top))) top = path.dirname(top);
+  return () => {
+    for (const f of top === target ? [target, `${target}-wal`, `${target}-shm`] : [top])
+      rmSync(f, { recursive: true, force: true });
+  };
+}
+
+/** Refuses, by name, a missing file (unless creating), a folder, and a file that is not SQLite. */
+function checkFile(file: string, create: boolean, orElse = ''): void {
+  let stat: Stats;
+  try {
+    stat = statSync(file);
+  } catch {
+    if (create) return;
+    throw new DatabaseFileError(
+      'NO_DATABASE',
+      `no database at ${file}: give the --db that hvmap serve uses (serve creates its database)${orElse ? `, or ${orElse}` : ''}`,
+    );
+  }
+  if (!stat.isFile())
+    throw new DatabaseFileError('NOT_HVMAP_DATABASE', `${file} is not a file: --db takes a database file`);
+  // An empty file is what an interrupted first start leaves: SQLite (and hvmap) treat it as new.
+  if (stat.size === 0) return;
+  const head = Buffer.alloc(SQLITE_HEADER.length);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (!head.equals(SQLITE_HEADER))
+    throw new DatabaseFileError('NOT_HVMAP_DATABASE', `${file} is not an hvmap database (not an SQLite file)`);
+}
+
+/** An SQLite file with other tables and no hvmap migrations is someone else's: never migrate into it. */
+function checkSchema(db: Db, file: string, readonly: boolean): void {
+  const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map(
+    (r) => r.name,
+  );
+  if (tables.length === 0) {
+    if (readonly) throw new DatabaseFileError('NOT_HVMAP_DATABASE', `${file} is empty: no collector has used it yet`);
+    return;
+  }
+  const first = tables.includes('schema_migrations')
+    ? (db.prepare('SELECT * FROM schema_migrations WHERE version = 1').get() as { name?: string } | undefined)
+    : undefined;
+  if (first?.name !== MIGRATIONS[0].name)
+    throw new DatabaseFileError(
+      'NOT_HVMAP_DATABASE',
+      `${file} is an SQLite database but not hvmap's (tables: ${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''})`,
+    );
+  const newest = (db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number }).v;
+  const known = MIGRATIONS[MIGRATIONS.length - 1].version;
+  if (newest > known)
+    throw new DatabaseFileError(
+      'NEWER_DATABASE',
+      `${file} was written by a newer hvmap (schema version ${newest}; this one knows up to ${known}): upgrade hvmap`,
+    );
 }
 
 /**

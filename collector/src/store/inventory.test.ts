@@ -14,7 +14,7 @@ let store: InventoryStore;
 
 beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'hvmap-store-'));
-  db = openDatabase(path.join(dir, 'hvmap.db'));
+  db = openDatabase(path.join(dir, 'hvmap.db'), { create: true });
   new TokenStore(db).create('kvm-01');
   store = new InventoryStore(db);
 });
@@ -188,7 +188,7 @@ describe('a write the database refuses', () => {
         db.close();
         rmSync(dir, { recursive: true, force: true });
         dir = mkdtempSync(path.join(tmpdir(), 'hvmap-store-'));
-        db = openDatabase(path.join(dir, 'hvmap.db'));
+        db = openDatabase(path.join(dir, 'hvmap.db'), { create: true });
         new TokenStore(db).create('kvm-01');
         store = new InventoryStore(db);
         for (const b of before) store.apply('kvm-01', b(), NOW);
