@@ -385,6 +385,13 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
         { ...retry, errorCode: (outcome.error as NodeJS.ErrnoException).code, error: outcome.error?.message },
         "the collector's TLS certificate is not trusted (nothing was sent): check --ca and that the --collector host is a name in the certificate; retrying",
       );
+    } else if (schemeMismatch(options.collectorUrl, outcome)) {
+      log.error(
+        { ...retry, errorCode: (outcome.error as NodeJS.ErrnoException).code, error: outcome.error?.message },
+        options.collectorUrl.startsWith('wss:')
+          ? 'the collector does not speak TLS on this port (nothing was sent): use ws:// for a collector without --tls-cert; retrying'
+          : 'the collector closed the connection before answering: if it serves TLS (hvmap serve --tls-cert), use wss:// and --ca; retrying',
+      );
     } else if (outcome.code === CLOSE_CODES.protocolVersion) {
       log.error({ ...retry, closeCode: outcome.code }, 'collector refused protocol v1: upgrade the agent; retrying');
     } else if (outcome.code === CLOSE_CODES.replaced) {
@@ -449,6 +456,17 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
 function isCertificateError(err: Error | undefined): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
   return /CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE/.test(code);
+}
+
+/**
+ * The errors a scheme that does not match the port gives before any HTTP answer: ws:// to a TLS
+ * port is hung up on; wss:// to a plain one fails the TLS handshake ("wrong version number").
+ */
+function schemeMismatch(collectorUrl: string, outcome: Outcome): boolean {
+  if (outcome.status !== undefined || outcome.welcomed) return false;
+  const err = outcome.error as NodeJS.ErrnoException | undefined;
+  if (collectorUrl.startsWith('wss:')) return err?.code === 'EPROTO' || /wrong version number/.test(err?.message ?? '');
+  return err?.code === 'ECONNRESET' && err.message === 'socket hang up';
 }
 
 /** The collector URL without credentials or query, for log lines. */

@@ -174,6 +174,36 @@ describe('TLS', () => {
     expect(c.tokens.list()[0].lastHelloAt).toBeNull();
   }, 40_000);
 
+  it('an agent whose scheme does not match the port says which to use', async () => {
+    const c = await serveTls();
+    const token = c.tokens.create('kvm-tls').token;
+    const plain = await startCollector({
+      db: path.join(dir, 'plain.db'),
+      listen: '127.0.0.1:0',
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      const hostDir = writeHost(dir, 'kvm-tls', guests(1));
+      const wsToTls = startCli(
+        AGENT_CLI,
+        agentArgs(c.agentUrl.replace('wss:', 'ws:'), hostDir, ['--state-dir', path.join(dir, 's1')]),
+        { HVMAP_TOKEN: token },
+      );
+      const wssToPlain = startCli(
+        AGENT_CLI,
+        agentArgs(plain.agentUrl.replace('ws:', 'wss:'), hostDir, ['--state-dir', path.join(dir, 's2')]),
+        { HVMAP_TOKEN: token },
+      );
+      children.push(wsToTls, wssToPlain);
+      await waitFor(wsToTls.output, (o) =>
+        o.includes('if it serves TLS (hvmap serve --tls-cert), use wss:// and --ca'),
+      );
+      await waitFor(wssToPlain.output, (o) => o.includes('the collector does not speak TLS on this port'));
+    } finally {
+      await plain.close();
+    }
+  }, 40_000);
+
   it('refuses to listen beyond loopback without TLS unless told, and refuses a key that does not match', async () => {
     const cli = await runCli(COLLECTOR_CLI, ['serve', '--listen', '0.0.0.0:0', '--db', path.join(dir, 'x.db')]);
     expect(cli.code).toBe(2);

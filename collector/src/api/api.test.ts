@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { type FleetHost, inventory, ProtocolAgent, testFleet } from '../../../test/helpers/fleet.js';
 import { type RunningCollector, startCollector } from '../collector.js';
+import { counted } from '../report/hygiene.js';
 import type { AgentView, GuestDetail, GuestView, HostView, MatrixView, Page, SummaryView } from './queries.js';
 import { formatView, viewFromDb } from './report-views.js';
 
@@ -557,7 +558,7 @@ describe('hvmap report --view', () => {
     const guests = viewFromDb(collector.db, 'guests', new URLSearchParams('status=not-certified'));
     const asJson = JSON.parse(formatView(guests, 'json')) as { items: GuestView[]; total: number };
     expect(asJson.total).toBe(count((e) => e.status === 'not-certified'));
-    expect(formatView(guests, 'table')).toContain(`${asJson.total} guests`);
+    expect(formatView(guests, 'table')).toContain(counted(asJson.total, 'guest'));
     const matrix = viewFromDb(collector.db, 'matrix', new URLSearchParams());
     expect(records(formatView(matrix, 'csv')).length).toBe(
       new Set(expected.map((e) => `${e.hypervisor}|${e.os}`)).size,
