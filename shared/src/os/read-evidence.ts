@@ -11,7 +11,7 @@ import {
   normalizeVersion,
   type OsCandidate,
 } from './distros.js';
-import { libosinfoCandidate } from './libosinfo.js';
+import { libosinfoCandidate, osinfoNameCandidate } from './libosinfo.js';
 import { windowsFromFacts, windowsFromText } from './windows.js';
 
 /** Free-text names of Linux and BSD distributions, most specific first ("CentOS Stream" before "CentOS"). */
@@ -25,8 +25,19 @@ const DISTRO_PATTERNS: { re: RegExp; distro: string; display?: string }[] = [
     distro: 'rhcos',
     display: 'Red Hat Enterprise Linux CoreOS',
   },
+  // Atomic Host is its own product (libosinfo's rhel-atomic), not a RHEL minor release.
+  {
+    re: /\bred\s*hat\s+enterprise\s+linux\s+atomic\s+host\b/i,
+    distro: 'rhel-atomic',
+    display: 'Red Hat Enterprise Linux Atomic Host',
+  },
   { re: /\bred\s*hat\s+enterprise\s+linux\b|\brhel(?=\d|\b)/i, distro: 'rhel' },
-  { re: /\boracle\s+linux\b|\boel(?=\d|\b)/i, distro: 'ol' },
+  // Oracle Enterprise Linux 4 and 5 wrote /etc/enterprise-release as "Enterprise Linux Enterprise
+  // Linux Server release 5.4 (Carthage)": Oracle Linux under its first name.
+  {
+    re: /\boracle\s+(?:enterprise\s+)?linux\b|\boel(?=\d|\b)|\benterprise\s+linux\s+enterprise\s+linux\b/i,
+    distro: 'ol',
+  },
   { re: /\bsuse\s+linux\s+enterprise\s+server\b|\bsles(?=\d|\b)/i, distro: 'sles' },
   { re: /\bsuse\s+linux\s+enterprise\s+desktop\b|\bsled(?=\d|\b)/i, distro: 'sled' },
   { re: /\bopensuse\s+tumbleweed\b/i, distro: 'opensuse-tumbleweed' },
@@ -35,6 +46,7 @@ const DISTRO_PATTERNS: { re: RegExp; distro: string; display?: string }[] = [
   { re: /\bdebian\b/i, distro: 'debian' },
   { re: /\brocky(?:\s*linux)?\b/i, distro: 'rocky' },
   { re: /\balma\s*linux\b/i, distro: 'almalinux' },
+  { re: /\bfedora\s+coreos\b/i, distro: 'fedora-coreos', display: 'Fedora CoreOS' },
   { re: /\bfedora\b/i, distro: 'fedora' },
   { re: /\bamazon\s+linux\b/i, distro: 'amzn' },
   { re: /\bfreebsd\b/i, distro: 'freebsd' },
@@ -77,7 +89,7 @@ export function textCandidate(raw: string): OsCandidate | null {
   const text = cleanOsText(raw);
   if (!text || /<not in database>/i.test(text)) return null;
   if (/^https?:\/\//i.test(text)) return libosinfoCandidate(text);
-  return windowsFromText(text) ?? distroFromText(text);
+  return osinfoNameCandidate(text) ?? windowsFromText(text) ?? distroFromText(text);
 }
 
 /**
