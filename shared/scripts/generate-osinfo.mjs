@@ -11,6 +11,7 @@ const root = process.argv[2] ?? '/usr/share/osinfo';
 const dbVersion = readFileSync(path.join(root, 'VERSION'), 'utf8').trim();
 let debian = '';
 try {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format
   debian = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'osinfo-db'], { encoding: 'utf8' });
 } catch {
   // Not a Debian system, or the database came from elsewhere: its VERSION file still names it.
