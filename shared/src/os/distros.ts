@@ -15,6 +15,9 @@ export interface OsCandidate {
   arch?: string;
 }
 
+/** The first SUSE Linux Enterprise release numbered major.minor instead of service packs. */
+const SLES_MINOR_RELEASES = 16;
+
 /** How much of a version a distribution's os-release VERSION_ID keeps. */
 type Precision = 'major' | 'minor' | 'raw';
 
@@ -72,10 +75,15 @@ export function normalizeVersion(distro: string, raw: string): string {
     const sp = /^(\d+)(?:\.(\d+)|\s*-?\s*SP\s*(\d+))?/i.exec(text);
     if (!sp) return '';
     const level = sp[2] ?? sp[3];
+    // From 16 SUSE numbers minor releases (VERSION_ID "16.0", then "16.1"), without service packs.
+    if (Number(sp[1]) >= SLES_MINOR_RELEASES) return `${sp[1]}.${sp[2] ?? '0'}`;
     return level && level !== '0' ? `${sp[1]}.${level}` : sp[1];
   }
   const num = /\d+(?:\.\d+)*/.exec(text);
   if (!num) return '';
+  // Amazon Linux 2023 and later are the major release; "2023.6.20241010" is an update of it.
+  // The older AMI releases are year.month ("2018.03") and Amazon Linux 2 is "2".
+  if (distro === 'amzn' && Number(num[0].split('.')[0]) >= 2022) return num[0].split('.')[0];
   const parts = num[0].split('.');
   const precision = DISTROS[distro]?.precision ?? 'raw';
   if (precision === 'major') return parts[0];
@@ -101,10 +109,10 @@ export function hostDistroName(c: OsCandidate): string {
   return `${short} ${spokenVersion(c)}`.trim();
 }
 
-/** SUSE says "15 SP5" where its VERSION_ID says "15.5". */
+/** SUSE says "15 SP5" where its VERSION_ID says "15.5"; from 16 it says "16.0". */
 function spokenVersion(c: OsCandidate): string {
   const sp = (c.distro === 'sles' || c.distro === 'sled') && /^(\d+)\.(\d+)$/.exec(c.version);
-  return sp ? `${sp[1]} SP${sp[2]}` : c.version;
+  return sp && Number(sp[1]) < SLES_MINOR_RELEASES ? `${sp[1]} SP${sp[2]}` : c.version;
 }
 
 /** Spells out a candidate's id and name. */

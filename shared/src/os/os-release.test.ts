@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseOsRelease } from './os-release.js';
 
 const testcase = (name: string) =>
-  readFileSync(new URL(`./testcases/os-release/${name}/os-release`, import.meta.url), 'utf8');
+  readFileSync(new URL(`./testcases/python-distro/${name}/etc/os-release`, import.meta.url), 'utf8');
 
 describe('parseOsRelease', () => {
   it('reads double-quoted, single-quoted and bare values', () => {

@@ -15,7 +15,7 @@ import { libosinfoCandidate, osinfoNameCandidate } from './libosinfo.js';
 import { windowsFromFacts, windowsFromText } from './windows.js';
 
 /** Free-text names of Linux and BSD distributions, most specific first ("CentOS Stream" before "CentOS"). */
-const DISTRO_PATTERNS: { re: RegExp; distro: string; display?: string }[] = [
+const DISTRO_PATTERNS: { re: RegExp; distro: string; display?: string; rolling?: boolean }[] = [
   { re: /\bcentos\s+stream\b/i, distro: 'centos', display: 'CentOS Stream' },
   { re: /\bcentos\b/i, distro: 'centos' },
   { re: /\bscientific\s+linux\b/i, distro: 'scientific' },
@@ -49,6 +49,20 @@ const DISTRO_PATTERNS: { re: RegExp; distro: string; display?: string }[] = [
   { re: /\bfedora\s+coreos\b/i, distro: 'fedora-coreos', display: 'Fedora CoreOS' },
   { re: /\bfedora\b/i, distro: 'fedora' },
   { re: /\bamazon\s+linux\b/i, distro: 'amzn' },
+  // Outside the table: the os-release ID each ships (from their os-release files), so that a
+  // release line and the guest agent agree, and the name as the vendor writes it.
+  { re: /\bcloudlinux\b/i, distro: 'cloudlinux', display: 'CloudLinux' },
+  { re: /\beurolinux\b/i, distro: 'eurolinux', display: 'EuroLinux' },
+  { re: /\bopeneuler\b/i, distro: 'openeuler', display: 'openEuler' },
+  { re: /\bazure\s+linux\b/i, distro: 'azurelinux', display: 'Azure Linux' },
+  { re: /\bcbl[-\s]mariner\b|\bcommon\s+base\s+linux\s+mariner\b/i, distro: 'mariner', display: 'CBL-Mariner' },
+  { re: /\balt\s+(?:linux|server|workstation)\b/i, distro: 'altlinux', display: 'ALT Linux' },
+  { re: /\bmageia\b/i, distro: 'mageia', display: 'Mageia' },
+  { re: /\bmandriva\b|\bmandrake\b/i, distro: 'mandriva', display: 'Mandriva Linux' },
+  { re: /\bslackware\b/i, distro: 'slackware', display: 'Slackware' },
+  { re: /\bkvm\s+for\s+ibm\s+z\s+systems\b/i, distro: 'kvmibm', display: 'KVM for IBM z Systems' },
+  // Rolling: /etc/gentoo-release's number is the baselayout package's, not a release.
+  { re: /\bgentoo\b/i, distro: 'gentoo', display: 'Gentoo', rolling: true },
   { re: /\bfreebsd\b/i, distro: 'freebsd' },
   { re: /\bopenbsd\b/i, distro: 'openbsd' },
 ];
@@ -77,7 +91,8 @@ function distroFromText(text: string): OsCandidate | null {
   for (const p of DISTRO_PATTERNS) {
     const m = p.re.exec(text);
     if (!m) continue;
-    const c = distroCandidate(p.distro, versionAfterName(p.distro, text.slice(m.index + m[0].length)), p.display);
+    const version = p.rolling ? '' : versionAfterName(p.distro, text.slice(m.index + m[0].length));
+    const c = distroCandidate(p.distro, version, p.display);
     const edition = p.distro === 'rhel' ? RHEL_EDITION_RE.exec(text)?.[1] : undefined;
     return edition ? { ...c, edition: edition[0].toUpperCase() + edition.slice(1).toLowerCase() } : c;
   }

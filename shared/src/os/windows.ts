@@ -263,7 +263,8 @@ function finish(c: OsCandidate, rest: string, build: string | undefined, facts: 
   const out = { ...c };
   if (build) out.build = build;
   const edition = editionAfter(rest);
-  if (edition) out.edition = edition;
+  // Evaluation media say so after the edition ("Windows Server 2022 Datacenter Evaluation").
+  if (edition) out.edition = /\bevaluation\b/i.test(rest) ? `${edition} Evaluation` : edition;
   const sp = servicePackOf(facts.servicePack ?? '') ?? servicePackOf(rest);
   if (sp) out.servicePack = sp;
   if (facts.arch) out.arch = facts.arch;
