@@ -1,8 +1,7 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Guest, OsEvidenceSource, OsUnknownReason } from '../protocol.js';
 import { identifyGuestOs, identifyGuestOsText } from './identify-guest.js';
-import { parseOsRelease } from './os-release.js';
 
 interface Evidence {
   source: OsEvidenceSource;
