@@ -33,11 +33,23 @@ describe('replayRunner', () => {
     expect(await run.run('xl', ['info'])).toMatchObject({ code: null, error: 'TIMEOUT' });
   });
 
-  it('replays an uncaptured program as not installed and uncaptured arguments as a failure', async () => {
-    writeFileSync(path.join(dir, 'commands.json'), JSON.stringify([{ program: 'xl', args: ['list'], stdoutText: '' }]));
+  it('replays an uncaptured program as not installed and uncaptured arguments as a failure, listed', async () => {
+    writeFileSync(
+      path.join(dir, 'commands.json'),
+      JSON.stringify([
+        { program: 'xl', args: ['list'], stdoutText: '' },
+        { program: 'xl', args: ['list', '-l'], notCaptured: 'the source holds xl list only' },
+      ]),
+    );
     const run = replayRunner(dir);
     expect(await run.run('virsh', ['list'])).toMatchObject({ code: null, error: 'ENOENT' });
     expect(await run.run('xl', ['info'])).toMatchObject({ code: 1, stderr: 'replay: no capture for xl info' });
+    // A gap the case declares answers with its reason and is not a surprise.
+    expect(await run.run('xl', ['list', '-l'])).toMatchObject({
+      code: 1,
+      stderr: 'not captured in this case: the source holds xl list only',
+    });
+    expect(run.uncaptured).toEqual(['xl info']);
   });
 
   it('reads host files from the root folder', async () => {

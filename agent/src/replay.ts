@@ -8,9 +8,12 @@
  *   (for PowerShell scripts, whose text may change without changing what they ask);
  * - `stdout` / `stderr` name files in the folder (`stdoutText` / `stderrText` give text inline);
  * - `encoding` ("utf8" default, "utf16le") is how the capture was saved (WMI output is UTF-16);
- * - `error` replays a failure to run ("TIMEOUT", "EACCES", ...).
+ * - `error` replays a failure to run ("TIMEOUT", "EACCES", ...);
+ * - `notCaptured` says why the case holds no output for a command the driver asks (a capture taken
+ *   from another project's test data): it answers exit code 1 with that reason.
  * A program with no entry at all replays as not installed (ENOENT); a known program asked something
- * not captured answers exit code 1 with a message naming the arguments.
+ * neither captured nor declared answers exit code 1 naming the arguments, and is listed in
+ * `uncaptured`, which tests require to be empty: a gap in a case is declared, never a golden.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -28,6 +31,7 @@ export interface ReplayEntry {
   encoding?: 'utf8' | 'utf16le';
   code?: number | null;
   error?: RunResult['error'];
+  notCaptured?: string;
 }
 
 export class ReplayError extends Error {
@@ -40,8 +44,13 @@ function decode(buffer: Buffer, encoding: 'utf8' | 'utf16le'): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
+/** A replayed host: a Runner, and the commands it was asked that its folder neither captured nor declared. */
+export interface ReplayRunner extends Runner {
+  readonly uncaptured: string[];
+}
+
 /** Reads a replay folder; throws ReplayError with the file and the reason when it is malformed. */
-export function replayRunner(dir: string): Runner {
+export function replayRunner(dir: string): ReplayRunner {
   const manifestFile = path.join(dir, 'commands.json');
   let entries: ReplayEntry[];
   try {
@@ -62,7 +71,9 @@ export function replayRunner(dir: string): Runner {
   const load = (file: string | undefined, inline: string | undefined, encoding: 'utf8' | 'utf16le') =>
     file ? decode(readFileSync(path.join(dir, file)), encoding) : (inline ?? '');
 
+  const uncaptured: string[] = [];
   return {
+    uncaptured,
     async run(program, args) {
       const joined = args.join(' ');
       const candidates = entries.filter((e) => e.program === program);
@@ -72,7 +83,12 @@ export function replayRunner(dir: string): Runner {
           ? e.args.length === args.length && e.args.every((a, i) => a === args[i])
           : e.argsContain !== undefined && joined.includes(e.argsContain),
       );
-      if (!entry) return { stdout: '', stderr: `replay: no capture for ${program} ${joined}`, code: 1 };
+      if (!entry) {
+        uncaptured.push(`${program} ${joined}`);
+        return { stdout: '', stderr: `replay: no capture for ${program} ${joined}`, code: 1 };
+      }
+      if (entry.notCaptured !== undefined)
+        return { stdout: '', stderr: `not captured in this case: ${entry.notCaptured}`, code: 1 };
       const encoding = entry.encoding ?? 'utf8';
       return {
         stdout: load(entry.stdout, entry.stdoutText, encoding),

@@ -220,6 +220,8 @@ describe('the live page in Chromium', () => {
       { timeout: Math.max(1, 2000 - (Date.now() - started)) },
     );
     expect(Date.now() - started).toBeLessThan(2000);
+    // The same document: a reload would have dropped the mark.
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
 
     // A new guest appears in an open guest table, also live.
     await page.goto(`${collector.url}/#/guests?host=kvm-01.example`);

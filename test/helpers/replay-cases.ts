@@ -5,17 +5,32 @@ import { expect } from 'vitest';
 import type { Driver } from '../../agent/src/drivers/driver.js';
 import { type ReplayEntry, replayRunner } from '../../agent/src/replay.js';
 
-/** What a driver says of a replayed host: detection, the hypervisor or its error, guests and errors. */
+/**
+ * What a driver says of a replayed host: detection, the hypervisor or its error, guests and errors.
+ * Fails when the driver asked the case a command it neither captured nor declared `notCaptured`.
+ */
 export async function replayInventory(driver: Driver, dir: string) {
   const run = replayRunner(dir);
   const thrown = (err: unknown) => ({
     thrown: { code: (err as { code?: string }).code, message: (err as Error).message },
   });
-  return {
+  const inventory = {
     detected: await driver.detect(run),
     hypervisor: await driver.hypervisor(run).catch(thrown),
     ...(await driver.guests(run).catch(thrown)),
   };
+  expect(run.uncaptured, `${dir}: commands neither captured nor declared notCaptured`).toEqual([]);
+  return inventory;
+}
+
+/**
+ * How a case came to be, from the first line of its ORIGIN, for test titles: "captured", "constructed",
+ * or "captured, partly constructed" (a real capture with a constructed host file beside it).
+ */
+export function caseOrigin(dir: string): string {
+  const origin = readFileSync(path.join(dir, 'ORIGIN'), 'utf8');
+  if (/^constructed/i.test(origin)) return 'constructed';
+  return /^constructed/im.test(origin) ? 'captured, partly constructed' : 'captured';
 }
 
 /** Compares with a case's golden file, or rewrites it when UPDATE_FIXTURES=1 (review the diff like code). */

@@ -1,7 +1,7 @@
 /**
  * Every folder in testcases/ is one host: transcript.json answers each step by name (outputs in the
  * format that host prints), expected.json says how the install or uninstall ends, and commands.txt
- * is every command the plan ran, unquoted for review (UPDATE_FIXTURES=1 rewrites it). Linux scripts are also
+ * is every command the plan ran, unquoted for review (UPDATE_FIXTURES=1 rewrites it; a missing one fails). Linux scripts are also
  * checked by `sh -n`.
  */
 import { execFileSync } from 'node:child_process';
@@ -152,8 +152,10 @@ describe('install plans on replayed hosts', () => {
 
       const golden = path.join(dir, 'commands.txt');
       const actual = render(remote.steps);
-      if (process.env.UPDATE_FIXTURES === '1' || !existsSync(golden)) writeFileSync(golden, actual);
-      else expect(actual).toBe(readFileSync(golden, 'utf8'));
+      if (process.env.UPDATE_FIXTURES === '1') writeFileSync(golden, actual);
+      // A missing golden fails: written here, it would pass whatever the plan ran.
+      expect(existsSync(golden), `${golden} is missing: run with UPDATE_FIXTURES=1 and review it`).toBe(true);
+      expect(actual).toBe(readFileSync(golden, 'utf8'));
     });
   }
 });

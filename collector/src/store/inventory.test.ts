@@ -34,7 +34,12 @@ function guest(name: string, uuid: string, osId: string | null, state: Guest['st
   };
 }
 
-function snapshot(seq: number, guests: Guest[]): EvaluatedInventory {
+/** Each guest's status: certified when its OS is known, unless `statusOf` says otherwise. */
+function snapshot(
+  seq: number,
+  guests: Guest[],
+  statusOf: (osId: string | null) => string = (osId) => (osId ? 'certified' : 'unknown'),
+): EvaluatedInventory {
   const inventory: Inventory = {
     type: 'inventory',
     seq,
@@ -56,7 +61,7 @@ function snapshot(seq: number, guests: Guest[]): EvaluatedInventory {
         key: keys[i],
         guest: g,
         os: text ? { id: text, family: 'linux', distro: text.split('-')[0], version: '', name: text } : null,
-        status: text ? 'certified' : 'unknown',
+        status: statusOf(text),
         eolDate: null,
         verdict: { programs: [] },
       };
@@ -86,12 +91,16 @@ describe('InventoryStore', () => {
 
   it('records OS, state, status changes and removals, and keeps the removed guest with its time', () => {
     store.apply('kvm-01', snapshot(1, [guest('a', 'u-1', 'rhel-8.6'), guest('b', 'u-2', 'ubuntu-22.04')]));
-    const changes = store.apply('kvm-01', snapshot(2, [guest('a', 'u-1', 'rhel-9.2', 'shutoff')]));
+    // The upgrade takes guest a out of the lists.
+    const upgraded = snapshot(2, [guest('a', 'u-1', 'rhel-9.2', 'shutoff')], () => 'not-certified');
+    const changes = store.apply('kvm-01', upgraded);
     expect(changes.map((c) => [c.kind, c.old, c.new])).toEqual([
       ['os-changed', 'rhel-8.6', 'rhel-9.2'],
       ['state-changed', 'running', 'shutoff'],
+      ['status-changed', 'certified', 'not-certified'],
       ['guest-removed', 'b', null],
     ]);
+    expect(readReport(db).guests.find((g) => g.name === 'a')?.status).toBe('not-certified');
     const removed = readReport(db).guests.find((g) => g.name === 'b');
     expect(removed?.removedAt).toMatch(/^\d{4}-/);
     expect(readReport(db, { includeRemoved: false }).guests.map((g) => g.name)).toEqual(['a']);

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { type Guest, identifyGuestOs, identifyHypervisor } from '@hvmap/shared';
 import { parseAgentFrame } from '@hvmap/shared/schema';
 import { describe, expect, it } from 'vitest';
+import { caseOrigin } from '../../../../test/helpers/replay-cases.js';
 import { replayRunner } from '../../replay.js';
 import type { Runner, RunResult } from '../../runner.js';
 import { DriverError } from '../driver.js';
@@ -55,21 +56,25 @@ const isList = (script: string) => script.includes('Hyper-V\\Get-VM');
 const isKvp = (script: string) => script.includes('-ClassName Msvm_KvpExchangeComponent');
 const byName = (guests: Guest[]) => Object.fromEntries(guests.map((g) => [g.name, g]));
 
-describe('hyperv driver on captured cases', () => {
-  it.each(cases)('reports the %s case as its expected.json says', async (name) => {
-    const run = replayRunner(path.join(TESTCASES, name));
-    const driver = hypervDriver();
-    const actual = JSON.parse(
-      JSON.stringify({
-        detect: await driver.detect(run),
-        hypervisor: await settle(driver.hypervisor(run)),
-        scan: await settle(driver.guests(run)),
-      }),
-    );
-    const expectedFile = path.join(TESTCASES, name, 'expected.json');
-    if (process.env.UPDATE_FIXTURES === '1') writeFileSync(expectedFile, `${JSON.stringify(actual, null, 2)}\n`);
-    expect(actual).toEqual(JSON.parse(readFileSync(expectedFile, 'utf8')));
-  });
+describe('hyperv driver on its test cases', () => {
+  it.each(cases.map((name) => [name, caseOrigin(path.join(TESTCASES, name))]))(
+    'reports the %s case (%s) as its expected.json says',
+    async (name) => {
+      const run = replayRunner(path.join(TESTCASES, name));
+      const driver = hypervDriver();
+      const actual = JSON.parse(
+        JSON.stringify({
+          detect: await driver.detect(run),
+          hypervisor: await settle(driver.hypervisor(run)),
+          scan: await settle(driver.guests(run)),
+        }),
+      );
+      expect(run.uncaptured, 'commands neither captured nor declared notCaptured').toEqual([]);
+      const expectedFile = path.join(TESTCASES, name, 'expected.json');
+      if (process.env.UPDATE_FIXTURES === '1') writeFileSync(expectedFile, `${JSON.stringify(actual, null, 2)}\n`);
+      expect(actual).toEqual(JSON.parse(readFileSync(expectedFile, 'utf8')));
+    },
+  );
 
   /** What each case's guests are, and the host's Hyper-V, as the shared identification reads the driver's evidence. */
   const IDENTITIES: Record<string, { hypervisor: string; guests: Record<string, string> }> = {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseOsRelease } from '@hvmap/shared';
 import { afterAll, describe, expect, it } from 'vitest';
+import { caseOrigin } from '../../../../test/helpers/replay-cases.js';
 import { localRunner, type Runner, type RunResult } from '../../runner.js';
 import { hypervisorProduct, libvirtDriver } from './libvirt.js';
 import {
@@ -49,26 +50,29 @@ function parsersOf(file: string): [string, (text: string) => unknown][] {
   });
 }
 
-describe('libvirt parsers on captured outputs', () => {
+describe('libvirt parsers on their test cases', () => {
   const cases = readdirSync(TESTCASES, { withFileTypes: true })
     .filter((d) => d.isDirectory() && d.name !== 'corpus')
     .map((d) => d.name);
 
-  it.each(cases)('reads the %s case as its expected.json says', (name) => {
-    const files = readdirSync(path.join(TESTCASES, name), { recursive: true, withFileTypes: true })
-      .filter((d) => d.isFile() && d.name !== 'ORIGIN' && d.name !== 'expected.json')
-      .map((d) => path.relative(path.join(TESTCASES, name), path.join(d.parentPath, d.name)))
-      .sort();
-    const actual: Record<string, Record<string, unknown>> = {};
-    for (const file of files) {
-      actual[file] = Object.fromEntries(parsersOf(file).map(([kind, parse]) => [kind, parse(read(name, file))]));
-    }
-    // JSON round trip: the golden file holds no undefined members.
-    const normalized = JSON.parse(JSON.stringify(actual));
-    const expectedFile = path.join(TESTCASES, name, 'expected.json');
-    if (process.env.UPDATE_FIXTURES === '1') writeFileSync(expectedFile, `${JSON.stringify(normalized, null, 2)}\n`);
-    expect(normalized).toEqual(JSON.parse(readFileSync(expectedFile, 'utf8')));
-  });
+  it.each(cases.map((name) => [name, caseOrigin(path.join(TESTCASES, name))]))(
+    'reads the %s case (%s) as its expected.json says',
+    (name) => {
+      const files = readdirSync(path.join(TESTCASES, name), { recursive: true, withFileTypes: true })
+        .filter((d) => d.isFile() && d.name !== 'ORIGIN' && d.name !== 'expected.json')
+        .map((d) => path.relative(path.join(TESTCASES, name), path.join(d.parentPath, d.name)))
+        .sort();
+      const actual: Record<string, Record<string, unknown>> = {};
+      for (const file of files) {
+        actual[file] = Object.fromEntries(parsersOf(file).map(([kind, parse]) => [kind, parse(read(name, file))]));
+      }
+      // JSON round trip: the golden file holds no undefined members.
+      const normalized = JSON.parse(JSON.stringify(actual));
+      const expectedFile = path.join(TESTCASES, name, 'expected.json');
+      if (process.env.UPDATE_FIXTURES === '1') writeFileSync(expectedFile, `${JSON.stringify(normalized, null, 2)}\n`);
+      expect(normalized).toEqual(JSON.parse(readFileSync(expectedFile, 'utf8')));
+    },
+  );
 
   it('maps every virsh domain state onto the shared vocabulary, in list and domstate alike', () => {
     const words = [

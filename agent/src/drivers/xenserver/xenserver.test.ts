@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { identifyGuestOs, identifyHypervisor } from '@hvmap/shared';
 import { afterAll, describe, expect, it } from 'vitest';
-import { caseVariants, expectGolden, replayInventory } from '../../../../test/helpers/replay-cases.js';
+import { caseOrigin, caseVariants, expectGolden, replayInventory } from '../../../../test/helpers/replay-cases.js';
 import { replayRunner } from '../../replay.js';
 import { scanOnce } from '../../scan.js';
 import { parseXeMap, parseXeRecords } from './parse.js';
@@ -20,14 +20,17 @@ const variant = cases.variant;
 const guestsOf = (inventory: Awaited<ReturnType<typeof inventoryOf>>) =>
   'guests' in inventory ? inventory.guests : [];
 
-describe('xenserver driver on captured hosts', () => {
+describe('xenserver driver on its test cases', () => {
   const cases = readdirSync(TESTCASES, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(path.join(TESTCASES, d.name, 'commands.json')))
     .map((d) => d.name);
 
-  it.each(cases)('reports the %s case as its expected.json says', async (name) => {
-    expectGolden(path.join(TESTCASES, name, 'expected.json'), await inventoryOf(path.join(TESTCASES, name)));
-  });
+  it.each(cases.map((name) => [name, caseOrigin(path.join(TESTCASES, name))]))(
+    'reports the %s case (%s) as its expected.json says',
+    async (name) => {
+      expectGolden(path.join(TESTCASES, name, 'expected.json'), await inventoryOf(path.join(TESTCASES, name)));
+    },
+  );
 
   it.each([
     ['xenserver-6.2-xe', { product: 'xenserver', version: '6.2', name: 'XenServer 6.2' }],

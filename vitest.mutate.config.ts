@@ -1,0 +1,20 @@
+// The unit tests of the modules `npm run mutate` mutates (stryker.config.mjs): they import source,
+// need no build, and start no process but the real virsh of the libvirt driver's tests.
+import { defineConfig } from 'vitest/config';
+import base from './vitest.config.js';
+
+export default defineConfig({
+  ...base,
+  test: {
+    ...base.test,
+    include: [
+      'shared/src/os/*.test.ts',
+      'collector/src/compat/*.test.ts',
+      'collector/src/catalog/*.test.ts',
+      'collector/src/api/access.test.ts',
+      'agent/src/drivers/*/*.test.ts',
+    ],
+    reporters: ['default'],
+    outputFile: undefined,
+  },
+});
