@@ -22,6 +22,8 @@ export default defineConfig({
     // The JSON results feed the plain "N passed, N failed" line of .ci/run.
     reporters: ['default', 'json'],
     outputFile: { json: '.vitest-results.json' },
+    // The e2e tests run dist/: built before any test, whatever command started vitest.
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },

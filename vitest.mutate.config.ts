@@ -14,6 +14,8 @@ export default defineConfig({
       'collector/src/api/access.test.ts',
       'agent/src/drivers/*/*.test.ts',
     ],
+    // Unit tests import source: nothing to build (and the sandbox has no need of dist/).
+    globalSetup: [],
     reporters: ['default'],
     outputFile: undefined,
   },

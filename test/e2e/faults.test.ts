@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -23,6 +24,20 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Each agent's last stored seq, read beside the collector. */
+function lastSeqs(db: string): Record<string, number | null> {
+  const conn = new Database(db, { readonly: true });
+  try {
+    const rows = conn.prepare('SELECT name, last_seq FROM agents ORDER BY name').all() as {
+      name: string;
+      last_seq: number | null;
+    }[];
+    return Object.fromEntries(rows.map((r) => [r.name, r.last_seq]));
+  } finally {
+    conn.close();
+  }
+}
+
 async function report(db: string) {
   const r = await runCli(COLLECTOR_CLI, ['report', '--db', db, '--format', 'json']);
   if (r.code !== 0) return { hosts: [], guests: [] };
@@ -32,13 +47,16 @@ async function report(db: string) {
   };
 }
 
-function serve(db: string, port: number) {
+function serve(db: string, port: number, env: NodeJS.ProcessEnv = {}) {
   const c = startCli(COLLECTOR_CLI, ['serve', '--db', db, '--listen', `127.0.0.1:${port}`, '--interval', '1'], {
     HVMAP_LOG_LEVEL: 'warn',
+    ...env,
   });
   children.push(c);
   return c;
 }
+
+const KILL_MID_WRITE = fileURLToPath(new URL('../helpers/kill-mid-write.mjs', import.meta.url));
 
 beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'hvmap-faults-'));
@@ -51,6 +69,9 @@ afterEach(async () => {
 describe('faults', () => {
   it('survives SIGKILL of the collector mid-ingest: the database opens cleanly and the map equals the hosts', async () => {
     const db = path.join(dir, 'hvmap.db');
+    // The collector kills itself inside a snapshot's write transaction, after its fifth guest row,
+    // once the test arms it: mid-write every run, not by the luck of a timer.
+    const arm = path.join(dir, 'kill-armed');
     const port = await freePort();
     const hosts = ['kvm-a', 'kvm-b', 'kvm-c'];
     const tokens: string[] = [];
@@ -59,7 +80,11 @@ describe('faults', () => {
       expect(created.code).toBe(0);
       tokens.push(created.stdout.trim());
     }
-    let collector = serve(db, port);
+    let collector = serve(db, port, {
+      NODE_OPTIONS: `--import ${KILL_MID_WRITE}`,
+      HVMAP_TEST_KILL_ARM: arm,
+      HVMAP_TEST_KILL_AFTER_ROWS: '5',
+    });
     await waitFor(
       () => collector.output(),
       (o) => o.includes('hvmap collector on'),
@@ -79,10 +104,19 @@ describe('faults', () => {
       'all guests stored',
     );
 
-    // Change every host (so snapshots are in flight) and kill the collector without warning.
+    // Change every host: the first changed snapshot the collector writes is cut after its fifth row.
+    const seqBefore = lastSeqs(db);
+    writeFileSync(arm, '');
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      collector.once('exit', (_, signal) => resolve(signal)),
+    );
     for (const h of hosts) writeHost(dir, h, guests(60, 'http://redhat.com/rhel/9.4'));
-    await new Promise((r) => setTimeout(r, 300));
-    await stopProcess(collector, 'SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    expect(JSON.parse(readFileSync(`${arm}.killed`, 'utf8'))).toEqual({ rows: 5, inTransaction: true });
+    rmSync(arm);
+    // Nothing of the cut transaction is in the database: no host's seq moved, no guest is on 9.4.
+    expect(lastSeqs(db)).toEqual(seqBefore);
+    expect((await report(db)).guests.filter((g) => g.os?.id === 'rhel-9.4')).toEqual([]);
     for (const [i, h] of hosts.entries()) {
       writeHost(dir, h, [...guests(59, 'http://redhat.com/rhel/9.4'), ...guests(62).slice(60 + (i % 2))]);
     }
