@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { caseOrigin, caseVariants, expectGolden, replayInventory } from '../../../../test/helpers/replay-cases.js';
 import { type ReplayEntry, replayRunner } from '../../replay.js';
 import { scanOnce } from '../../scan.js';
-import { parseSxp, parseXenList, parseXenstoreLs, xenState } from './parse.js';
+import { parseListLong, parseSxp, parseXenList, parseXenstoreLs, xenState } from './parse.js';
 import { xenDriver } from './xen.js';
 
 const TESTCASES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testcases');
@@ -56,6 +56,48 @@ describe('xen driver on its test cases', () => {
     });
     const [pv] = (inventory as { guests: { os: never }[] }).guests;
     expect(identifyGuestOs(pv.os)).toMatchObject({ known: true, source: 'xenstore', os: { id: 'ubuntu-22.04' } });
+  });
+});
+
+describe("GLPI-Agent's own expected results for its captures", () => {
+  // testcases/glpi-expected.json: what GLPI-Agent's tests assert of these files (agent/scripts/glpi-xen-cases.py).
+  const glpi = JSON.parse(readFileSync(path.join(TESTCASES, 'glpi-expected.json'), 'utf8')) as {
+    lists: Record<string, { NAME: string; STATUS: string; MEMORY: string; VCPU: string }[]>;
+    uuids: Record<string, string>;
+  };
+  const FILES: Record<string, string> = {
+    xm_list: 'list-tables/xm-list_glpi.txt',
+    xm_list2: 'list-tables/xm-list_glpi-inactive-crlf.txt',
+    xl_list: 'list-tables/xl-list_glpi.txt',
+    xl_list2: 'xl-list-v-glpi/xl-list-v.txt',
+  };
+  /**
+   * GLPI's states in hvmap's words. GLPI calls a domain blocked (b: idle, waiting for an event) what
+   * libvirt and hvmap call running; and off a domain with no state flag at all ("------"), which Xen's
+   * xl(1) describes as runnable but not on a CPU this instant: hvmap says running there too.
+   */
+  const state = (glpiStatus: string, flags: string | undefined) =>
+    flags === '------'
+      ? 'running'
+      : ({ STATUS_RUNNING: 'running', STATUS_BLOCKED: 'running', STATUS_OFF: 'shutoff' } as Record<string, string>)[
+          glpiStatus
+        ];
+
+  it.each(Object.entries(FILES))('reads %s (%s) as GLPI-Agent does: names, memory, vCPUs, states', (key, file) => {
+    // GLPI-Agent leaves the control domain out; so does the driver.
+    const rows = parseXenList(readFileSync(path.join(TESTCASES, file), 'utf8')).filter((r) => r.name !== 'Domain-0');
+    const expected = glpi.lists[key];
+    expect(expected.length).toBeGreaterThan(0);
+    expect(rows.map((r) => [r.name, r.memoryMiB, r.vcpus, xenState(r.flags, r.domid !== undefined)])).toEqual(
+      expected.map((m, i) => [m.NAME, Number(m.MEMORY), Number(m.VCPU), state(m.STATUS, rows[i]?.flags)]),
+    );
+  });
+
+  it('reads the UUIDs GLPI-Agent reads', () => {
+    const [vm1] = parseXenList(readFileSync(path.join(TESTCASES, 'list-tables', 'xl-list-v-vm1_glpi.txt'), 'utf8'));
+    expect(vm1.uuid).toBe(glpi.uuids['xl_list_-v_vmname']);
+    const sxp = readFileSync(path.join(TESTCASES, 'oraclevm-xm-list-l-glpi', 'xm-list-l.sxp'), 'utf8');
+    expect(parseListLong(sxp).domains.map((d) => d.uuid)).toContain(glpi.uuids['xm_list_-l_vmname']);
   });
 });
 
