@@ -15,7 +15,8 @@ import { runDemo } from './demo/demo.js';
 import { buildAgentBundle, MIN_NODE_MAJOR } from './install/bundle.js';
 import { registerInstallCommands } from './install/command.js';
 import { createLogger } from './log.js';
-import { today } from './map/evaluator.js';
+import { isCalendarDate, today } from './map/evaluator.js';
+import { makePlan, PlanError, type PlanRequest, planText, readFleet } from './plan/plan.js';
 import { guestsCsv, reportTable } from './report/format.js';
 import { printable, terminalTable } from './report/hygiene.js';
 import { ListenError } from './server/http.js';
@@ -34,11 +35,6 @@ const CHECK_FORMS = {
   guest:
     'give the guest OS as a person or tool writes it: "Red Hat Enterprise Linux Server release 7.9 (Maipo)", "Windows Server 2022 Datacenter", "Ubuntu 22.04.3 LTS", "http://redhat.com/rhel/8.6", "SUSE Linux Enterprise Server 15 SP5"',
 } as const;
-
-function isCalendarDate(text: string): boolean {
-  const d = new Date(`${text}T00:00:00Z`);
-  return /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(d.getTime()) && d.toISOString().startsWith(text);
-}
 
 /** `--collector` of the reading commands: an http(s) URL, said plainly when it is not one. */
 function collectorOption(text: string): string {
@@ -264,6 +260,66 @@ export function buildProgram(): Command {
         ),
       ];
       print(lines.join('\n'));
+    });
+
+  program
+    .command('plan')
+    .description(
+      'what if: the guests of hosts on another hypervisor (--host NAME --to HYPERVISOR), or where a guest stays supported (--guest HOST/GUEST)',
+    )
+    .option(
+      '--host <name>',
+      'a host to plan (agent name or hostname; repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [],
+    )
+    .option('--hosts-matching <pattern>', 'every host whose agent name or hostname matches (* and ? wildcards)')
+    .option('--to <hypervisor>', 'what the hosts would run, as hvmap check --hypervisor takes it')
+    .option('--guest <host/guest>', 'a guest, by its host and its name or UUID')
+    .option('--candidates <hypervisors...>', "with --guest: hypervisors to weigh beside the fleet's own")
+    .option('--collector <url>', 'plan on a running collector, with its catalog (http://HOST:PORT)', collectorOption)
+    .option('--db <path>', 'plan from a database file', COLLECTOR_DEFAULTS.db)
+    .option('--catalog <dir>', 'with --db: local catalog files merged over the shipped ones')
+    .option('--token <token>', 'operator token for a collector not on loopback', process.env.HVMAP_OPERATOR_TOKEN)
+    .option('--date <YYYY-MM-DD>', 'evaluation date (end-of-life flags)', today())
+    .option('--json', 'print one JSON object')
+    .action(async (opts) => {
+      if (!isCalendarDate(opts.date))
+        throw new UsageError(`--date must be a calendar date YYYY-MM-DD, got "${opts.date}"`);
+      const request: PlanRequest = {
+        hosts: opts.host,
+        matching: opts.hostsMatching,
+        to: opts.to,
+        guest: opts.guest,
+        candidates: opts.candidates ?? [],
+        date: opts.date,
+      };
+      let plan: ReturnType<typeof makePlan>;
+      try {
+        if (opts.collector) {
+          const url = new URL('/api/plan', opts.collector);
+          for (const h of request.hosts) url.searchParams.append('host', h);
+          for (const c of request.candidates) url.searchParams.append('candidate', c);
+          for (const k of ['matching', 'to', 'guest', 'date'] as const) {
+            const v = request[k];
+            if (v !== undefined) url.searchParams.set(k, v);
+          }
+          plan = await getJson(url, opts.token);
+        } else {
+          const db = openDatabase(opts.db, { readonly: true, orElse: READ_ELSE });
+          try {
+            plan = makePlan(readFleet(db), request, loadCollectorCatalog(opts.catalog));
+          } finally {
+            db.close();
+          }
+        }
+      } catch (err) {
+        // What was not understood, from here or from the collector's 400: bad usage either way.
+        if (err instanceof PlanError || (err as { status?: number }).status === 400)
+          throw new UsageError((err as Error).message);
+        throw err;
+      }
+      print(opts.json ? JSON.stringify(plan, null, 2) : planText(plan));
     });
 
   program

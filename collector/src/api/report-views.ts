@@ -100,8 +100,9 @@ export async function getJson<T>(url: URL, token: string | undefined): Promise<T
   }
   if (!res.ok) {
     const body = (await res.json().catch(() => ({}))) as { message?: string };
-    throw new Error(
-      `the collector answered ${res.status} for ${url.pathname}${body.message ? `: ${body.message}` : ''}`,
+    throw Object.assign(
+      new Error(`the collector answered ${res.status} for ${url.pathname}${body.message ? `: ${body.message}` : ''}`),
+      { status: res.status },
     );
   }
   return (await res.json()) as T;

@@ -3,6 +3,8 @@ import { ALERT_KINDS } from '../alerts/rules.js';
 import { type AlertFilter, type AlertRecord, countAlerts, listAlerts } from '../alerts/store.js';
 import { findGaps } from '../catalog/gaps.js';
 import type { Catalog } from '../catalog/load.js';
+import { isCalendarDate, today } from '../map/evaluator.js';
+import { makePlan, PlanError, readFleet } from '../plan/plan.js';
 import type { Db } from '../store/db.js';
 import {
   AGENT_COLUMNS,
@@ -244,6 +246,25 @@ export function handleApi(ctx: ApiContext, res: ServerResponse, url: URL): boole
     if (guest === undefined) return true;
     if (guest) sendJson(res, 200, guest);
     else sendJson(res, 404, { error: 'GUEST_NOT_FOUND', message: `no guest "${b}" on host "${a}"` });
+    return true;
+  }
+  if (view === 'plan' && path.length === 2) {
+    const date = param(url, 'date') ?? today();
+    if (!isCalendarDate(date)) throw new BadRequest(`date must be a calendar date YYYY-MM-DD; got "${date}"`);
+    try {
+      const request = {
+        hosts: url.searchParams.getAll('host').filter(Boolean),
+        matching: param(url, 'matching'),
+        to: param(url, 'to'),
+        guest: param(url, 'guest'),
+        candidates: url.searchParams.getAll('candidate').filter(Boolean),
+        date,
+      };
+      sendJson(res, 200, makePlan(readFleet(db), request, ctx.catalog()));
+    } catch (err) {
+      if (err instanceof PlanError) throw new BadRequest(err.message);
+      throw err;
+    }
     return true;
   }
   if (view === 'gaps' && path.length === 2) {

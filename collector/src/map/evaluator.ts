@@ -15,6 +15,12 @@ export function today(): string {
   return new Date().toISOString().slice(0, 10);
 }
 
+/** A real day written YYYY-MM-DD ("2026-13-45" is not one). */
+export function isCalendarDate(text: string): boolean {
+  const d = new Date(`${text}T00:00:00Z`);
+  return /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(d.getTime()) && d.toISOString().startsWith(text);
+}
+
 /**
  * Identifies and evaluates every guest of a snapshot against the catalog in force. Fleets repeat
  * the same few (OS evidence, hypervisor) pairs, so identifications, verdicts and results are shared.
