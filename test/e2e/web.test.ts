@@ -199,6 +199,40 @@ describe('the live page in Chromium', () => {
     await page.locator('#drawer').waitFor({ state: 'hidden' });
   });
 
+  it("plans the host on another hypervisor from the host's view, without reloading", async () => {
+    await page.goto(`${collector.url}/#/hosts/hv-01.example`);
+    await page.locator('#whatif-to').waitFor();
+    await page.evaluate(() => {
+      (window as unknown as { notReloaded: boolean }).notReloaded = true;
+    });
+    const to = 'Hyper-V on Windows Server 2012 R2';
+    await page.fill('#whatif-to', to);
+    await page.click('#whatif button[type="submit"]');
+    await page.locator('#whatif-summary').waitFor();
+    // The page shows the API's plan: its summary and each guest whose verdict would change, in its order.
+    const plan = (await (await fetch(`${collector.url}/api/plan?host=hv-01&to=${encodeURIComponent(to)}`)).json()) as {
+      summary: string;
+      guests: { name: string; change: string }[];
+    };
+    const changed = plan.guests.filter((g) => g.change !== 'unchanged');
+    expect(changed.length).toBeGreaterThan(0);
+    expect(await page.locator('#whatif-summary').textContent()).toBe(plan.summary);
+    const rows = page.locator('#whatif-result tbody tr');
+    expect(
+      await rows.evaluateAll((trs) =>
+        trs.map((tr) => [(tr as HTMLElement).dataset.name, (tr as HTMLElement).dataset.change]),
+      ),
+    ).toEqual(changed.map((g) => [g.name, g.change]));
+    // A hypervisor the collector cannot identify is answered with what it takes.
+    await page.fill('#whatif-to', 'my box');
+    await page.click('#whatif button[type="submit"]');
+    await expect
+      .poll(() => page.locator('#whatif-error').textContent())
+      .toMatch(/cannot identify the hypervisor "my box"/);
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
+
   it('follows a guest changed by an agent within two seconds, without reloading', async () => {
     await page.goto(`${collector.url}/#/`);
     await page.locator('button.cell').first().waitFor();

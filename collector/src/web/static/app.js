@@ -833,9 +833,11 @@ function hostView(root, hostname, params) {
   const head = h('div', { class: 'panel-body' });
   const title = h('div', { class: 'panel-head' }, h('h2', {}, hostname));
   const guests = h('div');
+  const whatIf = whatIfPanel(hostname);
   root.append(
     h('div', { class: 'crumbs' }, h('a', { href: '#/hosts' }, 'Hosts'), ' / ', hostname),
     h('section', { class: 'panel', id: 'host' }, title, head),
+    whatIf.panel,
     h(
       'section',
       { class: 'panel' },
@@ -857,6 +859,7 @@ function hostView(root, hostname, params) {
         api(`/api/hosts/${encodeURIComponent(hostname)}`),
         api('/api/guests', { host: hostname, removed: 'include', limit: PAGE_SIZE, offset: state.offset }),
       ]);
+      whatIf.setAgent(host.agent);
       const f = host.facts ?? {};
       const fact = (k, v) => h('div', {}, h('span', { class: 'k' }, k), h('span', {}, v ?? '–'));
       title.replaceChildren(
@@ -904,6 +907,89 @@ function hostView(root, hostname, params) {
     }),
   };
   return view;
+}
+
+/**
+ * "What if this host ran …": the plan API's answer for this host on another hypervisor, listing the
+ * guests whose verdict would change (losses first, as the API orders them), without leaving the page.
+ */
+function whatIfPanel(hostname) {
+  let agent = hostname;
+  const input = h('input', {
+    id: 'whatif-to',
+    list: 'whatif-hypervisors',
+    placeholder: 'Hyper-V on Windows Server 2022',
+    size: 36,
+  });
+  const suggestions = h('datalist', { id: 'whatif-hypervisors' });
+  const result = h('div', { id: 'whatif-result', class: 'panel-body' });
+  const form = h(
+    'form',
+    { id: 'whatif', class: 'controls' },
+    h('label', { for: 'whatif-to' }, 'What if this host ran'),
+    input,
+    suggestions,
+    h('button', { type: 'submit' }, 'Show the changes'),
+  );
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    result.replaceChildren(h('p', { class: 'hint' }, 'Planning…'));
+    try {
+      const plan = await api('/api/plan', { host: agent, to: input.value });
+      const changed = plan.guests.filter((g) => g.change !== 'unchanged');
+      result.replaceChildren(
+        h('p', { id: 'whatif-summary' }, plan.summary),
+        changed.length
+          ? h(
+              'table',
+              { class: 'data' },
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  ['Guest', 'OS', 'Now', 'After', 'Decided by'].map((c) => h('th', {}, c)),
+                ),
+              ),
+              h(
+                'tbody',
+                {},
+                changed.map((g) =>
+                  h(
+                    'tr',
+                    { dataset: { name: g.name, change: g.change } },
+                    h('td', {}, g.name),
+                    h('td', {}, g.os?.name ?? 'not identified'),
+                    h('td', { class: 'status' }, statusChip(g.now.status)),
+                    h('td', { class: 'status' }, statusChip(g.after.status), g.after.partial ? ' (partial list)' : ''),
+                    h('td', {}, g.after.deciding.map((d) => d.program).join(', ') || g.after.why.join('; ')),
+                  ),
+                ),
+              ),
+            )
+          : h('p', { class: 'hint' }, 'No guest’s verdict would change.'),
+      );
+    } catch (err) {
+      if (err instanceof Unreachable) return;
+      result.replaceChildren(h('p', { class: 'error', id: 'whatif-error' }, err.message));
+    }
+  });
+  api('/api/matrix')
+    .then((m) => suggestions.replaceChildren(...m.hypervisors.map((hv) => h('option', { value: hv.name }))))
+    .catch(() => {});
+  return {
+    panel: h(
+      'section',
+      { class: 'panel', id: 'whatif-panel' },
+      h('div', { class: 'panel-head' }, h('h2', {}, 'What if')),
+      form,
+      result,
+    ),
+    setAgent(name) {
+      agent = name;
+    },
+  };
 }
 
 function alertsView(root, params) {
