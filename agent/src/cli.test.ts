@@ -6,10 +6,11 @@ import { fileURLToPath } from 'node:url';
 import type { Guest } from '@hvmap/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { type CliIo, type IdentifiedInventory, main } from './cli.js';
+import { type CliIo, main } from './cli.js';
 import { AGENT_VERSION } from './config.js';
 import { DriverError } from './drivers/driver.js';
 import type { DriverEntry, DriverSettings } from './drivers/index.js';
+import type { IdentifiedInventory } from './report.js';
 
 const rhel92: Guest = {
   uuid: '7b1c0d2e-0000-4000-8000-000000000001',

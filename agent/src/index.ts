@@ -9,6 +9,7 @@ export * from './drivers/index.js';
 export { collectHostFacts, toHostFacts } from './host-facts.js';
 export { createLogger } from './logger.js';
 export { type ReplayEntry, ReplayError, replayRunner } from './replay.js';
+export { formatTable, type IdentifiedInventory, identify } from './report.js';
 export { DEFAULT_COMMAND_TIMEOUT_MS, localRunner, type Runner, type RunOptions, type RunResult } from './runner.js';
 export { contentHash, type InventoryBody, NO_HYPERVISOR, type ScanOptions, scanOnce } from './scan.js';
 export { SPOOL_FILE, Spool, type SpoolState } from './spool.js';

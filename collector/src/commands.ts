@@ -1,8 +1,10 @@
 /** The `hvmap` command line: every command, and how failures map to exit codes. */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { DRIVERS, formatTable, identify } from '@hvmap/agent';
 import { identifyGuestOsText, identifyHypervisorText } from '@hvmap/shared';
 import { Command, CommanderError, Option, type OptionValues } from 'commander';
+import { scanOverSsh } from './agentless/scan.js';
 import { type AlertRecord, AlertStore, listAlerts } from './alerts/store.js';
 import { OperatorTokens } from './api/operators.js';
 import { formatView, getJson, VIEWS, type ViewName, viewFromCollector, viewFromDb } from './api/report-views.js';
@@ -13,7 +15,10 @@ import { evaluate } from './compat/evaluate.js';
 import { explain } from './compat/explain.js';
 import { runDemo } from './demo/demo.js';
 import { buildAgentBundle, MIN_NODE_MAJOR } from './install/bundle.js';
-import { registerInstallCommands } from './install/command.js';
+import { INSTALL_DEFAULTS, registerInstallCommands } from './install/command.js';
+import { KnownHostsFile } from './install/known-hosts.js';
+import type { SshAuth } from './install/ssh.js';
+import { parseTarget, type Target } from './install/target.js';
 import { createLogger } from './log.js';
 import { isCalendarDate, today } from './map/evaluator.js';
 import { makePlan, PlanError, type PlanRequest, planText, readFleet } from './plan/plan.js';
@@ -260,6 +265,61 @@ export function buildProgram(): Command {
         ),
       ];
       print(lines.join('\n'));
+    });
+
+  program
+    .command('scan')
+    .description("agentless: one inventory of a host over SSH, by the agent's drivers; nothing is written on the host")
+    .requiredOption('--ssh <user@host[:port]>', 'the host to read')
+    .option('--identity <key>', 'private key file (default: the ssh-agent at $SSH_AUTH_SOCK, else ~/.ssh/id_*)')
+    .option('--known-hosts <file>', 'known_hosts checked for the host key', INSTALL_DEFAULTS.knownHosts)
+    .option(
+      '--accept-fingerprint <SHA256:…>',
+      'accept this host key if known_hosts does not list the host (as ssh prints it); a changed key is always refused',
+    )
+    .option('--accept-new-host-key', 'accept and record the key of a host known_hosts does not list')
+    .option('--driver <name>', `auto, or one of ${DRIVERS.map((d) => d.name).join(', ')}`, 'auto')
+    .option('--libvirt-uri <uri>', 'libvirt connection URI on the host, e.g. qemu:///system (read-only is enough)')
+    .option('--connect-timeout <seconds>', 'give up on a host that does not answer SSH in this long', '15')
+    .option('--json', 'print the inventory as JSON (as hvmap-agent scan --json does)')
+    .action(async (opts) => {
+      if (opts.driver !== 'auto' && !DRIVERS.some((d) => d.name === opts.driver))
+        throw new UsageError(
+          `--driver ${opts.driver} is not a driver; expected auto or one of: ${DRIVERS.map((d) => d.name).join(', ')}`,
+        );
+      if (opts.acceptFingerprint && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(opts.acceptFingerprint))
+        throw new UsageError(
+          `--accept-fingerprint ${opts.acceptFingerprint} is not a SHA256:… fingerprint as ssh prints it`,
+        );
+      let target: Target;
+      try {
+        target = parseTarget(opts.ssh, process.env.USER ?? 'root');
+      } catch (err) {
+        throw new UsageError(`--ssh: ${(err as Error).message}`);
+      }
+      const auth: SshAuth = {};
+      if (opts.identity) {
+        if (!existsSync(opts.identity)) throw new UsageError(`--identity ${opts.identity}: no such file`);
+        auth.identity = opts.identity;
+      } else if (process.env.SSH_AUTH_SOCK) auth.agent = process.env.SSH_AUTH_SOCK;
+      else auth.identity = INSTALL_DEFAULTS.defaultKeys.find((k) => existsSync(k));
+      if (!auth.identity && !auth.agent)
+        throw new UsageError('no way to log in: pass --identity KEY or run an ssh-agent (SSH_AUTH_SOCK)');
+      const inventory = identify(
+        await scanOverSsh({
+          target,
+          auth,
+          knownHosts: new KnownHostsFile(path.resolve(opts.knownHosts)),
+          acceptNewHostKey: opts.acceptNewHostKey === true,
+          acceptFingerprints: opts.acceptFingerprint ? [opts.acceptFingerprint] : [],
+          driver: opts.driver,
+          libvirtUri: opts.libvirtUri,
+          connectTimeoutMs: positiveInt(opts.connectTimeout, '--connect-timeout') * 1000,
+        }),
+      );
+      process.stdout.write(opts.json ? `${JSON.stringify(inventory, null, 2)}\n` : formatTable(inventory));
+      // As hvmap-agent scan: a partial inventory (a driver failed, no hypervisor found) exits 1.
+      if (inventory.partial) process.exitCode = 1;
     });
 
   program
