@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -118,6 +119,25 @@ describe('the access rule', () => {
     const pair = cookie.split(';')[0];
     expect((await get(c, '/api/summary', { cookie: pair })).status).toBe(200);
     expect(await liveUpgrade(c, { cookie: pair })).toBe(101);
+  });
+
+  it('never redirects the sign-in off the collector: a path that starts // goes to /', async () => {
+    const c = await closedCollector();
+    const { token } = c.operators.create('carol');
+    const { port } = new URL(c.url);
+    // A raw request target: fetch would read //evil.example as another host.
+    const location = await new Promise<string | undefined>((resolve, reject) => {
+      request(
+        { host: '127.0.0.1', port, path: `//evil.example/x?token=${token}`, headers: { host: `127.0.0.1:${port}` } },
+        (res) => {
+          res.resume();
+          resolve(res.headers.location);
+        },
+      )
+        .on('error', reject)
+        .end();
+    });
+    expect(location).toBe('/');
   });
 
   it('refuses a wrong ?token= without setting a cookie', async () => {

@@ -286,6 +286,17 @@ const cases: GoldenCase[] = [
     why: `${MS_WIN}: 2008 R2 SP1; endoflife.date windows-server: extended support ended 2020-01-14 (ESU to 2023-01-10)`,
   },
   {
+    // The most common 2008 R2 build: the minimum build itself is in (build 7601 or later).
+    name: 'Windows Server 2008 R2 SP1 (build 7601) on Hyper-V 2019',
+    hv: hv('hyper-v', '2019'),
+    guest: os('windows-server', '2008 R2', { build: '7601' }),
+    status: 'certified',
+    eol: '2020-01-14',
+    // The row's own condition stays; the Service Pack 1 one is met.
+    conditions: { 'ms-hyperv-windows': ['install all critical Windows updates after setting up the guest'] },
+    why: `${MS_WIN}: 2008 R2 SP1, its build known`,
+  },
+  {
     name: 'Windows Server 2008 R2 RTM (build 7600) on Hyper-V 2019',
     hv: hv('hyper-v', '2019'),
     guest: os('windows-server', '2008 R2', { build: '7600' }),
