@@ -133,6 +133,14 @@ describe('hvmap catalog gaps', () => {
       (await runCli(COLLECTOR_CLI, ['catalog', 'gaps', '--db', db, '--json'])).stdout,
     ) as GapsJson;
     expect(after.pairs).toEqual([]);
+    // A plan asked of the running collector weighs the operator's rows too: app01 stays certified
+    // on this KVM host, and the row that decides is the local one.
+    const plan = JSON.parse(
+      (await runCli(COLLECTOR_CLI, ['plan', '--collector', url, '--guest', 'kvm-gaps/app01', '--json'])).stdout,
+    ) as { options: { current: boolean; verdict: { status: string; deciding: { source: string }[] } }[] };
+    const here = plan.options.find((o) => o.current);
+    expect(here?.verdict.status).toBe('certified');
+    expect(here?.verdict.deciding.map((d) => d.source)).toContain('https://access.redhat.com/articles/973163');
   });
 
   it('refuses a local file with a sourceless row, an unknown program or contradicting rows, and keeps the catalog in force', async () => {
