@@ -68,6 +68,11 @@ describe('the database', () => {
     const otherDb = new Database(other);
     otherDb.exec('CREATE TABLE schema_migrations (version TEXT PRIMARY KEY); CREATE TABLE users (id INTEGER)');
     otherDb.close();
+    // Another program's table of the same name, without a version column.
+    const otherShape = path.join(test.dir, 'other-shape.sqlite');
+    const otherShapeDb = new Database(otherShape);
+    otherShapeDb.exec('CREATE TABLE schema_migrations (id INTEGER)');
+    otherShapeDb.close();
     const newer = path.join(test.dir, 'newer.db');
     await runCli(COLLECTOR_CLI, ['tokens', 'create', 'kvm-01', '--db', newer, '--create']);
     const newerDb = new Database(newer);
@@ -77,6 +82,7 @@ describe('the database', () => {
       [folder, /is not a file: --db takes a database file/],
       [text, /is not an hvmap database \(not an SQLite file\)/],
       [other, /is an SQLite database but not hvmap's \(tables: schema_migrations, users\)/],
+      [otherShape, /is an SQLite database but not hvmap's \(tables: schema_migrations\)/],
       [newer, /was written by a newer hvmap \(schema version 999; this one knows up to \d+\)/],
     ];
     for (const [file, message] of cases) {

@@ -107,9 +107,12 @@ function checkSchema(db: Db, file: string, readonly: boolean): void {
     if (readonly) throw new DatabaseFileError('NOT_HVMAP_DATABASE', `${file} is empty: no collector has used it yet`);
     return;
   }
-  const first = tables.includes('schema_migrations')
-    ? (db.prepare('SELECT * FROM schema_migrations WHERE version = 1').get() as { name?: string } | undefined)
-    : undefined;
+  let first: { name?: string } | undefined;
+  try {
+    first = db.prepare('SELECT * FROM schema_migrations WHERE version = 1').get() as { name?: string } | undefined;
+  } catch {
+    // No such table, or another program's table of that name without a version column.
+  }
   if (first?.name !== MIGRATIONS[0].name)
     throw new DatabaseFileError(
       'NOT_HVMAP_DATABASE',
