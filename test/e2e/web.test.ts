@@ -6,20 +6,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningCollector, startCollector } from '../../collector/src/collector.js';
+import { CHROMIUM_LAUNCH_MS, launchChromium } from '../helpers/chromium.js';
 import { type FleetHost, inventory, OS, ProtocolAgent, testFleet } from '../helpers/fleet.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 interface Expected {
   hypervisor: string;
@@ -76,21 +68,17 @@ beforeAll(async () => {
   dbFile = path.join(dir, 'hvmap.db');
   fleet = testFleet();
   await startWithFleet('127.0.0.1:0');
-  browser = await chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1440, height: 900 },
-  });
+  browser = await launchChromium(path.join(dir, 'chromium-profile'));
   page = browser.pages()[0] ?? (await browser.newPage());
   page.on('pageerror', (err) => pageErrors.push(err.message));
-});
+}, CHROMIUM_LAUNCH_MS + 30_000);
 
 afterAll(async () => {
   await browser?.close();
   await Promise.all(agents.map((a) => a.close()));
   await collector?.close();
-  rmSync(dir, { recursive: true, force: true });
+  // A Chromium that never finished starting may still be writing its profile.
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
 });
 
 describe('the live page in Chromium', () => {

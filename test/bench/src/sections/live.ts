@@ -150,6 +150,8 @@ async function openLivePage(url: string, dir: string): Promise<OpenPage | string
     args: [
       '--no-sandbox',
       '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-quic',
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
