@@ -12,7 +12,6 @@ import { type RunningCollector, startCollector } from '../../collector/src/colle
 import { CHROMIUM_LAUNCH_MS, launchChromium } from '../helpers/chromium.js';
 import { type FleetHost, inventory, OS, ProtocolAgent, testFleet } from '../helpers/fleet.js';
 
-
 interface Expected {
   hypervisor: string;
   os: string;
