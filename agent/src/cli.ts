@@ -97,6 +97,7 @@ async function run(config: RunConfig, io: CliIo, registry: readonly DriverEntry[
     runner: localRunner({ root: config.root }),
     stateDir: config.stateDir,
     intervalSec: config.intervalSec,
+    watch: config.watch,
     ca: config.ca,
     ...(config.pingIntervalSec !== undefined ? { pingIntervalMs: config.pingIntervalSec * 1000 } : {}),
     ...(config.maxBackoffSec !== undefined

@@ -65,6 +65,8 @@ export interface RunConfig {
   pingIntervalSec?: number;
   /** Longest wait between reconnect attempts, seconds. */
   maxBackoffSec?: number;
+  /** Rescan on the hypervisor's change events (libvirt), not only on the interval. */
+  watch: boolean;
 }
 
 export interface ScanConfig {
@@ -124,6 +126,12 @@ export const OPTIONS = {
     value: 'S',
     help: 'seconds between scans; when not given, the interval the collector sends in welcome',
     shown: `collector's, else ${AGENT_DEFAULTS.intervalSec}`,
+  },
+  'no-watch': {
+    type: 'boolean',
+    commands: ['run'],
+    help: "scan on the interval only, not also on the hypervisor's change events (virsh event)",
+    shown: 'watch',
   },
   'libvirt-uri': {
     type: 'string',
@@ -269,6 +277,7 @@ export async function parseCommandLine(
     ca: await readCa(str('ca'), collectorUrl),
     pingIntervalSec: parseSeconds(str('ping-interval'), '--ping-interval'),
     maxBackoffSec: parseSeconds(str('max-backoff'), '--max-backoff'),
+    watch: values['no-watch'] !== true,
   };
 }
 

@@ -14,8 +14,8 @@ import {
 import { parseAgentFrame } from '@hvmap/shared/schema';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { type AgentOptions, backoffDelay, type RunningAgent, runAgent } from './connection.js';
-import type { Driver } from './drivers/driver.js';
+import { type AgentOptions, backoffDelay, type RunningAgent, runAgent, WATCH_DEBOUNCE_MS } from './connection.js';
+import type { Driver, Watch } from './drivers/driver.js';
 import { createLogger } from './logger.js';
 import type { Runner } from './runner.js';
 import { SPOOL_FILE } from './spool.js';
@@ -147,6 +147,42 @@ function fakeDriver(names: string[]): Driver & { names: string[] } {
       return { guests: this.names.map(guest), errors: [] };
     },
   };
+}
+
+interface FakeWatch {
+  emit(what: string): void;
+  end(reason: string): void;
+  stopped: boolean;
+}
+
+/** A fakeDriver that watches: the test emits its events and ends its watches. */
+function watchingDriver(names: string[]) {
+  const driver = fakeDriver(names);
+  const guests = driver.guests;
+  const watches: FakeWatch[] = [];
+  return Object.assign(driver, {
+    watches,
+    scans: 0,
+    async guests() {
+      this.scans++;
+      return guests.call(this);
+    },
+    watch(_run: Runner, onChange: (what: string) => void): Watch {
+      let end: (reason: string) => void = () => {};
+      const ended = new Promise<string>((resolve) => {
+        end = resolve;
+      });
+      const watch: FakeWatch = { emit: onChange, end, stopped: false };
+      watches.push(watch);
+      return {
+        ended,
+        stop() {
+          watch.stopped = true;
+          end('stopped');
+        },
+      };
+    },
+  });
 }
 
 const runner: Runner = { run: async () => ({ stdout: '', stderr: '', code: 0 }), readFile: async () => null };
@@ -426,6 +462,64 @@ describe('runAgent', () => {
     const collector = await startCollector({ welcome: false });
     await startAgent(collector, fakeDriver(['web1']), { welcomeTimeoutMs: 50 });
     await until(() => expect(collector.upgrades).toBeGreaterThanOrEqual(2));
+  });
+
+  describe('watching the hypervisor', () => {
+    it('scans once for a burst of change events, within the debounce, however long the interval', async () => {
+      const collector = await startCollector({ interval: 3600 });
+      const driver = watchingDriver(['web1']);
+      await startAgent(collector, driver);
+      await until(() => expect(collector.inventories).toHaveLength(1));
+      await until(() => expect(driver.watches).toHaveLength(1));
+      const scansBefore = driver.scans;
+      driver.names.push('web2');
+      const sent = Date.now();
+      for (const what of [
+        'lifecycle web2: Defined Added',
+        'lifecycle web2: Started Booted',
+        'lifecycle web2: Resumed',
+      ]) {
+        driver.watches[0].emit(what);
+      }
+      await until(() => expect(collector.inventories).toHaveLength(2));
+      expect(Date.now() - sent).toBeGreaterThanOrEqual(WATCH_DEBOUNCE_MS - 10);
+      expect(collector.inventories[1].guests.map((g) => g.name)).toEqual(['web1', 'web2']);
+      await new Promise((r) => setTimeout(r, WATCH_DEBOUNCE_MS * 2));
+      expect(driver.scans - scansBefore).toBe(1);
+    });
+
+    it('watches nothing when told not to, nor a driver that did not run in the scan', async () => {
+      const collector = await startCollector();
+      const watching = watchingDriver(['web1']);
+      const absent = Object.assign(watchingDriver([]), { name: 'absent', detect: async () => false });
+      await startAgent(collector, absent, { drivers: [watching, absent] });
+      await until(() => expect(collector.inventories).toHaveLength(1));
+      await until(() => expect(watching.watches).toHaveLength(1));
+      expect(absent.watches).toHaveLength(0);
+
+      const unwatched = watchingDriver(['web1']);
+      const second = await startCollector();
+      await startAgent(second, unwatched, { watch: false, stateDir: path.join(stateDir, 'unwatched') });
+      await until(() => expect(second.inventories).toHaveLength(1));
+      expect(unwatched.watches).toHaveLength(0);
+    });
+
+    it('starts a watch that ended again after a backoff, saying so once, and stops it on stop()', async () => {
+      const collector = await startCollector();
+      const driver = watchingDriver(['web1']);
+      const log = memoryLog();
+      const agent = await startAgent(collector, driver, { logger: log.logger });
+      await until(() => expect(driver.watches).toHaveLength(1));
+      driver.watches[0].end('virsh event ended: Disconnected from qemu:///system due to end of file');
+      await until(() => expect(driver.watches).toHaveLength(2));
+      driver.watches[1].end('virsh event ended: failed to connect to the hypervisor');
+      await until(() => expect(driver.watches).toHaveLength(3));
+      const failures = log.lines().filter((l) => l.component === 'watch' && l.level === 40);
+      expect(failures).toHaveLength(1);
+      expect(failures[0]).toMatchObject({ driver: 'fake', reason: expect.stringMatching(/end of file/) });
+      await agent.stop();
+      expect(driver.watches.map((w) => w.stopped)).toEqual([false, false, true]);
+    });
   });
 });
 

@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { loadOrCreateAgentId } from './agent-id.js';
 import { AGENT_DEFAULTS, AGENT_VERSION } from './config.js';
-import type { Driver } from './drivers/driver.js';
+import type { Driver, Watch } from './drivers/driver.js';
 import { collectHostFacts } from './host-facts.js';
 import type { Runner } from './runner.js';
 import { contentHash, type InventoryBody, scanOnce } from './scan.js';
@@ -67,6 +67,11 @@ export interface AgentOptions {
   pingIntervalMs?: number;
   /** How long connecting, hello and welcome may take together. */
   welcomeTimeoutMs?: number;
+  /**
+   * true (default): each driver that ran in a scan and can watch its hypervisor (Driver.watch)
+   * triggers a scan on a change, WATCH_DEBOUNCE_MS after the first event of a burst.
+   */
+  watch?: boolean;
 }
 
 /** A running agent. */
@@ -96,6 +101,10 @@ interface Outcome {
 
 /** How long stop() waits for the collector to answer the close handshake. */
 const STOP_GRACE_MS = 1_000;
+/** A burst of events (a guest starting gives three or four) is one scan, this long after its first. */
+export const WATCH_DEBOUNCE_MS = 500;
+/** A watch that lived this long was working: its end is a new failure, logged again. */
+const WATCH_HEALTHY_MS = 60_000;
 
 interface Snapshot {
   inventory: Inventory;
@@ -134,6 +143,11 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
   let scanning: Promise<void> | null = null;
   let scanAgain = false;
   const sleeping = new AbortController();
+  const watchLog = options.logger.child({ component: 'watch' });
+  /** Drivers being watched, and the watch running for each (absent between retries). */
+  const watches = new Map<string, Watch | undefined>();
+  const watchLoops: Promise<void>[] = [];
+  let changeTimer: NodeJS.Timeout | undefined;
 
   log.info(
     { agentId, collector, stateDir: options.stateDir, drivers: options.drivers.map((d) => d.name) },
@@ -169,12 +183,70 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
     }
   }
 
+  /** A change event: one scan for the whole burst. */
+  function onChange(what: string): void {
+    watchLog.debug({ what }, 'hypervisor event');
+    if (stopped || changeTimer) return;
+    changeTimer = setTimeout(() => {
+      changeTimer = undefined;
+      requestScan();
+    }, WATCH_DEBOUNCE_MS);
+  }
+
+  /**
+   * Watches one driver until stop(): a watch that ends is started again after a backoff, the
+   * interval scan going on meanwhile; the failure is logged once until a watch works again.
+   */
+  async function watchLoop(driver: Driver): Promise<void> {
+    let attempt = 0;
+    let failing = false;
+    while (!stopped) {
+      const started = Date.now();
+      const watch = driver.watch?.(options.runner, onChange);
+      if (!watch) return;
+      watches.set(driver.name, watch);
+      if (attempt === 0 && !failing) watchLog.info({ driver: driver.name }, 'watching hypervisor events');
+      const reason = await watch.ended;
+      watches.set(driver.name, undefined);
+      if (stopped) return;
+      if (Date.now() - started >= WATCH_HEALTHY_MS) {
+        attempt = 0;
+        failing = false;
+      }
+      const delayMs = backoffDelay(attempt++, backoff);
+      if (!failing) {
+        watchLog.warn(
+          { driver: driver.name, reason, retryMs: delayMs },
+          'watching hypervisor events failed: changes show at the next interval scan until it works again',
+        );
+        failing = true;
+      }
+      try {
+        await sleep(delayMs, undefined, { signal: sleeping.signal });
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** Starts watching each driver that ran in this scan, once. */
+  function watchDriversThatRan(body: InventoryBody): void {
+    if (options.watch === false) return;
+    for (const driver of options.drivers) {
+      if (!driver.watch || watches.has(driver.name) || !body.drivers?.some((run) => run.driver === driver.name))
+        continue;
+      watches.set(driver.name, undefined);
+      watchLoops.push(watchLoop(driver));
+    }
+  }
+
   async function scan(): Promise<void> {
     try {
       const body = await scanOnce(options.drivers, options.runner, {
         detect: options.detect,
         hostFacts: await hostFacts(),
       });
+      watchDriversThatRan(body);
       await onSnapshot(body);
     } catch (err) {
       scanLog.error({ err }, 'scan failed');
@@ -439,6 +511,8 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
     async stop() {
       stopped = true;
       clearTimeout(scanTimer);
+      clearTimeout(changeTimer);
+      for (const watch of watches.values()) watch?.stop();
       sleeping.abort();
       const ws = socket;
       ws?.close(1000, 'agent stopping');
@@ -447,6 +521,7 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
       await loop;
       clearTimeout(force);
       await scanning;
+      await Promise.all(watchLoops);
       await spool.settled();
     },
   };

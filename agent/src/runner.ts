@@ -2,7 +2,7 @@
  * The one place the agent runs programs and reads host files. Drivers receive a Runner and never
  * spawn or read by themselves, so the same driver runs on a host, over SSH, or on replayed outputs.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -19,14 +19,60 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
+/** A long-running program whose output is read line by line (`virsh event --loop`). */
+export interface Stream {
+  /** Resolves when the program ended, however: its exit code or why it could not run, and its stderr. */
+  readonly ended: Promise<RunResult>;
+  /** Ends the program; `ended` then resolves. */
+  stop(): void;
+}
+
 export interface Runner {
   /** Runs a program with arguments, never through a shell. Never throws. */
   run(program: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** Reads a host file as text; null when it does not exist or cannot be read. */
   readFile(file: string): Promise<string | null>;
+  /**
+   * Runs a program until stopped, calling `onLine` with each line of its stdout. Absent where a
+   * runner cannot keep a program running (replayed outputs): then nothing is watched.
+   */
+  stream?(program: string, args: readonly string[], onLine: (line: string) => void): Stream;
 }
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
+/** A streamed line longer than this is cut: a watched program's lines are short events. */
+const MAX_LINE = 64 * 1024;
+/** The stderr a stream keeps for its end's message. */
+const MAX_STREAM_STDERR = 4096;
+
+/** Runs `program` from this machine, its stdout split into lines (see Runner.stream). */
+export function localStream(program: string, args: readonly string[], onLine: (line: string) => void): Stream {
+  const child = spawn(program, [...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    windowsHide: true,
+    env: { ...process.env, LC_ALL: 'C' },
+  });
+  let partial = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = (lines.pop() ?? '').slice(0, MAX_LINE);
+    for (const line of lines) onLine(line.slice(0, MAX_LINE));
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-MAX_STREAM_STDERR);
+  });
+  const ended = new Promise<RunResult>((resolve) => {
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      const error = err.code === 'ENOENT' ? 'ENOENT' : err.code === 'EACCES' ? 'EACCES' : 'OTHER';
+      resolve({ stdout: '', stderr: stderr || err.message, code: null, error });
+    });
+    child.once('close', (code) => resolve({ stdout: '', stderr, code }));
+  });
+  return { ended, stop: () => child.kill('SIGTERM') };
+}
 
 /** A Runner on this machine through `child_process.execFile`. `root` prefixes host file paths (a fixture root). */
 export function localRunner(options: { root?: string; timeoutMs?: number } = {}): Runner {
@@ -63,6 +109,7 @@ export function localRunner(options: { root?: string; timeoutMs?: number } = {})
         );
       });
     },
+    stream: localStream,
     async readFile(file) {
       const full = options.root ? path.join(options.root, file) : file;
       try {

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseOsRelease } from '@hvmap/shared';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { caseOrigin } from '../../../../test/helpers/replay-cases.js';
-import { localRunner, type Runner, type RunResult } from '../../runner.js';
+import { localRunner, localStream, type Runner, type RunResult } from '../../runner.js';
 import { hypervisorProduct, libvirtDriver } from './libvirt.js';
 import {
   parseCapabilities,
@@ -14,6 +15,7 @@ import {
   parseNodeinfo,
   parseQemuAgentOsinfo,
   parseUuidList,
+  parseVirshEvent,
   parseVirshState,
   parseVirshVersion,
   splitDomainXml,
@@ -35,6 +37,7 @@ const PARSERS: Record<string, (text: string) => unknown> = {
   'guestinfo-os': parseGuestInfoOs,
   'qemu-agent-osinfo': parseQemuAgentOsinfo,
   'os-release': parseOsRelease,
+  events: (text) => text.split('\n').map(parseVirshEvent),
 };
 
 function parsersOf(file: string): [string, (text: string) => unknown][] {
@@ -147,6 +150,13 @@ describe('hypervisorProduct', () => {
   it('calls a QEMU host kvm when its capabilities offer KVM guests, qemu when only TCG', () => {
     expect(hypervisorProduct('QEMU', offered('skylake-kvm-x86_64'), [])).toBe('kvm');
     expect(hypervisorProduct('QEMU', ['qemu'], [])).toBe('qemu');
+  });
+
+  it('calls a QEMU host qemu when its running guests all run under TCG, though it offers KVM', () => {
+    const kvmHost = offered('skylake-kvm-x86_64');
+    expect(hypervisorProduct('QEMU', kvmHost, ['qemu'])).toBe('qemu');
+    expect(hypervisorProduct('QEMU', kvmHost, ['qemu', 'kvm'])).toBe('kvm');
+    expect(hypervisorProduct('QEMU', kvmHost, ['kvm'])).toBe('kvm');
   });
 
   it('calls a Xen connection xen', () => {
@@ -488,5 +498,75 @@ describe('libvirt driver asking guest agents', () => {
       [off]: ['shutoff', 'vm_off'],
     });
     expect(run.calls.filter(isAgentCall)).toHaveLength(1);
+  });
+});
+
+describe('libvirt driver watching events', () => {
+  const captured = read('libvirt-9.0-qemu-events', 'events.txt');
+  const driver = libvirtDriver({ uri: 'qemu:///system' });
+
+  /** A runner whose streamed program is a real `sh` printing `output` and exiting with `code`. */
+  const printing = (output: string, code = 0): Runner & { streamed: string[][] } => {
+    const streamed: string[][] = [];
+    return {
+      streamed,
+      run: localRunner().run,
+      readFile: localRunner().readFile,
+      stream(program, args, onLine) {
+        streamed.push([program, ...args]);
+        return localStream(
+          'sh',
+          ['-c', 'printf %s "$1"; echo "error: $2" >&2; exit "$3"', 'sh', output, 'bye', String(code)],
+          onLine,
+        );
+      },
+    };
+  };
+
+  it('runs virsh event --all --loop read-only on its connection, and reports each change the scan shows', async () => {
+    const run = printing(captured);
+    const changes: string[] = [];
+    const watch = driver.watch?.(run, (what) => changes.push(what));
+    await watch?.ended;
+    expect(run.streamed).toEqual([['virsh', '-r', '-c', 'qemu:///system', 'event', '--all', '--loop']]);
+    // Every captured line is a lifecycle or agent-lifecycle event: each one is a change.
+    expect(changes).toHaveLength(captured.trim().split('\n').length);
+    expect(changes[0]).toBe('lifecycle hvmap-t-rhel: Shutdown Finished after host request');
+    expect(changes).toContain("agent-lifecycle hvmap-t-rhel: state: 'connected' reason: 'channel event'");
+  });
+
+  it('leaves out events that change nothing a scan reports', async () => {
+    const changes: string[] = [];
+    const lines = [
+      "event 'reboot' for domain 'a'",
+      "event 'tunable' for domain 'a': cputune.vcpupin0: 0-1",
+      "event 'metadata-change' for domain 'a': type: element uri: http://libosinfo.org/xmlns/libvirt/domain/1.0",
+      'events received: 3',
+    ];
+    await driver.watch?.(printing(`${lines.join('\n')}\n`), (what) => changes.push(what))?.ended;
+    expect(changes).toEqual(['metadata-change a: type: element uri: http://libosinfo.org/xmlns/libvirt/domain/1.0']);
+  });
+
+  it('says why the watch ended: virsh missing, or its own error', async () => {
+    const missing: Runner = {
+      ...localRunner(),
+      stream: (_program, args, onLine) => localStream('hvmap-no-such-virsh', args, onLine),
+    };
+    await expect(driver.watch?.(missing, () => {})?.ended).resolves.toMatch(/^virsh was not found/);
+    await expect(driver.watch?.(printing('', 1), () => {})?.ended).resolves.toBe('virsh event ended: bye');
+  });
+
+  it('watches nothing through a runner that cannot keep a program running (replayed outputs)', () => {
+    const { stream: _unused, ...runner } = localRunner();
+    expect(driver.watch?.(runner, () => {})).toBeUndefined();
+  });
+
+  it('reads any line without throwing, and only event lines as events', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (line) => {
+        const event = parseVirshEvent(line);
+        if (event) expect(line).toMatch(/event '/);
+      }),
+    );
   });
 });

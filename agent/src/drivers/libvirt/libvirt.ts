@@ -5,7 +5,7 @@
 import type { Guest, GuestState, Hypervisor, OsEvidence, OsUnknownReason, ReportError } from '@hvmap/shared';
 import { parseOsRelease } from '@hvmap/shared';
 import { DEFAULT_COMMAND_TIMEOUT_MS, type Runner, type RunResult } from '../../runner.js';
-import { type Driver, DriverError, type GuestScan } from '../driver.js';
+import { type Driver, DriverError, type GuestScan, type Watch } from '../driver.js';
 import {
   type DomainInfo,
   parseCapabilities,
@@ -13,6 +13,7 @@ import {
   parseGuestInfoOs,
   parseQemuAgentOsinfo,
   parseUuidList,
+  parseVirshEvent,
   parseVirshState,
   parseVirshVersion,
   splitDomainXml,
@@ -34,6 +35,12 @@ const MARK = 'hvmap-domain:';
 /** virsh processes running at once, for dumpxml batches and for guest agent questions. */
 const CONCURRENCY = 4;
 const HOST_OS_FIELDS = ['ID', 'VERSION_ID', 'NAME', 'PRETTY_NAME'];
+/**
+ * Events that change what a scan reports: a guest started, stopped, defined or undefined
+ * (lifecycle), its guest agent connected or went away (agent-lifecycle: the OS answer), its
+ * libosinfo id edited (metadata-change).
+ */
+const WATCHED_EVENTS = new Set(['lifecycle', 'agent-lifecycle', 'metadata-change']);
 const VIRSH_NOT_FOUND_MESSAGE =
   'virsh was not found: install the libvirt client tools (libvirt-clients on Debian and Ubuntu, libvirt-client on RHEL, Fedora and SUSE)';
 
@@ -66,6 +73,8 @@ export function hypervisorProduct(
   const [only] = types;
   if (types.size === 1 && (only === 'kvm' || only === 'xen')) return only;
   const type = running?.toLowerCase();
+  // A QEMU host whose running guests are all type 'qemu' runs them under TCG, whatever it offers.
+  if (type === 'qemu' && types.size === 1 && only === 'qemu') return 'qemu';
   if (type === 'qemu') return offeredDomainTypes.includes('kvm') ? 'kvm' : 'qemu';
   // libvirt's ESX driver speaks to ESXi and vCenter alike; DESIGN.md calls the product esxi.
   if (type === 'esx') return 'esxi';
@@ -335,10 +344,13 @@ export function libvirtDriver(options: LibvirtOptions = {}): Driver {
       ]);
       const version = parseVirshVersion(versionText);
       const running = version.hypervisor?.type ?? version.api?.type;
-      // QEMU and Xen connections say what they run; other drivers (the test driver) only through their domains.
-      const domainTypes = /^(qemu|xen)$/i.test(running ?? '')
+      // Xen connections say what they run; QEMU ones run KVM or TCG guests, which their running
+      // domains' types tell; other drivers (the test driver) say it only through their domains.
+      const domainTypes = /^xen$/i.test(running ?? '')
         ? []
-        : (await describeAll(run)).domains.map((d) => d.domain.domainType);
+        : (await describeAll(run)).domains
+            .filter((d) => !/^qemu$/i.test(running ?? '') || d.state === 'running')
+            .map((d) => d.domain.domainType);
       const hypervisor: Hypervisor = {
         driver: DRIVER,
         product: hypervisorProduct(running, parseCapabilities(capabilitiesText).domainTypes, domainTypes),
@@ -376,6 +388,19 @@ export function libvirtDriver(options: LibvirtOptions = {}): Driver {
         }
       }
       return { guests, errors };
+    },
+
+    watch(run, onChange): Watch | undefined {
+      if (!run.stream) return undefined;
+      const stream = run.stream('virsh', ['-r', ...connection, 'event', '--all', '--loop'], (line) => {
+        const event = parseVirshEvent(line);
+        if (event && WATCHED_EVENTS.has(event.event)) onChange(`${event.event} ${event.domain}: ${event.detail}`);
+      });
+      const ended = stream.ended.then((result) => {
+        if (result.error === 'ENOENT') return VIRSH_NOT_FOUND_MESSAGE;
+        return `virsh event ended: ${errorText(result)}`;
+      });
+      return { ended, stop: stream.stop };
     },
   };
 }

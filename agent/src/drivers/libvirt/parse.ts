@@ -302,3 +302,22 @@ export function parseQemuAgentOsinfo(json: string): Record<string, string> | nul
   for (const [key, v] of Object.entries(info)) if (typeof v === 'string') fields[key] = v;
   return fields;
 }
+
+/** One line of `virsh event --all --loop [--timestamp]`. */
+export interface VirshEvent {
+  /** lifecycle, agent-lifecycle, metadata-change, reboot, … */
+  event: string;
+  domain: string;
+  /** The rest of the line: `Started Booted`, `state: 'connected' reason: 'channel event'`. */
+  detail: string;
+}
+
+/**
+ * Parses a line virsh prints for a domain event (tools/virsh-domain-event.c: `[TIMESTAMP: ]event
+ * 'NAME' for domain 'DOMAIN': DETAIL`, or without `: DETAIL` for reboot and control-error); null for
+ * any other line (virsh's "events received" count, blank lines).
+ */
+export function parseVirshEvent(line: string): VirshEvent | null {
+  const m = /^(?:\d{4}-\d\d-\d\d [\d:.+-]+: )?event '([a-z-]+)' for domain '(.*?)'(?:: (.*))?$/.exec(line.trimEnd());
+  return m ? { event: m[1], domain: m[2], detail: m[3] ?? '' } : null;
+}
