@@ -58,6 +58,17 @@ export interface RealKvm {
 
 export class RealKvmUnavailable extends Error {}
 
+/**
+ * Runs "$@" (libvirtd) in its own mount namespace where /etc/libvirt/qemu.conf is "$0", so the
+ * machine's own file stays as it is. Here /dev/kvm is root's alone (mode 0600): QEMU probing as root
+ * finds KVM while the libvirt-qemu user guests run as cannot open it, and libvirt 9.0 then holds its
+ * capabilities cache outdated on every call ("KVM was enabled when probing … but it is not available
+ * now") and probes QEMU again: `virsh define` took 56 s. Guests running as root agree with the probe.
+ * They are still type 'qemu' (TCG): KVM guests die here with "emulation failure".
+ */
+const OWN_QEMU_CONF = 'mount --bind "$0" /etc/libvirt/qemu.conf || exit 1; exec "$@"';
+const QEMU_CONF = 'user = "root"\ngroup = "root"\n';
+
 async function sh(program: string, args: string[]): Promise<string> {
   const { stdout } = await execFile(program, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
   return stdout;
@@ -66,6 +77,7 @@ async function sh(program: string, args: string[]): Promise<string> {
 async function missingPackages(): Promise<string[]> {
   const missing: string[] = [];
   for (const p of REAL_KVM_PACKAGES) {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own field syntax
     const status = await sh('dpkg-query', ['-W', '-f=${Status}', p]).catch(() => '');
     if (!status.includes('install ok installed')) missing.push(p);
   }
@@ -172,6 +184,8 @@ export async function startRealKvm(runDir: string): Promise<RealKvm> {
       }
       // Debian's libvirtd asks polkit, which needs a system D-Bus a container lacks: the sockets'
       // modes decide instead, as on a host without polkit (read-only: anyone; read-write: group libvirt).
+      const qemuConf = path.join(runDir, 'qemu.conf');
+      writeFileSync(qemuConf, QEMU_CONF);
       const config = path.join(runDir, 'libvirtd.conf');
       writeFileSync(
         config,
@@ -184,7 +198,22 @@ export async function startRealKvm(runDir: string): Promise<RealKvm> {
           '',
         ].join('\n'),
       );
-      await sh('libvirtd', ['--daemon', '--config', config, '--pid-file', pids.libvirtd]);
+      await sh('unshare', [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        OWN_QEMU_CONF,
+        qemuConf,
+        'libvirtd',
+        '--daemon',
+        '--config',
+        config,
+        '--pid-file',
+        pids.libvirtd,
+      ]);
       started.push('libvirtd');
       await waitFor('libvirtd answering on qemu:///system', 20_000, () => answers(SYSTEM_URI));
     });
@@ -254,8 +283,8 @@ export async function startRealKvm(runDir: string): Promise<RealKvm> {
         const pid = started.includes(daemon) ? running(pids[daemon], daemon) : undefined;
         if (pid === undefined) continue;
         process.kill(pid, 'SIGTERM');
-        await waitFor(`${daemon} stopping`, 10_000, async () => running(pids[daemon], daemon) === undefined).catch(
-          () => process.kill(pid, 'SIGKILL'),
+        await waitFor(`${daemon} stopping`, 10_000, async () => running(pids[daemon], daemon) === undefined).catch(() =>
+          process.kill(pid, 'SIGKILL'),
         );
       }
     },
