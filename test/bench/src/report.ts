@@ -236,6 +236,18 @@ export function renderResults(r: Results, notes: string): string {
       ),
     );
   }
+  if (r.agentIdle) {
+    const i = r.agentIdle;
+    out.push(
+      row(
+        `5. agent idle between scans, watching libvirt events (${i.domains} domains, ${i.windowSec} s): CPU, agent + virsh event`,
+        `${fmt(i.cpuPercent.total, 2)} (${fmt(i.cpuPercent.agent, 2)} + ${fmt(i.cpuPercent.watch, 2)})`,
+        '% of a core',
+        '< 1 %',
+        i.cpuPercent.total < 1 ? 'met' : 'missed',
+      ),
+    );
+  }
   if (d) {
     const s = d.storeDay;
     out.push(

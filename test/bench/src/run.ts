@@ -17,9 +17,11 @@ import { type DataResult, runData } from './sections/data.js';
 import { type IngestResult, runIngest, runScale, type ScaleResult } from './sections/ingest.js';
 import {
   type AgentFootprint,
+  type AgentIdle,
   type FreshnessResult,
   idleNodeRssMiB,
   runAgentFootprint,
+  runAgentIdle,
   runFreshness,
 } from './sections/live.js';
 
@@ -47,6 +49,7 @@ export interface Results {
   data?: DataResult;
   freshness?: FreshnessResult;
   agent?: AgentFootprint[];
+  agentIdle?: AgentIdle;
   /** RSS of an idle Node process on this machine, for scale against the agent's. */
   idleNodeRssMiB?: number;
   errors: Record<string, string>;
@@ -182,6 +185,7 @@ async function main(): Promise<void> {
   await attempt('agent', async () => {
     results.idleNodeRssMiB = await idleNodeRssMiB();
     results.agent = await runAgentFootprint({ sizes: [10, 100, 500], scans: quick ? 2 : 5 });
+    results.agentIdle = await runAgentIdle({ windowSec: quick ? 15 : 45 });
   });
 
   results.durationSec = Math.round((performance.now() - started) / 1000);

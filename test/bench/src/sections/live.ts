@@ -1,10 +1,11 @@
 /**
  * 4. Freshness: a libvirt test-driver node file is edited; how long until the collector's map holds
  *    the change, with a real `hvmap-agent run` process scanning through the real `virsh` every second.
- * 5. Agent footprint: the same agent's RSS and CPU time per scan for 10 / 100 / 500 domains.
+ * 5. Agent footprint: the same agent's RSS and CPU time per scan for 10 / 100 / 500 domains, and its
+ *    CPU between scans while it watches libvirt's events (its `virsh event` child included).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type DemoGuest, nodeXml } from '../../../../collector/dist/demo/fleet.js';
@@ -66,8 +67,8 @@ interface AgentProcess {
   stop(): Promise<void>;
 }
 
-/** The real agent CLI, scanning every second, logging at debug (its `scanned` and `inventory sent` lines). */
-function startAgent(agentUrl: string, token: string, nodeFile: string, dir: string): AgentProcess {
+/** The real agent CLI, scanning every `intervalSec`, logging at debug (its `scanned` and `inventory sent` lines). */
+function startAgent(agentUrl: string, token: string, nodeFile: string, dir: string, intervalSec = 1): AgentProcess {
   const root = path.join(dir, 'root');
   mkdirSync(path.join(root, 'etc'), { recursive: true });
   writeFileSync(path.join(root, 'etc', 'os-release'), RHEL_92_OS_RELEASE);
@@ -83,7 +84,7 @@ function startAgent(agentUrl: string, token: string, nodeFile: string, dir: stri
       '--state-dir',
       path.join(dir, 'state'),
       '--interval',
-      '1',
+      String(intervalSec),
       '--root',
       root,
       '--log-level',
@@ -409,6 +410,67 @@ export async function runAgentFootprint(opts: { sizes: number[]; scans: number }
         }
       }
       return out;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface AgentIdle {
+  domains: number;
+  intervalSec: number;
+  windowSec: number;
+  /** Percent of one core over the window: the agent process, and its running `virsh event` child. */
+  cpuPercent: { agent: number; watch: number; total: number };
+}
+
+/** The live children of a process (the agent's `virsh event --loop`). */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The agent between two scans (interval 60 s, 50 domains): connected, watching libvirt's events
+ * through a running `virsh event --all --loop`, nothing changing. Its own CPU and its watcher's,
+ * over a window that starts after the first scan and ends before the second.
+ */
+export async function runAgentIdle(opts: { windowSec: number }): Promise<AgentIdle> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'hvmap-bench-idle-'));
+  const intervalSec = 60;
+  const domainCount = 50;
+  try {
+    return await withCollector(dir, async (c, agentUrl) => {
+      const [token] = await c.call<string[]>('tokens', { names: ['idle-kvm'] });
+      const nodeFile = path.join(dir, 'node.xml');
+      writeNode(nodeFile, domains(domainCount, 9));
+      const agent = startAgent(agentUrl, token, nodeFile, dir, intervalSec);
+      try {
+        const pid = agent.child.pid ?? -1;
+        await waitUntil(() => agent.lines.some((l) => l.msg === 'inventory sent'), 60_000, 'the first snapshot');
+        await waitUntil(() => childPids(pid).length > 0, 10_000, 'the virsh event watcher');
+        await sleep(2000);
+        const [watcher] = childPids(pid);
+        const first = { agent: readProc(pid), watch: readProc(watcher) };
+        await sleep(opts.windowSec * 1000);
+        const last = { agent: readProc(pid), watch: readProc(watcher) };
+        const scans = agent.lines.filter((l) => l.msg === 'scanned').length;
+        if (scans !== 1) throw new Error(`expected no scan in the window, saw ${scans - 1}`);
+        const percent = (a: ProcSample, b: ProcSample) => round(((b.cpuMs - a.cpuMs) / (b.at - a.at)) * 100, 2);
+        const cpu = { agent: percent(first.agent, last.agent), watch: percent(first.watch, last.watch) };
+        progress(`agent idle, watching: ${cpu.agent} % + ${cpu.watch} % of a core over ${opts.windowSec} s`);
+        return {
+          domains: domainCount,
+          intervalSec,
+          windowSec: opts.windowSec,
+          cpuPercent: { ...cpu, total: round(cpu.agent + cpu.watch, 2) },
+        };
+      } finally {
+        await agent.stop();
+      }
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
