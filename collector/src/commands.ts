@@ -205,8 +205,10 @@ export function buildProgram(): Command {
     .option('--interval <seconds>', 'scan interval of the demo agents', '5')
     .option('--duration <seconds>', 'stop after this many seconds (default: run until Ctrl-C)')
     .option('--insecure-plaintext', 'allow a --listen beyond loopback (the demo has no TLS)')
+    .option('--real-kvm', 'add a real KVM host: libvirtd with tiny real QEMU guests (root; Debian packages)')
     .action(async (opts) => {
       const code = await runDemo({
+        realKvm: opts.realKvm === true,
         listen: opts.listen,
         insecurePlaintext: opts.insecurePlaintext === true,
         db: opts.db,

@@ -10,61 +10,52 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { libvirtDriver } from '../../agent/src/drivers/libvirt/libvirt.js';
 import { localRunner, type Runner } from '../../agent/src/runner.js';
 import { type RunningCollector, startCollector } from '../../collector/src/collector.js';
-import { AGENT_CLI, runCli, startCli, stopProcess, waitFor } from '../helpers/processes.js';
-import { type GuestSpec, type RealKvm, startRealKvm } from '../helpers/real-kvm/index.js';
-
-const OS_RELEASE = {
-  rhel94:
-    'NAME="Red Hat Enterprise Linux"\nVERSION="9.4 (Plow)"\nID="rhel"\nID_LIKE="fedora"\nVERSION_ID="9.4"\nPLATFORM_ID="platform:el9"\nPRETTY_NAME="Red Hat Enterprise Linux 9.4 (Plow)"\nCPE_NAME="cpe:/o:redhat:enterprise_linux:9::baseos"\n',
-  debian12:
-    'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION="12 (bookworm)"\nVERSION_CODENAME=bookworm\nID=debian\n',
-  alma94:
-    'NAME="AlmaLinux"\nVERSION="9.4 (Seafoam Ocelot)"\nID="almalinux"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.4"\nPLATFORM_ID="platform:el9"\nPRETTY_NAME="AlmaLinux 9.4 (Seafoam Ocelot)"\nCPE_NAME="cpe:/o:almalinux:almalinux:9::baseos"\n',
-};
+import { AGENT_CLI, COLLECTOR_CLI, runCli, startCli, stopProcess, waitFor } from '../helpers/processes.js';
+import { type GuestSpec, OS_RELEASES, type RealKvm, startRealKvm } from '../helpers/real-kvm/index.js';
 
 /** The guests of the host, by short name: each a case the driver must tell apart. */
 const GUESTS: Record<string, GuestSpec & { start: boolean }> = {
   rhel: {
     name: 'rhel',
-    osRelease: OS_RELEASE.rhel94,
+    osRelease: OS_RELEASES.rhel94,
     libosinfo: 'http://redhat.com/rhel/9.4',
     agent: 'running',
     start: true,
   },
   debian: {
     name: 'debian',
-    osRelease: OS_RELEASE.debian12,
+    osRelease: OS_RELEASES.debian12,
     libosinfo: 'http://debian.org/debian/12',
     agent: 'running',
     start: true,
   },
   // virt-install wrote no libosinfo id: only the guest agent can say what it runs.
-  alma: { name: 'alma', osRelease: OS_RELEASE.alma94, agent: 'running', start: true },
+  alma: { name: 'alma', osRelease: OS_RELEASES.alma94, agent: 'running', start: true },
   // Installed as RHEL 8.6, upgraded in place to 9.4: the metadata still says 8.6.
   upgraded: {
     name: 'upgraded',
-    osRelease: OS_RELEASE.rhel94,
+    osRelease: OS_RELEASES.rhel94,
     libosinfo: 'http://redhat.com/rhel/8.6',
     agent: 'running',
     start: true,
   },
   noChannel: {
     name: 'nochannel',
-    osRelease: OS_RELEASE.rhel94,
+    osRelease: OS_RELEASES.rhel94,
     libosinfo: 'http://redhat.com/rhel/9.4',
     agent: 'none',
     start: true,
   },
   agentStopped: {
     name: 'agentstopped',
-    osRelease: OS_RELEASE.rhel94,
+    osRelease: OS_RELEASES.rhel94,
     libosinfo: 'http://redhat.com/rhel/9.4',
     agent: 'stopped',
     start: true,
   },
   off: {
     name: 'off',
-    osRelease: OS_RELEASE.rhel94,
+    osRelease: OS_RELEASES.rhel94,
     libosinfo: 'http://redhat.com/rhel/9.4',
     agent: 'running',
     start: false,
@@ -87,7 +78,7 @@ const bootSeconds: Record<string, number> = {};
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'hvmap-real-kvm-'));
-  kvm = await startRealKvm(path.join(dir, 'run'));
+  kvm = await startRealKvm(path.join(dir, 'run'), { install: true });
   const defining = Date.now();
   for (const [key, spec] of Object.entries(GUESTS)) domain[key] = await kvm.define(spec);
   kvm.timings.define = (Date.now() - defining) / 1000;
@@ -244,7 +235,7 @@ describe('libvirt events: a change on the map in seconds with a 300 s scan inter
 
   it('follows a guest defined, started, its agent answering, stopped and undefined', async () => {
     const timings: Record<string, number> = {};
-    const late: GuestSpec = { name: 'late', osRelease: OS_RELEASE.debian12, agent: 'running' };
+    const late: GuestSpec = { name: 'late', osRelease: OS_RELEASES.debian12, agent: 'running' };
     timings.defined = await timeToMap(
       async () => (domain.late = await kvm.define(late)),
       (g) => g?.state === 'shutoff',
@@ -305,3 +296,29 @@ async function ensureUser(user: string, groups: string[]): Promise<void> {
 async function runProgram(program: string, args: string[]): Promise<number | null> {
   return (await localRunner().run(program, args)).code;
 }
+
+// Last in this file: the demo removes every guest of the harness before defining its own.
+describe('hvmap demo --real-kvm', () => {
+  it('adds a real KVM host whose guests are identified by their guest agent', async () => {
+    const db = path.join(dir, 'demo.db');
+    const demo = await runCli(
+      COLLECTOR_CLI,
+      ['demo', '--real-kvm', '--listen', '127.0.0.1:0', '--duration', '5', '--interval', '2', '--db', db],
+      {},
+      { cwd: dir },
+    );
+    expect(demo.code, demo.stdout + demo.stderr).toBe(0);
+    expect(demo.stdout).toMatch(/real KVM host kvm-real \(libvirtd on qemu:\/\/\/system/);
+    const report = await runCli(COLLECTOR_CLI, ['report', '--db', db, '--format', 'json']);
+    const guests = (
+      JSON.parse(report.stdout) as { guests: { host: string; name: string; os: { id: string } | null }[] }
+    ).guests
+      .filter((g) => g.host === 'kvm-real.demo')
+      .map((g) => [g.name, g.os?.id]);
+    expect(guests.sort()).toEqual([
+      ['hvmap-t-debian12', 'debian-12'],
+      ['hvmap-t-rhel94', 'rhel-9.4'],
+      ['hvmap-t-upgraded', 'rhel-9.4'],
+    ]);
+  }, 240_000);
+});

@@ -10,12 +10,15 @@ import {
   replayRunner,
   runAgent,
 } from '@hvmap/agent';
+import type { HostFacts } from '@hvmap/shared';
+import type { Logger } from 'pino';
 import { listAlerts } from '../alerts/store.js';
 import { type RunningCollector, startCollector } from '../collector.js';
 import { createLogger } from '../log.js';
 import { counted } from '../report/hygiene.js';
 import { readReport } from '../store/report.js';
 import { type DemoHost, initialFleet, nodeXml, TIMELINE } from './fleet.js';
+import { OS_RELEASES, type RealKvm, RealKvmUnavailable, startRealKvm } from './real-kvm/real-kvm.js';
 
 export interface DemoOptions {
   listen: string;
@@ -25,6 +28,8 @@ export interface DemoOptions {
   intervalSec: number;
   /** Stop after this long; run until a signal when absent. */
   durationSec?: number;
+  /** Add a real KVM host: libvirtd on qemu:///system with tiny real QEMU guests (root, Debian packages). */
+  realKvm?: boolean;
   out: (line: string) => void;
 }
 
@@ -140,6 +145,16 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   };
   const replayed = new Map<string, RunningAgent>();
   for (const h of REPLAYED_HOSTS) replayed.set(h.name, await startReplayed(h));
+  const real = options.realKvm
+    ? await startRealKvmHost(collector, workDir, options, hostFacts(REAL_KVM_HOST), agentLogger(REAL_KVM_HOST), out)
+    : null;
+  if (typeof real === 'string') {
+    out(`hvmap demo --real-kvm: ${real}`);
+    await Promise.all([...kvmAgents, ...replayed.values()].map((a) => a.stop()));
+    await collector.close();
+    rmSync(workDir, { recursive: true, force: true });
+    return 1;
+  }
 
   out(`hvmap demo: collector on ${collector.url}, database ${dbFile}`);
   out(`  live map (open in a browser): ${collector.url}/`);
@@ -151,6 +166,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   out(
     `  replayed hosts (real drivers on captured outputs): ${REPLAYED_HOSTS.map((h) => `${h.name} (${h.driver})`).join(', ')}`,
   );
+  if (real) {
+    out(
+      `  real KVM host ${REAL_KVM_HOST} (libvirtd on ${real.kvm.uri}, QEMU guests under TCG, events watched): ${real.guests.join(', ')}`,
+    );
+    out(`  try: virsh -c ${real.kvm.uri} destroy ${real.guests[1]}   (on the map within a second or two)`);
+  }
   out(
     `  agents scan every ${options.intervalSec}s; the fleet changes every ${options.intervalSec * 3}s. Ctrl-C stops.`,
   );
@@ -194,9 +215,68 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   clearInterval(changeTimer);
   clearInterval(summaryTimer);
   out(`map: ${summary(collector)}`);
-  await Promise.all([...kvmAgents, ...replayed.values()].map((a) => a.stop()));
+  await Promise.all([...kvmAgents, ...replayed.values(), ...(real ? [real.agent] : [])].map((a) => a.stop()));
+  await real?.kvm.stop();
   await collector.close();
   // Each run starts from scratch: its hosts' files and (unless --db was given) its database go.
   rmSync(workDir, { recursive: true, force: true });
   return 0;
+}
+
+const REAL_KVM_HOST = 'kvm-real';
+
+/**
+ * `--real-kvm`: a real libvirtd with three tiny real guests (RHEL 9.4, Debian 12, and a RHEL upgraded
+ * in place from 8.6) whose guest agent answers, and an agent for it that watches libvirt's events.
+ * Returns why not, as a sentence, when this machine cannot run it.
+ */
+async function startRealKvmHost(
+  collector: RunningCollector,
+  workDir: string,
+  options: DemoOptions,
+  hostFacts: () => Promise<HostFacts>,
+  logger: Logger,
+  out: (line: string) => void,
+): Promise<{ kvm: RealKvm; agent: RunningAgent; guests: string[] } | string> {
+  let kvm: RealKvm;
+  try {
+    kvm = await startRealKvm(path.join(workDir, REAL_KVM_HOST));
+  } catch (err) {
+    if (err instanceof RealKvmUnavailable) return err.message;
+    throw err;
+  }
+  out('  booting three tiny real QEMU guests (TCG, 128 MiB each): 10 to 40 s on two cores…');
+  const guests = [
+    await kvm.define({
+      name: 'rhel94',
+      osRelease: OS_RELEASES.rhel94,
+      libosinfo: 'http://redhat.com/rhel/9.4',
+      agent: 'running',
+    }),
+    await kvm.define({
+      name: 'debian12',
+      osRelease: OS_RELEASES.debian12,
+      libosinfo: 'http://debian.org/debian/12',
+      agent: 'running',
+    }),
+    await kvm.define({
+      name: 'upgraded',
+      osRelease: OS_RELEASES.rhel94,
+      libosinfo: 'http://redhat.com/rhel/8.6',
+      agent: 'running',
+    }),
+  ];
+  await Promise.all(guests.map((name) => kvm.start(name)));
+  const agent = await runAgent({
+    collectorUrl: collector.agentUrl,
+    token: collector.tokens.create(REAL_KVM_HOST).token,
+    drivers: [libvirtDriver({ uri: kvm.uri })],
+    runner: localRunner(),
+    stateDir: path.join(workDir, REAL_KVM_HOST, 'state'),
+    intervalSec: options.intervalSec,
+    hostname: `${REAL_KVM_HOST}.demo`,
+    hostFacts,
+    logger,
+  });
+  return { kvm, agent, guests };
 }
