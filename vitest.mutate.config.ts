@@ -13,6 +13,7 @@ export default defineConfig({
       'collector/src/catalog/*.test.ts',
       'collector/src/api/access.test.ts',
       'agent/src/drivers/*/*.test.ts',
+      'collector/src/store/inventory.test.ts',
     ],
     // Unit tests import source: nothing to build (and the sandbox has no need of dist/).
     globalSetup: [],
