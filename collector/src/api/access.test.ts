@@ -1,12 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { type IncomingMessage, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { type RunningCollector, startCollector } from '../collector.js';
-import { defaultAccess, isLoopback, OPERATOR_COOKIE } from './access.js';
+import { type Db, openDatabase } from '../store/db.js';
+import { AccessGuard, defaultAccess, isLoopback, OPERATOR_COOKIE } from './access.js';
+import { OperatorTokens } from './operators.js';
 
 let dir: string;
 let collector: RunningCollector | null = null;
@@ -180,5 +182,114 @@ describe('the access rule', () => {
       ws.once('error', reject);
     });
     ws.close();
+  });
+});
+
+describe('AccessGuard on single requests', () => {
+  let db: Db;
+  let operators: OperatorTokens;
+  let good: string;
+  beforeEach(() => {
+    db = openDatabase(path.join(dir, 'guard.db'), { create: true });
+    operators = new OperatorTokens(db);
+    good = operators.create('alice').token;
+  });
+  afterEach(() => db.close());
+
+  const incoming = (headers: Record<string, string>, extra: { method?: string; encrypted?: boolean } = {}) =>
+    ({ headers, method: extra.method ?? 'GET', socket: { encrypted: extra.encrypted } }) as unknown as IncomingMessage;
+  const url = (pathAndQuery: string) => new URL(pathAndQuery, 'http://collector.example');
+  const open = () => new AccessGuard(operators, { requireToken: false });
+  const closed = (trustProxyHeader?: string) => new AccessGuard(operators, { requireToken: true, trustProxyHeader });
+
+  it('answers an open collector only under a loopback name, whatever the port (DNS rebinding)', () => {
+    for (const host of ['127.0.0.1:8600', '127.0.0.1', '[::1]:8600', '[::1]', 'localhost:8600', 'app.localhost']) {
+      expect(open().check(incoming({ host }), url('/')), host).toEqual({ ok: true, operator: null });
+    }
+    for (const host of [
+      'evil.example',
+      'evil.example:8600',
+      '10.0.0.5:8600',
+      'localhost.evil.example',
+      '[fe80::1]:8600',
+    ]) {
+      expect(open().check(incoming({ host }), url('/')), host).toEqual({
+        ok: false,
+        status: 403,
+        code: 'HOST_NOT_ALLOWED',
+        message: `this collector is bound to loopback and answers only to 127.0.0.1, [::1] or localhost, not "${host}"`,
+      });
+    }
+    expect(open().check(incoming({}), url('/'))).toEqual({ ok: true, operator: null });
+  });
+
+  it('reads the bearer token only as "Bearer <token>", any case, any spacing', () => {
+    const check = (authorization: string) => closed().check(incoming({ authorization }), url('/api/summary'));
+    expect(check(`Bearer ${good}`)).toEqual({ ok: true, operator: 'alice' });
+    expect(check(`bearer   ${good}`)).toEqual({ ok: true, operator: 'alice' });
+    for (const bad of [`Basic ${good}`, `XBearer ${good}`, `Bearer ${good} extra`, 'Bearer ']) {
+      expect(check(bad), bad).toMatchObject({ ok: false, status: 401, code: 'UNAUTHORIZED' });
+    }
+    expect(check('Bearer hvo_wrong')).toEqual({
+      ok: false,
+      status: 401,
+      code: 'TOKEN_REJECTED',
+      message: 'the Authorization bearer token is not an active operator token (hvmap tokens list shows them)',
+    });
+  });
+
+  it("finds the session cookie among others, and ignores one that only ends with the cookie's name", () => {
+    const check = (cookie: string) => closed().check(incoming({ cookie }), url('/'));
+    expect(check(`a=1; ${OPERATOR_COOKIE}=${encodeURIComponent(good)}; b=2`)).toEqual({ ok: true, operator: 'alice' });
+    expect(check(`x${OPERATOR_COOKIE}=${good}`)).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(check(`=${good}; ${OPERATOR_COOKIE}`)).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(check(`${OPERATOR_COOKIE}=%E0%A4%A`)).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(check(`${OPERATOR_COOKIE}=hvo_wrong`)).toMatchObject({
+      code: 'TOKEN_REJECTED',
+      message: 'the session cookie is not an active operator token (hvmap tokens list shows them)',
+    });
+  });
+
+  it("sets the sign-in cookie Secure only over TLS, its own or a proxy's, and keeps the rest of the query", () => {
+    const signIn = (headers: Record<string, string>, encrypted?: boolean) =>
+      closed().check(incoming(headers, { encrypted }), url(`/hosts?view=a&token=${good}`));
+    const plain = signIn({});
+    expect(plain).toEqual({
+      ok: 'redirect',
+      location: '/hosts?view=a',
+      cookie: `${OPERATOR_COOKIE}=${good}; Path=/; HttpOnly; SameSite=Strict; Max-Age=604800`,
+    });
+    for (const tls of [signIn({}, true), signIn({ 'x-forwarded-proto': 'https' })]) {
+      expect(tls).toMatchObject({ ok: 'redirect', cookie: expect.stringMatching(/; Secure$/) });
+    }
+    expect(signIn({ 'x-forwarded-proto': 'http' })).toEqual(plain);
+    // Only a GET is redirected; another method just gets its answer.
+    expect(closed().check(incoming({}, { method: 'POST' }), url(`/api/x?token=${good}`))).toEqual({
+      ok: true,
+      operator: 'alice',
+    });
+    expect(closed().check(incoming({}), url('/?token=hvo_wrong'))).toMatchObject({
+      code: 'TOKEN_REJECTED',
+      message: 'the token in the URL is not an active operator token (hvmap tokens list shows them)',
+    });
+  });
+
+  it("takes the proxy's user only from the configured header, trimmed, and not when empty", () => {
+    expect(closed('X-Remote-User').check(incoming({ 'x-remote-user': '  bob ' }), url('/'))).toEqual({
+      ok: true,
+      operator: 'bob',
+    });
+    expect(closed('X-Remote-User').check(incoming({ 'x-remote-user': '  ' }), url('/'))).toMatchObject({
+      code: 'UNAUTHORIZED',
+    });
+    expect(closed().check(incoming({ 'x-remote-user': 'bob' }), url('/'))).toMatchObject({ code: 'UNAUTHORIZED' });
+  });
+
+  it("accepts a WebSocket from the collector's own page or without an Origin, and refuses another origin", () => {
+    const guard = closed();
+    expect(guard.sameOrigin(incoming({ host: '127.0.0.1:8600' }))).toBe(true);
+    expect(guard.sameOrigin(incoming({ host: '127.0.0.1:8600', origin: 'http://127.0.0.1:8600' }))).toBe(true);
+    expect(guard.sameOrigin(incoming({ host: '127.0.0.1:8600', origin: 'http://evil.example' }))).toBe(false);
+    expect(guard.sameOrigin(incoming({ host: '127.0.0.1:8600', origin: 'not a url' }))).toBe(false);
   });
 });
