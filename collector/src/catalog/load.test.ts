@@ -201,6 +201,158 @@ describe('validateCatalogDir', () => {
   });
 });
 
+describe('local rows that contradict each other', () => {
+  const row = (over: Record<string, unknown> = {}) => ({ ...localRow, ...over });
+  const esxiGuest = (over: Record<string, unknown>) => ({ guest: { ...localRow.guest, ...over } });
+  const excluded = { verdict: 'excluded' };
+  const load = (rows: Record<string, unknown>[]) =>
+    catchError(() => loadCatalog({ shipped: SHIPPED, local: tempDir({ 'a.json': { ...smallProgram(), rows } }) }));
+  const loads = (rows: Record<string, unknown>[]) =>
+    loadCatalog({ shipped: SHIPPED, local: tempDir({ 'a.json': { ...smallProgram(), rows } }) });
+
+  it('refuses a row that excludes what an earlier one covers, naming both', () => {
+    expect(load([row(), row(excluded)])).toMatchObject({
+      code: 'CATALOG_CONTRADICTION',
+      row: 1,
+      reason:
+        'excluded here, but covered in a.json rows[0] for the same hypervisor and guest: keep the one your source states',
+    });
+    // A row without a verdict covers.
+    expect(load([row(excluded), row({ verdict: 'covered' })])).toMatchObject({
+      reason: expect.stringMatching(/^covered here, but excluded in a\.json rows\[0\]/),
+    });
+  });
+
+  it('finds the same pair through one version in common, or a side that lists no versions', () => {
+    expect(load([row(), row({ ...excluded, ...esxiGuest({ versions: ['2022', '2025'] }) })])).toMatchObject({
+      code: 'CATALOG_CONTRADICTION',
+    });
+    expect(load([row(), row({ ...excluded, hypervisor: { product: 'esxi' } })])).toMatchObject({
+      code: 'CATALOG_CONTRADICTION',
+    });
+    expect(load([row(), row({ ...excluded, guest: { family: 'windows', versions: ['2019'] } })])).toMatchObject({
+      code: 'CATALOG_CONTRADICTION',
+    });
+  });
+
+  it('lets rows of different pairs disagree', () => {
+    const others = [
+      { hypervisor: { product: 'kvm', versions: ['8.0'] } },
+      { hypervisor: { product: 'esxi', versions: ['7.0'] } },
+      esxiGuest({ versions: ['2016'] }),
+      esxiGuest({ distro: ['rhel'] }),
+    ];
+    for (const other of others)
+      expect(loads([row(), row({ ...excluded, ...other })]).programs.length).toBe(PROGRAMS.length);
+    const family = (f: string) => esxiGuest({ family: f });
+    expect(loads([row(family('windows')), row({ ...excluded, ...family('linux') })]).programs.length).toBe(
+      PROGRAMS.length,
+    );
+  });
+
+  it('lets a local row exclude what a shipped row covers: the operator read the newer source', () => {
+    const shipped = shippedFile('ms-svvp').rows[0];
+    expect(loads([{ ...shipped, ...excluded, read: '2026-11-30' }]).programs.length).toBe(PROGRAMS.length);
+  });
+
+  it('are reported by validate with the shipped names, and not without them', () => {
+    const dir = tempDir({ 'a.json': { ...smallProgram(), rows: [row(), row(excluded)] } });
+    expect(validateCatalogDir(dir, new Set(['ms-svvp']))).toEqual([
+      expect.stringMatching(/a\.json rows\[1\]: excluded here, but covered in a\.json rows\[0\]/),
+    ]);
+    expect(validateCatalogDir(dir)).toEqual([]);
+  });
+});
+
+describe('validateCatalogDir as a local directory', () => {
+  it('names a program that is not shipped, and checks the files after it', () => {
+    const dir = tempDir({
+      'a.json': { ...smallProgram(), program: 'ms-svp', rows: [localRow] },
+      'b.json': { ...smallProgram(), rows: [{ ...localRow, read: '2026-02-30' }] },
+    });
+    expect(validateCatalogDir(dir, new Set(['ms-svvp', 'lifecycle']))).toEqual([
+      expect.stringMatching(
+        /a\.json: "ms-svp" is not a shipped program \(ms-svvp, lifecycle\): a local file adds rows/,
+      ),
+      expect.stringMatching(/b\.json rows\[0\]: \/read: "2026-02-30" is not a calendar date/),
+    ]);
+  });
+
+  it('says so for a directory that cannot be read or holds no catalog file', () => {
+    expect(validateCatalogDir(path.join(tmpdir(), 'hvmap-no-such-dir'))).toEqual([
+      expect.stringMatching(/hvmap-no-such-dir.*ENOENT/),
+    ]);
+    expect(validateCatalogDir(tempDir({ 'notes.txt': 'x' }))).toEqual([
+      expect.stringMatching(/no catalog files \(\*\.json\)/),
+    ]);
+  });
+
+  it('says plainly what a row from a gaps template still waits for', () => {
+    const waiting = (over: Record<string, unknown>) =>
+      validateCatalogDir(tempDir({ 'a.json': { ...smallProgram(), rows: [{ ...localRow, ...over }] } }));
+    expect(waiting({ verdict: 'FILL-IN: covered or excluded' })).toEqual([
+      expect.stringMatching(/rows\[0\]: \/verdict: waiting for its verdict: write "covered" or "excluded"$/),
+    ]);
+    expect(waiting({ source: { url: 'FILL-IN: the address' } })).toEqual([
+      expect.stringMatching(/rows\[0\]: \/source: waiting for its source: write the URL/),
+    ]);
+    expect(waiting({ read: 'FILL-IN: YYYY-MM-DD' })).toEqual([
+      expect.stringMatching(/rows\[0\]: \/read: waiting for the date the source was read \(YYYY-MM-DD\)$/),
+    ]);
+    const { source: _source, ...unsourced } = localRow;
+    expect(validateCatalogDir(tempDir({ 'a.json': { ...smallProgram(), rows: [unsourced] } }))).toEqual([
+      expect.stringMatching(/rows\[0\]: \/source: no source: every row needs the URL or document it was read from$/),
+    ]);
+  });
+
+  it("checks the header's sources, host and guest versions, and guests that name nothing", () => {
+    const header = (over: Record<string, unknown>) =>
+      validateCatalogDir(tempDir({ 'a.json': { ...smallProgram(), rows: [localRow], ...over } }));
+    expect(header({ scopeSource: {} })).toEqual([
+      expect.stringMatching(/\/scopeSource: a source needs a url, a repo and path, or a title$/),
+    ]);
+    expect(header({ hosts: [{ product: 'esxi', versions: ['1-2-3'] }] })).toEqual([
+      expect.stringMatching(/a\.json: \/hosts\/0\/versions: /),
+    ]);
+    expect(header({ guests: [{ versions: ['2019'] }] })).toEqual([
+      expect.stringMatching(/a\.json: \/guests\/0: needs "family" or "distro"$/),
+    ]);
+    expect(header({ guests: [{ distro: ['rhel'], versions: ['1-2-3'] }] })).toEqual([
+      expect.stringMatching(/a\.json: \/guests\/0\/versions: /),
+    ]);
+    expect(header({ guests: [{ distro: ['rhel'], hosts: [{ product: 'kvm', versions: ['1-2-3'] }] }] })).toEqual([
+      expect.stringMatching(/a\.json: \/guests\/0\/hosts\/0\/versions: /),
+    ]);
+  });
+
+  it("checks a lifecycle row's dates and versions", () => {
+    const lifecycle = shippedFile('lifecycle');
+    const first = lifecycle.rows[0];
+    const rowProblem = (over: Record<string, unknown>) =>
+      validateCatalogDir(tempDir({ 'l.json': { ...lifecycle, rows: [{ ...first, ...over }] } }));
+    expect(rowProblem({})).toEqual([]);
+    expect(rowProblem({ end: '2026-13-01' })).toEqual([
+      expect.stringMatching(/\/end: "2026-13-01" is not a calendar date$/),
+    ]);
+    expect(rowProblem({ mainstreamEnd: '2026-02-30' })).toEqual([expect.stringMatching(/\/mainstreamEnd: /)]);
+    expect(rowProblem({ extended: { date: '2026-02-30', kind: 'ESU' } })).toEqual([
+      expect.stringMatching(/\/extended\/date: /),
+    ]);
+    expect(rowProblem({ source: {} })).toEqual([expect.stringMatching(/\/source: a source needs/)]);
+  });
+});
+
+describe('formatSource', () => {
+  it('names the pinned revision where known, else the address, else the title', () => {
+    expect(formatSource({ repo: 'o/r', path: 'a/b.md', commit: 'abc123', url: 'https://x' })).toBe(
+      'https://github.com/o/r/blob/abc123/a/b.md',
+    );
+    expect(formatSource({ repo: 'o/r', path: 'a/b.md', url: 'https://x' })).toBe('https://x');
+    expect(formatSource({ repo: 'o/r', path: 'a/b.md' })).toBe('https://github.com/o/r/blob/HEAD/a/b.md');
+    expect(formatSource({ repo: 'o/r', title: 'KB 973163' })).toBe('KB 973163');
+  });
+});
+
 function catchError(fn: () => unknown): unknown {
   try {
     fn();
