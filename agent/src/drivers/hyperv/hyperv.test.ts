@@ -500,6 +500,81 @@ describe('hyperv parsers', () => {
   });
 });
 
+describe('hyperv parsers on the edges of PowerShell and wmic output', () => {
+  const DENIED =
+    '\uFEFFGet-VM : You do not have the required permission to complete this task.\r\nAt line:1 char:1\r\n+ Get-VM\r\n+ ~~~~~~\r\n' +
+    '    + CategoryInfo          : NotSpecified: (:) [Get-VM], VirtualizationException\r\n' +
+    '    + FullyQualifiedErrorId : Unspecified,Microsoft.HyperV.PowerShell.Commands.GetVM\r\n';
+
+  it('reads an error record written with a byte order mark and CRLF, leaving out the position and excerpt', () => {
+    expect(parsePowerShellErrors(DENIED)).toEqual([
+      {
+        message: 'Get-VM : You do not have the required permission to complete this task.',
+        category: 'NotSpecified',
+        errorId: 'Unspecified,Microsoft.HyperV.PowerShell.Commands.GetVM',
+      },
+    ]);
+    expect(parsePowerShellErrors('')).toEqual([]);
+    expect(parsePowerShellErrors('  \r\n\n')).toEqual([]);
+  });
+
+  it('reads several records, one without a category, one without an id, and text that is no record', () => {
+    const two =
+      'Get-CimInstance : Access denied\nAt line:1 char:1\n+ Get-CimInstance\n' +
+      '    + CategoryInfo          : PermissionDenied: (root/virtualization/v2:Msvm_ComputerSystem:String) [Get-CimInstance], CimException\n' +
+      '    + FullyQualifiedErrorId : HRESULT 0x80041003,Microsoft.Management.Infrastructure.CimCmdlets.GetCimInstanceCommand\n' +
+      'Start-VM : failed\n    + FullyQualifiedErrorId : AccessDenied,Start-VM\n';
+    expect(parsePowerShellErrors(two)).toEqual([
+      {
+        message: 'Get-CimInstance : Access denied',
+        category: 'PermissionDenied',
+        errorId: 'HRESULT 0x80041003,Microsoft.Management.Infrastructure.CimCmdlets.GetCimInstanceCommand',
+      },
+      { message: 'Start-VM : failed', errorId: 'AccessDenied,Start-VM' },
+    ]);
+    // A "+ PSComputerName" line left from the record before is not the next one's message.
+    expect(
+      parsePowerShellErrors(
+        '    + PSComputerName        : hv01\nNext error\nAt line:2\n+ x\n    + CategoryInfo : ObjectNotFound: (x) [], Y\n',
+      ),
+    ).toEqual([{ message: 'Next error', category: 'ObjectNotFound' }]);
+    expect(parsePowerShellErrors('plain failure text\nsecond line')).toEqual([
+      { message: 'plain failure text second line' },
+    ]);
+    expect(parsePowerShellErrors('one line\n+ excerpt only')).toEqual([{ message: 'one line' }]);
+  });
+
+  it('calls an error a refused access by its category, its id, or its words', () => {
+    const denied = (e: { message?: string; category?: string; errorId?: string }) =>
+      isPermissionDenied({ message: '', ...e });
+    expect(denied({ category: 'PermissionDenied' })).toBe(true);
+    expect(denied({ category: 'NotSpecified' })).toBe(false);
+    for (const errorId of ['AccessDenied,Start-VM', 'HRESULT 0x80070005,X', 'HRESULT 0x80041003,Y']) {
+      expect(denied({ errorId }), errorId).toBe(true);
+    }
+    expect(denied({ errorId: 'NotAccessDenied,X' })).toBe(false);
+    expect(denied({ errorId: 'Unspecified,Microsoft.HyperV.PowerShell.Commands.GetVM' })).toBe(false);
+    for (const message of [
+      'Access is denied.',
+      'access denied',
+      'You do not have the required permission',
+      'Accès refusé',
+      'Zugriff verweigert',
+    ]) {
+      expect(denied({ message }), message).toBe(true);
+    }
+    expect(denied({ message: 'The operation failed' })).toBe(false);
+  });
+
+  it('reads wmic lists with a byte order mark and CRLF, joining repeated names, a value keeping its "="', () => {
+    expect(parseWmiList('\uFEFFName=a\r\nX=1=2\r\nX=3\r\n\r\n\r\nName = b \r\nnoise\r\nName=c\r\n')).toEqual([
+      { Name: 'a', X: '1=2\n3' },
+      { Name: 'b' },
+      { Name: 'c' },
+    ]);
+  });
+});
+
 describe('hyperv scripts', () => {
   it('are single lines without a double quote, which the Windows command line would mangle', () => {
     const scripts = [DETECT_SCRIPT, HOST_SCRIPT, LIST_SCRIPT, KVP_SCRIPT, ...Object.values(LEGACY_SCRIPTS)];
