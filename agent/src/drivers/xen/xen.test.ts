@@ -6,7 +6,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { caseOrigin, caseVariants, expectGolden, replayInventory } from '../../../../test/helpers/replay-cases.js';
 import { type ReplayEntry, replayRunner } from '../../replay.js';
 import { scanOnce } from '../../scan.js';
-import { parseListLong, parseSxp, parseXenList, parseXenstoreLs, xenState } from './parse.js';
+import {
+  parseListLong,
+  parseSxp,
+  parseSxpDomains,
+  parseXenInfo,
+  parseXenList,
+  parseXenstoreLs,
+  parseXlJson,
+  xenState,
+} from './parse.js';
 import { xenDriver } from './xen.js';
 
 const TESTCASES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testcases');
@@ -271,5 +280,152 @@ describe('xen parsers', () => {
     expect(() => parseXenList('Name ID Mem VCPUs State Time(s)\nweb1 oops\n')).toThrow(
       /not a line of the Xen domain list/,
     );
+  });
+});
+
+describe('xen parsers on the edges of their formats', () => {
+  it('reads xl info: the spelled version, else major.minor.extra, else none', () => {
+    expect(parseXenInfo('xen_major : 4\nxen_minor : 17\nxen_extra : .3\nxen_version : 4.17.3-pre\n')).toMatchObject({
+      version: '4.17.3-pre',
+      major: 4,
+    });
+    expect(
+      parseXenInfo('xen_major              : 4\r\nxen_minor              : 1\r\nxen_extra              : .2\r\n'),
+    ).toMatchObject({
+      version: '4.1.2',
+      major: 4,
+      fields: { xen_major: '4', xen_minor: '1', xen_extra: '.2' },
+    });
+    expect(parseXenInfo('xen_major : 3\nxen_minor : 1\n')).toMatchObject({ version: '3.1', major: 3 });
+    expect(parseXenInfo('xen_version : 4.2.1\n')).toMatchObject({ version: '4.2.1', major: 4 });
+    expect(parseXenInfo('xen_major : four\nxen_minor : 1\n')).toMatchObject({ version: undefined, major: undefined });
+    expect(parseXenInfo(' host : x\nhost: kept   \n')).toMatchObject({ fields: { host: 'kept' } });
+  });
+
+  it('maps the state letters: all six places of r, b or - are running, anything else unknown', () => {
+    expect(['------', 'r-----', '-b----', 'rb----'].map((f) => xenState(f, true))).toEqual(Array(4).fill('running'));
+    expect(['r-----x', 'xr-----', '-----', ''].map((f) => xenState(f, true))).toEqual(Array(4).fill('unknown'));
+  });
+
+  it('reads the list table with CRLF and blank lines, without ID and state for a guest xend keeps', () => {
+    const rows = parseXenList(
+      'Name    ID   Mem VCPUs      State   Time(s)\r\nDomain-0   0  1024  2  r-----  12.5   \r\n\r\nvm off   512  1  0.0\n',
+    );
+    expect(rows).toEqual([
+      { name: 'Domain-0', domid: 0, memoryMiB: 1024, vcpus: 2, flags: 'r-----' },
+      { name: 'vm off', memoryMiB: 512, vcpus: 1 },
+    ]);
+    expect(() => parseXenList('Name ID Mem\nnot a row\n')).toThrow('not a line of the Xen domain list: "not a row"');
+  });
+
+  it('tells the two formats of xl list -l apart, and names what it got otherwise', () => {
+    expect(parseListLong('   \n')).toEqual({ format: 'json', domains: [] });
+    expect(parseListLong('  []')).toEqual({ format: 'json', domains: [] });
+    expect(parseListLong('\n(domain (name a))')).toEqual({ format: 'sxp', domains: [{ name: 'a' }] });
+    expect(() => parseListLong('  error: no such domain')).toThrow(
+      'neither libxl JSON nor SXP: starts with "error: no such domain"',
+    );
+    expect(() => parseListLong('[{"domid": 1')).toThrow(/^xl list -l is not valid JSON \(cut short\?\): /);
+    expect(() => parseXlJson('{"domid": 1}')).toThrow('xl list -l JSON is not an array of domains');
+  });
+
+  it('reads libxl JSON whatever it leaves out, and only the types and numbers it knows', () => {
+    const domains = parseXlJson(
+      JSON.stringify([
+        { domid: 0, config: { c_info: { name: 'Domain-0' } } },
+        {
+          domid: 3,
+          config: {
+            c_info: { name: 'Guest', uuid: 'ABCDEF01-2345-6789-ABCD-EF0123456789', type: 'pvh' },
+            b_info: { max_vcpus: 4, max_memkb: 1048576 },
+          },
+        },
+        {
+          domid: 4,
+          config: { c_info: { type: 'hvm' }, b_info: { avail_vcpus: [0, 1], 'type.hvm': { bios: 'ovmf' } } },
+        },
+        { domid: 5, config: { c_info: { type: 'hvm', name: 7 }, b_info: { max_vcpus: 0, max_memkb: 0 } } },
+        { domid: 'six', config: { c_info: { type: 'stub' }, b_info: { max_vcpus: '2', max_memkb: null } } },
+        'not a domain',
+        [1, 2],
+        null,
+      ]),
+    );
+    expect(domains).toEqual([
+      { name: 'Domain-0', domid: 0 },
+      {
+        name: 'Guest',
+        domid: 3,
+        uuid: 'abcdef01-2345-6789-abcd-ef0123456789',
+        type: 'pvh',
+        vcpus: 4,
+        memoryBytes: 1024 ** 3,
+      },
+      { name: '', domid: 4, type: 'hvm', vcpus: 2, firmware: 'efi' },
+      { name: '', domid: 5, type: 'hvm', firmware: 'bios' },
+      { name: '' },
+    ]);
+  });
+
+  it('reads S-expressions with quoted atoms and escapes, and refuses unbalanced ones', () => {
+    expect(parseSxp(`(a 'b c' "d \\"e\\"" f\\g) (h)`)).toEqual([['a', 'b c', 'd "e"', 'f\\g'], ['h']]);
+    expect(parseSxp(`('x\\\\')`)).toEqual([['x\\']]);
+    expect(() => parseSxp('(a))')).toThrow('unbalanced ")" at offset 3');
+    expect(() => parseSxp('((a)')).toThrow('1 unclosed "(" (output cut short?)');
+    expect(() => parseSxp('(((a)')).toThrow('2 unclosed "(" (output cut short?)');
+    expect(() => parseSxp("(a 'b")).toThrow('unterminated quoted atom (output cut short?)');
+  });
+
+  it("reads xend's and old xl's domain records", () => {
+    const domains = parseSxpDomains(
+      [
+        '(domain (domid 0) (name Domain-0) (uuid 00000000-0000-0000-0000-000000000000) (vcpus 2) (memory 1024) (maxmem 2048) (state r-----))',
+        '(domain (domid -1) (name off) (max_vcpus 1) (memory 512) (image (linux (kernel /boot/x))))',
+        '(domain (name xl) (max_memkb 262144) (hvm 1))',
+        '(domain (name xlpv) (hvm 0) (vcpus 0) (domid x))',
+        '(domain (name hvmimg) (image (hvm (loader /x))))',
+        '(other (name not-a-domain))',
+        'bare',
+      ].join('\n'),
+    );
+    expect(domains).toEqual([
+      {
+        name: 'Domain-0',
+        domid: 0,
+        uuid: '00000000-0000-0000-0000-000000000000',
+        vcpus: 2,
+        memoryBytes: 2048 * 1024 ** 2,
+        flags: 'r-----',
+      },
+      { name: 'off', vcpus: 1, memoryBytes: 512 * 1024 ** 2, type: 'pv' },
+      { name: 'xl', memoryBytes: 262144 * 1024, type: 'hvm', firmware: 'bios' },
+      { name: 'xlpv', type: 'pv' },
+      { name: 'hvmimg', type: 'hvm', firmware: 'bios' },
+    ]);
+  });
+
+  it('reads xenstore-ls -f: the VM UUID, the name, data keys one level deep, escapes undone', () => {
+    const domains = parseXenstoreLs(
+      [
+        '/local/domain/3 = ""',
+        '/local/domain/3/vm = "/vm/ABCDEF01-2345-6789-abcd-ef0123456789"',
+        '/local/domain/3/name = "caf\\303\\251 \\\\ tab\\there"',
+        '/local/domain/3/data/os_name = "Microsoft Windows Server 2019 Standard|C:\\\\Windows"',
+        '/local/domain/3/data/sub/key = "ignored"',
+        '/local/domain/3/other = "ignored"',
+        '/local/domain/4/vm = "/vm/not-a-uuid"',
+        '/local/domain/4/data/os_distro = "centos\\n"',
+        '  /local/domain/5/name = "indented is not a line of -f"',
+        '/local/domain/6/name = "unterminated',
+      ].join('\r\n'),
+    );
+    expect(Object.fromEntries(domains)).toEqual({
+      3: {
+        uuid: 'abcdef01-2345-6789-abcd-ef0123456789',
+        name: 'café \\ tab\there',
+        data: { os_name: 'Microsoft Windows Server 2019 Standard|C:\\Windows' },
+      },
+      4: { data: { os_distro: 'centos\n' } },
+    });
   });
 });
