@@ -570,3 +570,128 @@ describe('libvirt driver watching events', () => {
     );
   });
 });
+
+describe('libvirt parsers on the edges of their formats', () => {
+  const domain = (os: string, extra = '') =>
+    parseDomainXml(`<domain type="kvm"><name> a </name><uuid> u </uuid>${os}${extra}</domain>`);
+
+  it('tells the firmware from what the XML declares, its loader, or the default of an x86 HVM guest', () => {
+    const firmware = (os: string) => domain(os).firmware;
+    expect(firmware('<os firmware="efi"><type arch="x86_64">hvm</type></os>')).toBe('efi');
+    expect(firmware('<os firmware="bios"><type arch="aarch64">hvm</type></os>')).toBe('bios');
+    expect(firmware('<os><type arch="x86_64">hvm</type><loader type="pflash">/x</loader></os>')).toBe('efi');
+    expect(
+      firmware('<os><type arch="x86_64">hvm</type><loader type="rom">/usr/share/OVMF/OVMF_CODE.fd</loader></os>'),
+    ).toBe('efi');
+    expect(firmware('<os><type arch="x86_64">hvm</type><loader>/usr/lib/xen/boot/hvmloader</loader></os>')).toBe(
+      'bios',
+    );
+    expect(firmware('<os><type arch="i686">hvm</type></os>')).toBe('bios');
+    for (const os of [
+      '<os><type arch="aarch64">hvm</type></os>',
+      '<os><type arch="x86_64">xen</type></os>',
+      '<os><type arch="xx86_64">hvm</type></os>',
+    ]) {
+      expect(firmware(os), os).toBeUndefined();
+    }
+  });
+
+  it('trims names, leaves out sizes it cannot read, and refuses XML that is no domain', () => {
+    expect(
+      domain(
+        '<os><type arch="i686">hvm</type></os>',
+        '<memory unit="zz">5</memory><vcpu current="2">4</vcpu><currentMemory>x</currentMemory>',
+      ),
+    ).toEqual({
+      name: 'a',
+      uuid: 'u',
+      domainType: 'kvm',
+      vcpus: 2,
+      arch: 'i686',
+      firmware: 'bios',
+      osType: 'hvm',
+    });
+    expect(parseDomainXml('<domain><name>a</name><uuid>u</uuid></domain>').domainType).toBe('unknown');
+    for (const xml of ['<domain><name>a</name></domain>', '<domain><uuid>u</uuid></domain>', '<notdomain/>', '']) {
+      expect(() => parseDomainXml(xml), xml).toThrow(
+        'not a libvirt domain: expected one <domain> with <name> and <uuid>',
+      );
+    }
+  });
+
+  it('splits a batch at <domain> elements that start a line, nothing nested or alike', () => {
+    expect(
+      splitDomainXml(
+        'x\n<domain type="kvm">\n  <domain-ish/>\n</domain>\n<domainx>\n</domainx>\n<domain>\n</domain>\n  <domain>\n</domain>',
+      ),
+    ).toEqual(['<domain type="kvm">\n  <domain-ish/>\n</domain>', '<domain>\n</domain>']);
+  });
+
+  it('reads virsh version, including a hypervisor whose version it cannot extract', () => {
+    expect(
+      parseVirshVersion(
+        'Compiled against library: libvirt 9.0.0\nUsing library: libvirt 9.0.0\nUsing API: QEMU 9.0.0\nRunning hypervisor: QEMU 7.2.0\n',
+      ),
+    ).toEqual({
+      compiledAgainst: '9.0.0',
+      library: '9.0.0',
+      api: { type: 'QEMU', version: '9.0.0' },
+      hypervisor: { type: 'QEMU', version: '7.2.0' },
+    });
+    expect(parseVirshVersion('Using API: Xen 1.2.2  \nCannot extract running Xen hypervisor version\n')).toEqual({
+      api: { type: 'Xen', version: '1.2.2' },
+      hypervisor: { type: 'Xen' },
+    });
+    expect(parseVirshVersion(' Using library: libvirt 9.0.0\nx Running hypervisor: QEMU 7.2.0\n')).toEqual({});
+  });
+
+  it('reads virsh nodeinfo, leaving out what is not a number', () => {
+    expect(
+      parseNodeinfo(
+        'CPU model:           x86_64\nCPU(s):              8\nCPU frequency:       2400 MHz\nCPU socket(s):       1\nCore(s) per socket:  4\nThread(s) per core:  2\nNUMA cell(s):        1\nMemory size:         16303776 KiB\n',
+      ),
+    ).toEqual({
+      cpuModel: 'x86_64',
+      cpus: 8,
+      cpuMhz: 2400,
+      sockets: 1,
+      coresPerSocket: 4,
+      threadsPerCore: 2,
+      numaCells: 1,
+      memoryBytes: 16303776 * 1024,
+    });
+    expect(parseNodeinfo('CPU(s): many\n x CPU(s): 4\n')).toEqual({});
+  });
+
+  it('reads capabilities with several guests, and nothing from XML that has none', () => {
+    expect(
+      parseCapabilities(
+        '<capabilities><host><cpu><arch>x86_64</arch><model>Skylake</model></cpu></host><guest><os_type>hvm</os_type><arch name="x86_64"><domain type="qemu"/><domain type="kvm"/></arch></guest><guest><os_type>xen</os_type></guest></capabilities>',
+      ),
+    ).toEqual({ hostArch: 'x86_64', cpuModel: 'Skylake', domainTypes: ['qemu', 'kvm'], osTypes: ['hvm', 'xen'] });
+    expect(parseCapabilities('<capabilities/>')).toEqual({ domainTypes: [], osTypes: [] });
+    expect(parseCapabilities('not xml')).toEqual({ domainTypes: [], osTypes: [] });
+  });
+
+  it('reads guest agent answers: only os. lines, only string members of a JSON reply', () => {
+    expect(
+      parseGuestInfoOs('os.id               : rhel\nos.name:Red Hat\n xos.id : nope\nos.pretty-name      : RHEL 9  \n'),
+    ).toEqual({
+      id: 'rhel',
+      name: 'Red Hat',
+      'pretty-name': 'RHEL 9',
+    });
+    expect(parseQemuAgentOsinfo('{"return":{"id":"centos","version-id":"7","x":1,"y":null}}')).toEqual({
+      id: 'centos',
+      'version-id': '7',
+    });
+    expect(parseQemuAgentOsinfo('{"id":"centos"}')).toEqual({ id: 'centos' });
+    for (const reply of ['[1]', 'nope', '{"return":[1]}']) expect(parseQemuAgentOsinfo(reply), reply).toBeNull();
+  });
+
+  it('keeps only whole UUID lines of virsh list --uuid', () => {
+    expect(
+      parseUuidList('  5A0C7E10-0000-4000-8000-000000000001  \n\nnot-a-uuid\n5a0c7e10-0000-4000-8000-000000000002x\n'),
+    ).toEqual(['5A0C7E10-0000-4000-8000-000000000001']);
+  });
+});
