@@ -169,6 +169,145 @@ function dump(): unknown {
     .concat([db.prepare('SELECT name, last_seq FROM agents ORDER BY name').all()]);
 }
 
+describe('InventoryStore diffing, one difference at a time', () => {
+  const kinds = (changes: ReturnType<InventoryStore['apply']>) =>
+    changes?.map((c) => [c.kind, c.guestName, c.old, c.new]);
+
+  it('names an added guest by its OS, or "unidentified"; one change per column that changed', () => {
+    expect(kinds(store.apply('kvm-01', snapshot(1, [guest('a', 'u-1', 'rhel-9.2'), guest('b', 'u-2', null)])))).toEqual(
+      [
+        ['host-added', null, null, 'kvm-01.example'],
+        ['guest-added', 'a', null, 'rhel-9.2'],
+        ['guest-added', 'b', null, 'unidentified'],
+      ],
+    );
+    expect(
+      kinds(store.apply('kvm-01', snapshot(2, [guest('a', 'u-1', 'rhel-9.2', 'shutoff'), guest('b', 'u-2', null)]))),
+    ).toEqual([['state-changed', 'a', 'running', 'shutoff']]);
+    expect(
+      kinds(
+        store.apply(
+          'kvm-01',
+          snapshot(3, [guest('a', 'u-1', 'rhel-9.2', 'shutoff'), guest('b', 'u-2', null)], () => 'not-certified'),
+        ),
+      ),
+    ).toEqual([
+      ['status-changed', 'a', 'certified', 'not-certified'],
+      ['status-changed', 'b', 'unknown', 'not-certified'],
+    ]);
+    expect(
+      kinds(
+        store.apply(
+          'kvm-01',
+          snapshot(4, [guest('a', 'u-1', 'rhel-9.4', 'shutoff'), guest('b', 'u-2', null)], () => 'not-certified'),
+        ),
+      ),
+    ).toEqual([['os-changed', 'a', 'rhel-9.2', 'rhel-9.4']]);
+  });
+
+  it('rewrites a guest whose own facts changed without a change to report, and stores them', () => {
+    store.apply('kvm-01', snapshot(1, [guest('a', 'u-1', 'rhel-9.2')]));
+    const bigger = { ...guest('a', 'u-1', 'rhel-9.2'), vcpus: 8, memoryBytes: 2 ** 34 };
+    expect(store.apply('kvm-01', snapshot(2, [bigger]))).toEqual([]);
+    expect(db.prepare('SELECT vcpus, memory_bytes FROM guests').get()).toEqual({ vcpus: 8, memory_bytes: 2 ** 34 });
+    const unsized = { ...guest('a', 'u-1', 'rhel-9.2'), vcpus: undefined, memoryBytes: undefined };
+    store.apply('kvm-01', snapshot(3, [unsized]));
+    expect(db.prepare('SELECT vcpus, memory_bytes FROM guests').get()).toEqual({ vcpus: null, memory_bytes: null });
+  });
+
+  it('reports the host changed when its hypervisor or facts did, and not when they did not', () => {
+    store.apply('kvm-01', snapshot(1, []));
+    const upgraded = snapshot(2, []);
+    upgraded.inventory.hypervisor = { ...upgraded.inventory.hypervisor, version: '9.0.0' };
+    expect(kinds(store.apply('kvm-01', upgraded))).toEqual([['host-changed', null, null, null]]);
+    expect(db.prepare('SELECT hypervisor_json FROM hosts').get()).toEqual({
+      hypervisor_json: JSON.stringify(upgraded.inventory.hypervisor),
+    });
+    const same = snapshot(3, []);
+    same.inventory.hypervisor = upgraded.inventory.hypervisor;
+    expect(store.apply('kvm-01', same)).toEqual([]);
+  });
+
+  it('keeps at most the cap of removed guests per host, the oldest going first', () => {
+    const capped = new InventoryStore(db, { maxRemovedGuestsPerHost: 2, maxChangesPerHost: 100_000 });
+    const guests = ['a', 'b', 'c', 'd'].map((n, i) => guest(n, `u-${i}`, 'rhel-9.2'));
+    capped.apply('kvm-01', snapshot(1, guests));
+    capped.apply('kvm-01', snapshot(2, guests.slice(1)), '2026-01-01T00:00:00Z');
+    capped.apply('kvm-01', snapshot(3, guests.slice(2)), '2026-01-02T00:00:00Z');
+    expect(readReport(db).guests.map((g) => g.name)).toEqual(['a', 'b', 'c', 'd']);
+    capped.apply('kvm-01', snapshot(4, guests.slice(3)), '2026-01-03T00:00:00Z');
+    expect(readReport(db).guests.map((g) => [g.name, g.removedAt])).toEqual([
+      ['b', '2026-01-02T00:00:00Z'],
+      ['c', '2026-01-03T00:00:00Z'],
+      ['d', null],
+    ]);
+    // The guest forgotten comes back as a new guest.
+    expect(kinds(capped.apply('kvm-01', snapshot(5, guests.slice(0, 1).concat(guests.slice(3)))))).toEqual([
+      ['guest-added', 'a', null, 'rhel-9.2'],
+    ]);
+  });
+
+  it('keeps at most the cap of change rows per host, trimming once a tenth of it was written', () => {
+    const capped = new InventoryStore(db, { maxRemovedGuestsPerHost: 10_000, maxChangesPerHost: 20 });
+    const count = () => (db.prepare('SELECT COUNT(*) AS n FROM changes').get() as { n: number }).n;
+    for (let seq = 1; seq <= 30; seq++)
+      capped.apply('kvm-01', snapshot(seq, [guest('a', 'u-1', 'rhel-9.2', seq % 2 ? 'running' : 'shutoff')]));
+    // The last trim (after change 30) kept the 20 newest, 11 to 30; change 31 came after it.
+    expect(count()).toBe(21);
+    expect(db.prepare('SELECT min(id) AS lo FROM changes').get()).toEqual({ lo: 11 });
+    const newest = db.prepare('SELECT max(id) AS id FROM changes').get() as { id: number };
+    expect(newest.id).toBe(31);
+  });
+
+  it('forgets what is older than the cut: removed guests, changes, resolved alerts', () => {
+    store.apply(
+      'kvm-01',
+      snapshot(1, [guest('a', 'u-1', 'rhel-9.2'), guest('b', 'u-2', 'rhel-9.2')]),
+      '2026-01-01T00:00:00Z',
+    );
+    store.apply('kvm-01', snapshot(2, [guest('a', 'u-1', 'rhel-9.2')]), '2026-01-02T00:00:00Z');
+    store.apply('kvm-01', snapshot(3, [guest('a', 'u-1', 'rhel-9.2', 'shutoff')]), '2026-01-05T00:00:00Z');
+    expect(store.prune('2026-01-03T00:00:00Z')).toEqual({ guests: 1, changes: 4, alerts: 0 });
+    expect(readReport(db).guests.map((g) => g.name)).toEqual(['a']);
+    expect(db.prepare('SELECT kind FROM changes').all()).toEqual([{ kind: 'state-changed' }]);
+    // The cache was reloaded: the next snapshot diffs against what is left.
+    expect(
+      kinds(
+        store.apply('kvm-01', snapshot(4, [guest('a', 'u-1', 'rhel-9.2', 'shutoff'), guest('b', 'u-2', 'rhel-9.2')])),
+      ),
+    ).toEqual([['guest-added', 'b', null, 'rhel-9.2']]);
+  });
+
+  it('re-evaluates present guests under a new evaluation, writing and reporting only what changed', () => {
+    store.apply('kvm-01', snapshot(1, [guest('a', 'u-1', 'rhel-9.2'), guest('b', 'u-2', 'ubuntu-22.04')]));
+    store.apply('kvm-01', snapshot(2, [guest('a', 'u-1', 'rhel-9.2')]));
+    const seen: string[] = [];
+    const result = store.reevaluateAll(
+      (g) => {
+        seen.push(g.name);
+        const text = g.os.evidence[0]?.text ?? null;
+        return {
+          os: text ? { id: text, family: 'linux', distro: text.split('-')[0], version: '', name: text } : null,
+          status: 'not-certified',
+          eolDate: null,
+          verdict: { programs: [] },
+        };
+      },
+      'catalog-2',
+      '2026-02-01T00:00:00Z',
+    );
+    expect(seen).toEqual(['a']);
+    expect([...result].map(([agent, changes]) => [agent, kinds(changes)])).toEqual([
+      ['kvm-01', [['status-changed', 'a', 'certified', 'not-certified']]],
+    ]);
+    expect(store.lastCatalogRun()).toBe('catalog-2');
+    expect(db.prepare('SELECT version, guests, changes FROM catalog_runs').all()).toEqual([
+      { version: 'catalog-2', guests: 1, changes: 1 },
+    ]);
+    expect(readReport(db).guests.find((g) => g.name === 'a')?.status).toBe('not-certified');
+  });
+});
+
 describe('a write the database refuses', () => {
   const NOW = '2026-12-02T10:00:00.000Z';
   const first = () => snapshot(1, [guest('a', 'u-1', 'rhel-8.6'), guest('b', 'u-2', 'ubuntu-22.04')]);
