@@ -236,3 +236,87 @@ describe('identifyHypervisor', () => {
     expect(identifyHypervisor(hv({ driver: 'libvirt', product: '' }))).toBeNull();
   });
 });
+
+describe('hypervisor identities one product at a time', () => {
+  it.each([
+    ['XCP-ng 8.2', 'xcp-ng-8.2', 'XCP-ng 8.2'],
+    ['Citrix Hypervisor 8.2.1', 'xenserver-8.2.1', 'Citrix Hypervisor 8.2.1'],
+    ['XenServer 7.1', 'xenserver-7.1', 'XenServer 7.1'],
+    ['VMware ESXi 7.0 Update 3', 'esxi-7.0-u3', 'VMware ESXi 7.0 U3'],
+    ['ESXi 6.7u3', 'esxi-6.7-u3', 'VMware ESXi 6.7 U3'],
+    ['ESXi 8.0.2', 'esxi-8.0.2', 'VMware ESXi 8.0.2'],
+    ['Hyper-V Server 2019', 'hyper-v-2019', 'Hyper-V on Windows Server 2019'],
+    ['HyperV 2016', 'hyper-v-2016', 'Hyper-V on Windows Server 2016'],
+    ['Windows Server 2019 Datacenter', 'hyper-v-2019', 'Hyper-V on Windows Server 2019'],
+    // RHEL 5's hypervisor was Xen; KVM arrived only in 5.4 and Red Hat lists RHEL 5 hosts under Xen.
+    ['Red Hat Enterprise Linux Server release 5.4 (Tikanga)', 'xen-rhel-5.4', 'Xen on RHEL 5.4'],
+    ['CentOS Linux release 7.9.2009 (Core)', 'kvm-centos-7.9', 'KVM on CentOS 7.9'],
+    ['Xen 4.17 on Debian 12', 'xen-debian-12', 'Xen on Debian 12'],
+    ['Azure Local 23H2', 'hyper-v-2022', 'Hyper-V on Azure Local 23H2'],
+    ['Azure Stack HCI 22H2', 'hyper-v-2022', 'Hyper-V on Azure Stack HCI 22H2'],
+    ['Nutanix AHV 20230302', 'ahv-20230302', 'Nutanix AHV 20230302'],
+  ])('%j is %s', (text, id, name) => {
+    expect(identifyHypervisorText(text)).toMatchObject({ id, name });
+  });
+
+  it('names none from a client Windows, or from nothing', () => {
+    expect(identifyHypervisorText('Windows 10 Pro')).toBeNull();
+    expect(identifyHypervisorText('   ')).toBeNull();
+    expect(identifyHypervisor({ driver: 'none', product: '' })).toBeNull();
+  });
+
+  it.each([
+    [
+      { driver: 'xenserver', product: 'XCP-ng', version: '8.2.1' },
+      { id: 'xcp-ng-8.2', name: 'XCP-ng 8.2' },
+    ],
+    [
+      {
+        driver: 'xenserver',
+        product: 'xenserver',
+        version: '',
+        hostOsFields: { VERSION_ID: '8.2.1', NAME: 'XenServer' },
+      },
+      { id: 'xenserver-8.2', name: 'XenServer 8.2' },
+    ],
+    [
+      { driver: 'xenserver', product: 'xenserver', hostOs: 'Citrix Hypervisor 8.2' },
+      { id: 'xenserver-8.2', name: 'Citrix Hypervisor 8.2' },
+    ],
+    [
+      { driver: 'xenserver', product: 'xenserver', hostOs: 'XenServer', managementStack: 'xcp-ng xapi' },
+      { id: 'xcp-ng', product: 'xcp-ng', name: 'XCP-ng' },
+    ],
+    [
+      {
+        driver: 'hyperv',
+        product: 'Hyper-V',
+        version: '10.0.20348',
+        hostOsFields: { Caption: 'Microsoft Azure Stack HCI', BuildNumber: '20348' },
+      },
+      { id: 'hyper-v-2022', name: 'Hyper-V on Azure Stack HCI', build: '20348' },
+    ],
+    [
+      { driver: 'hyperv', product: 'hyper-v', hostOs: 'Hyper-V Server 2019' },
+      { id: 'hyper-v-2019', name: 'Hyper-V on Windows Server 2019' },
+    ],
+    [
+      { driver: 'libvirt', product: 'qemu', version: '7.2.0', hostOs: 'Debian GNU/Linux 12 (bookworm)' },
+      { id: 'qemu-debian-12', name: 'QEMU on Debian 12' },
+    ],
+    [
+      { driver: 'libvirt', product: 'xen', version: '4.17' },
+      { id: 'xen-4.17', name: 'Xen 4.17' },
+    ],
+    [
+      { driver: 'libvirt', product: 'kvm' },
+      { id: 'kvm', name: 'KVM', version: '' },
+    ],
+    [
+      { driver: 'libvirt', product: 'ESXi', version: '7.0.3', build: '123' },
+      { id: 'esxi-7.0.3', name: 'VMware ESXi 7.0.3', build: '123' },
+    ],
+  ])('%j', (hv, expected) => {
+    expect(identifyHypervisor(hv)).toMatchObject(expected);
+  });
+});
