@@ -575,6 +575,143 @@ describe('hyperv parsers on the edges of PowerShell and wmic output', () => {
   });
 });
 
+describe('hyperv parsers on the edges of ConvertTo-Json output', () => {
+  const ID = '4C3B2A19-0817-4F6E-8D5C-4B3A29180722';
+
+  it('reads the VM list whether PowerShell wrote an array, {value, Count}, one object or null', () => {
+    const vm = {
+      Id: ID,
+      Name: ' web ',
+      State: 'Running',
+      Generation: 2,
+      ProcessorCount: '4',
+      MemoryStartup: 2147483648,
+    };
+    const settings = { VirtualSystemIdentifier: ID.toLowerCase(), BIOSGUID: '{78563412-AB90-EFCD-1234-567890ABCDEF}' };
+    const expected = {
+      name: 'web',
+      id: ID.toLowerCase(),
+      state: 'running',
+      generation: 2,
+      processorCount: 4,
+      memoryBytes: 2147483648,
+      biosGuid: settings.BIOSGUID,
+    };
+    expect(parseVmList(JSON.stringify({ vms: [vm], settings: [settings] }))).toEqual([expected]);
+    expect(parseVmList(JSON.stringify({ vms: { value: [vm], Count: 1 }, settings }))).toEqual([expected]);
+    expect(parseVmList(`\uFEFF${JSON.stringify({ vms: vm, settings: null })}`)).toEqual([
+      { ...expected, biosGuid: undefined },
+    ]);
+    expect(parseVmList(JSON.stringify({ vms: null }))).toEqual([]);
+  });
+
+  it('keeps what it can read of a row: no Generation is generation 1, bad counts are left out, rows without id or name skipped', () => {
+    const rows = [
+      { Id: ID, Name: 'old', State: 3, Generation: null, ProcessorCount: -1, MemoryStartup: 'lots', Version: '5.0' },
+      { Id: '', Name: 'no id' },
+      { Id: 'x', Name: '   ' },
+      { Name: 'no id either' },
+      'not a row',
+    ];
+    expect(
+      parseVmList(JSON.stringify({ vms: rows, settings: [{ VirtualSystemIdentifier: ID }, { BIOSGUID: 'x' }] })),
+    ).toEqual([
+      {
+        name: 'old',
+        id: ID.toLowerCase(),
+        state: 'shutoff',
+        generation: 1,
+        configurationVersion: '5.0',
+        processorCount: undefined,
+        memoryBytes: undefined,
+        integrationServicesVersion: undefined,
+        integrationServicesState: undefined,
+        biosGuid: undefined,
+      },
+    ]);
+  });
+
+  it('says what it got when the output is not JSON, cut to 200 characters', () => {
+    expect(() => parseVmList('Get-VM : access denied')).toThrow(
+      /^the Get-VM output is not JSON \(.*\); it began: "Get-VM : access denied"$/,
+    );
+    const long = 'x'.repeat(300);
+    expect(() => parseKvpDetail(long)).toThrow(`it began: "${'x'.repeat(200)}…"`);
+    expect(() => parseKvpDetail(long)).toThrow(/^the KVP output is not JSON/);
+  });
+
+  it('reads the KVP detail: systems in lower case, each VM its string items', () => {
+    const detail = parseKvpDetail(
+      JSON.stringify({
+        systems: ['HV01', ID, 7, null],
+        kvp: [
+          { SystemName: ID, GuestIntrinsicExchangeItems: ['<INSTANCE/>', 3] },
+          { SystemName: 'other', GuestIntrinsicExchangeItems: '<INSTANCE/>' },
+          { GuestIntrinsicExchangeItems: ['orphan'] },
+        ],
+      }),
+    );
+    expect([...detail.systems]).toEqual(['hv01', ID.toLowerCase(), '7']);
+    expect(Object.fromEntries(detail.items)).toEqual({ [ID.toLowerCase()]: ['<INSTANCE/>'], other: ['<INSTANCE/>'] });
+  });
+
+  it('joins legacy WMI settings to their VM by the GUID in InstanceID, the first of each', () => {
+    const vmId = ID.toLowerCase();
+    const vms = legacyVms(
+      [
+        { Name: ID, ElementName: 'legacy', EnabledState: '2' },
+        { Name: 'HV2008', ElementName: 'Hosting Computer System', EnabledState: '2' },
+        { Name: '11111111-2222-3333-4444-555555555555', EnabledState: '3' },
+      ],
+      [
+        { InstanceID: `Microsoft:${ID}\\4764334d-e001-4176-82ee-5594ec9b530e`, VirtualQuantity: '1024' },
+        { InstanceID: `Microsoft:${ID}\\second`, VirtualQuantity: '9' },
+        { InstanceID: 'Microsoft:Definition\\x', VirtualQuantity: '5' },
+      ],
+      [{ InstanceID: `Microsoft:${ID}`, VirtualQuantity: '2' }],
+      [{ SystemName: ID, BIOSGUID: '{78563412-AB90-EFCD-1234-567890ABCDEF}' }, { SystemName: 'x' }],
+    );
+    expect(vms).toEqual([
+      {
+        name: 'legacy',
+        id: vmId,
+        state: 'running',
+        generation: 1,
+        processorCount: 2,
+        memoryBytes: 1024 * 1024 * 1024,
+        biosGuid: '{78563412-AB90-EFCD-1234-567890ABCDEF}',
+      },
+      {
+        name: '11111111-2222-3333-4444-555555555555',
+        id: '11111111-2222-3333-4444-555555555555',
+        state: 'shutoff',
+        generation: 1,
+        processorCount: undefined,
+        memoryBytes: undefined,
+        biosGuid: undefined,
+      },
+    ]);
+    expect(
+      Object.fromEntries(legacyKvp([{ SystemName: ID, GuestIntrinsicExchangeItems: 'a\nb' }, { SystemName: 'y' }, {}])),
+    ).toEqual({
+      [vmId]: ['a', 'b'],
+      y: [],
+    });
+  });
+
+  it('reads the host lines, leaving out empty values', () => {
+    expect(
+      parseHostInfo(
+        'Caption=Microsoft Windows Server 2019 Datacenter\r\nVersion=10.0.17763\r\nBuildNumber=\r\nOther=x\r\n',
+      ),
+    ).toEqual({
+      Caption: 'Microsoft Windows Server 2019 Datacenter',
+      Version: '10.0.17763',
+    });
+    expect(parseHostInfo('')).toEqual({});
+  });
+});
+
 describe('hyperv scripts', () => {
   it('are single lines without a double quote, which the Windows command line would mangle', () => {
     const scripts = [DETECT_SCRIPT, HOST_SCRIPT, LIST_SCRIPT, KVP_SCRIPT, ...Object.values(LEGACY_SCRIPTS)];
