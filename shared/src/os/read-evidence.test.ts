@@ -213,3 +213,49 @@ describe('textCandidate', () => {
     expect(textCandidate(text)).toEqual(expected);
   });
 });
+
+describe('fieldsCandidate: which keys decide, and what is missing', () => {
+  it.each([
+    // An unknown distribution without NAME is shown by its id; without VERSION_ID the pretty name gives it.
+    [{ ID: 'foolinux', VERSION_ID: '3' }, linux('foolinux', '3', 'foolinux')],
+    [{ ID: 'foolinux', NAME: 'Foo', PRETTY_NAME: 'Foo 3' }, linux('foolinux', '3', 'Foo')],
+    // Only RHEL's ID is borrowed by Scientific Linux, only openSUSE's by Tumbleweed, only CentOS's by Stream.
+    [{ NAME: 'Scientific Fedora', ID: 'fedora', VERSION_ID: '39' }, linux('fedora', '39', 'Fedora')],
+    [
+      { NAME: 'SLES Tumbleweed', ID: 'sles', VERSION_ID: '15.5' },
+      linux('sles', '15.5', 'SUSE Linux Enterprise Server'),
+    ],
+    [{ NAME: 'Fedora Stream', ID: 'fedora', VERSION_ID: '39' }, linux('fedora', '39', 'Fedora')],
+    [{ 'os.id': 'foolinux', 'os.version-id': '2' }, linux('foolinux', '2', 'foolinux')],
+    [{ 'pretty-name': 'Debian GNU/Linux 12 (bookworm)' }, linux('debian', '12', 'Debian')],
+    [{ 'version-id': '12', id: 'debian' }, linux('debian', '12', 'Debian')],
+    [{ 'os.id': '', 'os.machine': 'x86_64', 'os.kernel-release': '1' }, null],
+    [{ 'xos.id': 'rhel' }, null],
+    // KVP: no major version, or one that is not a number, is no version.
+    [{ OSName: 'CentOS Linux', OSVersion: '3.10' }, linux('centos', '', 'CentOS')],
+    [{ OSName: 'CentOS Linux', OSMajorVersion: 'v7', OSMinorVersion: '9' }, linux('centos', '7', 'CentOS')],
+    [{ OSName: 'CentOS Linux', OSMajorVersion: '7', OSMinorVersion: '9x' }, linux('centos', '7', 'CentOS')],
+    [{ OSName: 'CentOS Linux', OSMajorVersion: '7x', OSMinorVersion: '9' }, linux('centos', '7', 'CentOS')],
+    // OSPlatformId 2 (Win32 NT) makes the build a Windows build.
+    [
+      { OSName: '', OSPlatformId: '2', OSBuildNumber: '20348' },
+      { family: 'windows', distro: 'windows-server', version: '2022', display: 'Windows Server', build: '20348' },
+    ],
+    [{ OSName: '', OSPlatformId: '1', OSBuildNumber: '20348' }, null],
+    // XenServer guest tools: Windows by its distro key or its name.
+    [{ name: '', distro: '', major: '7' }, null],
+    [{ os_distro: 'windows', os_name: '' }, null],
+    [
+      { name: 'Microsoft Windows 10 Pro', distro: 'mswindows' },
+      { family: 'windows', distro: 'windows', version: '10', display: 'Windows', edition: 'Pro' },
+    ],
+  ])('%j', (fields, expected) => {
+    expect(fieldsCandidate(fields)).toEqual(expected);
+  });
+
+  it('reads a libosinfo id only when the text is one, not when it quotes one', () => {
+    expect(textCandidate('RHEL 9.4 (http://redhat.com/rhel/8.6)')).toEqual(
+      linux('rhel', '9.4', 'Red Hat Enterprise Linux'),
+    );
+  });
+});
