@@ -154,6 +154,18 @@ describe('loadCatalog', () => {
     expect(v.programs.find((p) => p.program === 'ms-svvp')).toMatchObject({ verdict: 'covered', origin: 'local' });
   });
 
+  it("adds a local file's lists to those of the shipped program, each id once", () => {
+    const shipped = shippedFile('ms-hyperv-linux') as Record<string, unknown> & { lists: { id: string }[] };
+    const own = { id: 'site-page', title: 'Our copy of a vendor page' };
+    const local = tempDir({
+      'l.json': { ...shipped, lists: [shipped.lists[0], own], rows: [{ ...shipped.rows[0], read: '2026-11-30' }] },
+    });
+    const merged = loadCatalog({ shipped: SHIPPED, local }).programs.find(
+      (p) => p.program === 'ms-hyperv-linux',
+    ) as CertificationProgram;
+    expect(merged.lists?.map((l) => l.id)).toEqual([...shipped.lists.map((l) => l.id), 'site-page']);
+  });
+
   it('adds a local program of a new name when the file says it is new', () => {
     const site = { ...smallProgram(), program: 'site-policy', title: 'Our own support policy', rows: [localRow] };
     const merged = loadCatalog({ shipped: SHIPPED, local: tempDir({ 'site.json': { ...site, newProgram: true } }) });

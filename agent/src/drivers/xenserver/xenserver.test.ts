@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { caseOrigin, caseVariants, expectGolden, replayInventory } from '../../../../test/helpers/replay-cases.js';
 import { replayRunner } from '../../replay.js';
 import { scanOnce } from '../../scan.js';
-import { parseXeMap, parseXeRecords } from './parse.js';
+import { isPoolMaster, parseXeMap, parseXeRecords, pvDriversVersion, xeState } from './parse.js';
 import { xenServerDriver } from './xenserver.js';
 
 const TESTCASES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testcases');
@@ -191,5 +191,49 @@ describe('xe parsers', () => {
       },
       { uuid: '66666666-7777-4888-9999-000000000000', 'name-label': 'db' },
     ]);
+  });
+});
+
+describe('xenserver parsers on the edges of xe output', () => {
+  it('reads records with CRLF, a value continued on the next lines, and padding at either end', () => {
+    expect(
+      parseXeRecords(
+        'uuid ( RO)           : a\r\n    name-label ( RW): web   \r\n    name-description ( RW): first\r\n   second line   \r\n\r\nuuid ( RO) : b\r\n',
+      ),
+    ).toEqual([{ uuid: 'a', 'name-label': 'web', 'name-description': 'first\n   second line' }, { uuid: 'b' }]);
+    // A parameter before any uuid still opens a record.
+    expect(parseXeRecords('name-label ( RW): x\n')).toEqual([{ 'name-label': 'x' }]);
+  });
+
+  it('splits a map at "; ", keeping keys with colons, bare keys, and values that held "; "', () => {
+    expect(parseXeMap('xs:main: XenServer Pack, version 6.5.0; major: 7; note: a; b; empty:')).toEqual({
+      'xs:main': 'XenServer Pack, version 6.5.0',
+      major: '7',
+      note: 'a; b',
+      empty: '',
+    });
+    expect(parseXeMap(' <not in database> ')).toBeNull();
+    expect(parseXeMap(undefined)).toBeNull();
+  });
+
+  it('maps power states in any case, and the guest tools version from its parts', () => {
+    expect([' Running ', 'HALTED', 'paused', 'Suspended', 'crashed', undefined].map(xeState)).toEqual([
+      'running',
+      'shutoff',
+      'paused',
+      'saved',
+      'unknown',
+      'unknown',
+    ]);
+    expect(pvDriversVersion('major: 7; minor: 1; micro: 0; build: 1020')).toBe('7.1.0.1020');
+    expect(pvDriversVersion('major: 6; minor: 2; micro: ; build: 75')).toBe('6.2.75');
+    expect(pvDriversVersion('minor: 1')).toBeUndefined();
+    expect(pvDriversVersion('<not in database>')).toBeUndefined();
+  });
+
+  it('calls a dom0 its pool master unless pool.conf names another', () => {
+    expect(isPoolMaster('master\n')).toBe(true);
+    expect(isPoolMaster(null)).toBe(true);
+    expect(isPoolMaster('  slave:10.0.0.1\n')).toBe(false);
   });
 });
