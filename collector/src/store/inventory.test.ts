@@ -308,6 +308,72 @@ describe('InventoryStore diffing, one difference at a time', () => {
   });
 });
 
+describe('InventoryStore: what it keeps besides the guests', () => {
+  const totalChanges = () => (db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+  const guests = (n: number) => Array.from({ length: n }, (_, i) => guest(`g${i}`, `u-${i}`, 'rhel-9.2'));
+
+  it('stores the identified hypervisor of the host', () => {
+    store.apply('kvm-01', snapshot(1, []));
+    expect(db.prepare('SELECT hypervisor_id, hypervisor_name FROM hosts').get()).toEqual({
+      hypervisor_id: 'kvm-rhel-9.2',
+      hypervisor_name: 'KVM on RHEL 9.2',
+    });
+  });
+
+  it('rewrites no guest row for an unchanged snapshot, however many guests the host has', () => {
+    const written = (n: number) => {
+      const agent = `kvm-${n}`;
+      new TokenStore(db).create(agent);
+      store.apply(agent, snapshot(1, guests(n)));
+      const before = totalChanges();
+      store.apply(agent, snapshot(2, guests(n)));
+      return totalChanges() - before;
+    };
+    expect(written(50)).toBe(written(1));
+  });
+
+  it('knows, after a restart, which guests had left: one that returns is added again', () => {
+    store.apply('kvm-01', snapshot(1, [guest('a', 'u-1', null), guest('b', 'u-2', 'rhel-9.2')]));
+    store.apply('kvm-01', snapshot(2, [guest('b', 'u-2', 'rhel-9.2')]));
+    const restarted = new InventoryStore(db);
+    expect(
+      restarted
+        .apply('kvm-01', snapshot(3, [guest('a', 'u-1', null), guest('b', 'u-2', 'rhel-9.2')]))
+        ?.map((c) => [c.kind, c.guestName, c.new]),
+    ).toEqual([['guest-added', 'a', 'unidentified']]);
+  });
+
+  it("records one agent's disconnect, or every agent's after a restart", () => {
+    const tokens = new TokenStore(db);
+    tokens.create('kvm-02');
+    store.recordHello('kvm-01', 'id-1', '0.1.0');
+    store.recordHello('kvm-02', 'id-2', '0.1.0');
+    store.recordDisconnect('kvm-01');
+    expect([tokens.isConnected('kvm-01'), tokens.isConnected('kvm-02')]).toEqual([false, true]);
+    store.recordHello('kvm-01', 'id-1', '0.1.0');
+    store.recordDisconnect(null);
+    expect([tokens.isConnected('kvm-01'), tokens.isConnected('kvm-02')]).toEqual([false, false]);
+  });
+
+  it('re-evaluates every host, reporting only those whose guests changed', () => {
+    new TokenStore(db).create('kvm-02');
+    store.apply('kvm-01', snapshot(1, [guest('a', 'u-1', 'rhel-9.2')]));
+    store.apply('kvm-02', snapshot(1, [guest('b', 'u-2', 'ubuntu-22.04')]));
+    const restarted = new InventoryStore(db);
+    const result = restarted.reevaluateAll((g) => {
+      const text = g.os.evidence[0]?.text ?? null;
+      return {
+        os: text ? { id: text, family: 'linux', distro: text.split('-')[0], version: '', name: text } : null,
+        status: text === 'rhel-9.2' ? 'not-certified' : 'certified',
+        eolDate: null,
+        verdict: { programs: [] },
+      };
+    }, 'catalog-3');
+    expect([...result.keys()]).toEqual(['kvm-01']);
+    expect(db.prepare('SELECT guests, changes FROM catalog_runs').get()).toEqual({ guests: 2, changes: 1 });
+  });
+});
+
 describe('a write the database refuses', () => {
   const NOW = '2026-12-02T10:00:00.000Z';
   const first = () => snapshot(1, [guest('a', 'u-1', 'rhel-8.6'), guest('b', 'u-2', 'ubuntu-22.04')]);
