@@ -28,6 +28,7 @@ describe('parseCommandLine', () => {
       stateDir: AGENT_DEFAULTS.stateDir,
       root: undefined,
       logLevel: AGENT_DEFAULTS.logLevel,
+      watch: true,
     });
   });
 
@@ -47,8 +48,10 @@ describe('parseCommandLine', () => {
       '/fixtures/rhel9',
       '--log-level',
       'debug',
+      '--no-watch',
     ]);
     expect(config).toMatchObject({
+      watch: false,
       driver: 'libvirt',
       intervalSec: 300,
       libvirtUri: 'qemu:///system',

@@ -45,13 +45,29 @@ const MAX_LINE = 64 * 1024;
 /** The stderr a stream keeps for its end's message. */
 const MAX_STREAM_STDERR = 4096;
 
+/**
+ * Runs "$@" while its stdin stays open: `sh` starts the program, and a reader of the pipe from this
+ * process ends it when the pipe closes, which it does when this process dies however it dies
+ * (SIGKILL, a crash) or stop() closes it. A watcher such as `virsh event --loop` writes nothing on
+ * an idle host, so nothing else would ever end it. The program's own arguments never pass through
+ * the shell's parsing ("$@"). sh exits with the program's status, 127 when it was not found.
+ */
+const TIED_TO_STDIN =
+  'exec 3<&0; "$@" <&- & c=$!; (read -r _ <&3; kill "$c" 2>/dev/null) & r=$!; wait "$c"; s=$?; kill "$r" 2>/dev/null; exit "$s"';
+
 /** Runs `program` from this machine, its stdout split into lines (see Runner.stream). */
 export function localStream(program: string, args: readonly string[], onLine: (line: string) => void): Stream {
-  const child = spawn(program, [...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    windowsHide: true,
-    env: { ...process.env, LC_ALL: 'C' },
-  });
+  const tied = process.platform !== 'win32';
+  const child = tied
+    ? spawn('sh', ['-c', TIED_TO_STDIN, 'sh', program, ...args], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: { ...process.env, LC_ALL: 'C' },
+      })
+    : spawn(program, [...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        windowsHide: true,
+        env: { ...process.env, LC_ALL: 'C' },
+      });
   let partial = '';
   let stderr = '';
   child.stdout.setEncoding('utf8');
@@ -69,9 +85,16 @@ export function localStream(program: string, args: readonly string[], onLine: (l
       const error = err.code === 'ENOENT' ? 'ENOENT' : err.code === 'EACCES' ? 'EACCES' : 'OTHER';
       resolve({ stdout: '', stderr: stderr || err.message, code: null, error });
     });
-    child.once('close', (code) => resolve({ stdout: '', stderr, code }));
+    child.once('close', (code) => {
+      // sh's own answers for a program it could not run.
+      if (tied && code === 127) resolve({ stdout: '', stderr, code: null, error: 'ENOENT' });
+      else if (tied && code === 126) resolve({ stdout: '', stderr, code: null, error: 'EACCES' });
+      else resolve({ stdout: '', stderr, code });
+    });
   });
-  return { ended, stop: () => child.kill('SIGTERM') };
+  // A stdin closed early by the program's exit is no error of ours.
+  child.stdin?.on('error', () => {});
+  return { ended, stop: () => (tied ? child.stdin?.end() : child.kill('SIGTERM')) };
 }
 
 /** A Runner on this machine through `child_process.execFile`. `root` prefixes host file paths (a fixture root). */
