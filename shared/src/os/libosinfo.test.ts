@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { identifyGuestOsText } from './identify-guest.js';
+import { isOsinfoName, libosinfoCandidate, osinfoNameCandidate } from './libosinfo.js';
 
 const corpusIds = readFileSync(new URL('./testcases/libosinfo/ids.txt', import.meta.url), 'utf8')
   .split('\n')
@@ -73,5 +74,52 @@ describe('libosinfo ids', () => {
     expect(identifyGuestOsText('http://example.org/someos/1.0')).toBeNull();
     expect(identifyGuestOsText('frib')).toBeNull();
     expect(identifyGuestOsText('http://microsoft.com/win/me')).toBeNull();
+  });
+});
+
+describe('libosinfo ids and names, one rule at a time', () => {
+  const os = (family: string, distro: string, version: string, display: string) => ({
+    family,
+    distro,
+    version,
+    display,
+  });
+
+  it.each([
+    [' http://redhat.com/rhel/9.4 ', os('linux', 'rhel', '9.4', 'Red Hat Enterprise Linux')],
+    ['HTTP://REDHAT.COM/RHEL/9.4', os('linux', 'rhel', '9.4', 'Red Hat Enterprise Linux')],
+    // A version newer than the database: the product path still names the distribution.
+    ['http://redhat.com/rhel/10.9', os('linux', 'rhel', '10.9', 'Red Hat Enterprise Linux')],
+    ['http://opensuse.org/opensuse/tumbleweed', os('linux', 'opensuse-tumbleweed', '', 'openSUSE Tumbleweed')],
+    ['http://opensuse.org/opensuse/factory', os('linux', 'opensuse-tumbleweed', '', 'openSUSE Tumbleweed')],
+    ['http://opensuse.org/opensuse/15.5', os('linux', 'opensuse-leap', '15.5', 'openSUSE Leap')],
+    // libosinfo's one CentOS 7 entry stands for every 7.x; CentOS 6 kept its minor versions.
+    ['http://centos.org/centos/7.0', os('linux', 'centos', '7', 'CentOS')],
+    ['http://centos.org/centos/6.10', os('linux', 'centos', '6.10', 'CentOS')],
+    ['http://centos.org/centos-stream/9', os('linux', 'centos', '9', 'CentOS Stream')],
+    ['http://microsoft.com/win/2k', os('windows', 'windows-server', '2000', 'Windows Server')],
+    ['http://microsoft.com/win/2k3', os('windows', 'windows-server', '2003', 'Windows Server')],
+    ['http://microsoft.com/win/2k12r2', os('windows', 'windows-server', '2012 R2', 'Windows Server')],
+    ['http://microsoft.com/win/2k25', os('windows', 'windows-server', '2025', 'Windows Server')],
+    ['http://microsoft.com/win/10', os('windows', 'windows', '10', 'Windows')],
+    ['http://microsoft.com/win/vista', os('windows', 'windows', 'Vista', 'Windows')],
+    ['http://microsoft.com/win/95', null],
+    ['http://guix.gnu.org/guix/latest', os('linux', 'guix', '', 'Guix')],
+  ])('%j', (id, expected) => {
+    expect(libosinfoCandidate(id)).toEqual(expected);
+  });
+
+  it('reads short ids and names in any case, and no name several entries share', () => {
+    expect(osinfoNameCandidate(' win2k19 ')).toEqual(os('windows', 'windows-server', '2019', 'Windows Server'));
+    expect(osinfoNameCandidate('sle15sp1')).toMatchObject({ distro: 'sle', version: '15.1' });
+    expect(osinfoNameCandidate('Microsoft Windows Server 2019')).toMatchObject({
+      distro: 'windows-server',
+      version: '2019',
+    });
+    expect(osinfoNameCandidate('Guix latest')).toEqual(os('linux', 'guix', '', 'Guix'));
+    expect(isOsinfoName('ORACLE ENTERPRISE LINUX 5.4')).toBe(true);
+    expect(isOsinfoName('openSUSE')).toBe(false);
+    expect(osinfoNameCandidate('openSUSE')).toBeNull();
+    expect(osinfoNameCandidate('nothing')).toBeNull();
   });
 });
