@@ -401,6 +401,20 @@ describe('libvirt driver replaying failures', () => {
   });
 });
 
+describe('libvirt driver reading each domain once per scan', () => {
+  it('lets guests() use the domains hypervisor() read for their types, and reads afresh after', async () => {
+    const driver = libvirtDriver({ uri: uriOf(NODE_07) });
+    const run = standIn(() => undefined);
+    const lists = () => run.calls.filter((args) => args.includes('list')).length;
+    await driver.hypervisor(run);
+    const { guests } = await driver.guests(run);
+    expect(lists()).toBe(1);
+    expect(guests.map((g) => g.name)).toEqual(node07.map((r) => r.name));
+    await driver.guests(run);
+    expect(lists()).toBe(2);
+  });
+});
+
 describe('libvirt driver asking guest agents', () => {
   const driver = libvirtDriver({ uri: uriOf(NODE_07) });
   const rhel = read('rhel7.8-guestinfo', 'guestinfo-os.txt');

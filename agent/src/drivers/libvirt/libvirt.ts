@@ -291,6 +291,12 @@ export function libvirtDriver(options: LibvirtOptions = {}): Driver {
     return { domains, errors };
   };
 
+  /**
+   * The domains hypervisor() read for their types, kept for the guests() that follows it in the same
+   * scan (scanOnce asks them in that order, on one runner): one read of every domain per scan, not two.
+   */
+  const readForTypes = new WeakMap<Runner, ReturnType<typeof describeAll>>();
+
   const askAgent = async (run: Runner, uuid: string, via: AgentCommand): Promise<AgentAnswer> => {
     const args =
       via === 'guestinfo'
@@ -346,11 +352,14 @@ export function libvirtDriver(options: LibvirtOptions = {}): Driver {
       const running = version.hypervisor?.type ?? version.api?.type;
       // Xen connections say what they run; QEMU ones run KVM or TCG guests, which their running
       // domains' types tell; other drivers (the test driver) say it only through their domains.
-      const domainTypes = /^xen$/i.test(running ?? '')
-        ? []
-        : (await describeAll(run)).domains
-            .filter((d) => !/^qemu$/i.test(running ?? '') || d.state === 'running')
-            .map((d) => d.domain.domainType);
+      let domainTypes: string[] = [];
+      if (!/^xen$/i.test(running ?? '')) {
+        const read = describeAll(run);
+        readForTypes.set(run, read);
+        domainTypes = (await read).domains
+          .filter((d) => !/^qemu$/i.test(running ?? '') || d.state === 'running')
+          .map((d) => d.domain.domainType);
+      }
       const hypervisor: Hypervisor = {
         driver: DRIVER,
         product: hypervisorProduct(running, parseCapabilities(capabilitiesText).domainTypes, domainTypes),
@@ -374,7 +383,9 @@ export function libvirtDriver(options: LibvirtOptions = {}): Driver {
     },
 
     async guests(run): Promise<GuestScan> {
-      const { domains, errors } = await describeAll(run);
+      const read = readForTypes.get(run);
+      readForTypes.delete(run);
+      const { domains, errors } = await (read ?? describeAll(run));
       const running = domains.filter((d) => d.state === 'running').map((d) => d.domain.uuid);
       const answers = await askAgents(run, running);
       const guests: Guest[] = [];
