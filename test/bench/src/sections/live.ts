@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type DemoGuest, nodeXml } from '../../../../collector/dist/demo/fleet.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../chromium.js';
 import {
   AGENT_CLI,
   type Child,
@@ -124,8 +125,6 @@ function startAgent(agentUrl: string, token: string, nodeFile: string, dir: stri
   };
 }
 
-const CHROMIUM = '/usr/bin/chromium';
-
 /** An open live page in headless Chromium (playwright-core), when both are here and the collector serves one. */
 interface OpenPage {
   /** Resolves with Date.now() when the guest's OS cell shows `text`. */
@@ -148,16 +147,7 @@ async function openLivePage(url: string, dir: string): Promise<OpenPage | string
   const browser = await pw.chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--disable-quic',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
+    args: CHROMIUM_ARGS,
   });
   const page = browser.pages()[0] ?? (await browser.newPage());
   await page.goto(`${url}/#/guests`);
