@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { identifyHypervisor } from '@hvmap/shared';
 import type { Logger } from 'pino';
+import { Poller, type PollScan } from './agentless/poller.js';
 import { AlertEngine } from './alerts/engine.js';
 import type { WebhookOptions } from './alerts/notify.js';
 import { defaultAccess, isLoopback } from './api/access.js';
@@ -47,6 +48,11 @@ export const COLLECTOR_DEFAULTS = {
   retentionDays: 90,
   /** A connection that has not sent complete request headers (or finished TLS) by then is closed. */
   headersTimeoutMs: 10_000,
+  /** Hosts polled over SSH at once (serve --poll). */
+  pollParallel: 8,
+  maxPollDeadlineMs: 120_000,
+  /** The first poll of each listed host starts within this long after start (spread, not all at once). */
+  firstPollWithinMs: 5_000,
 } as const;
 
 /** The catalog data files shipped with the collector. */
@@ -87,7 +93,20 @@ export interface CollectorOptions {
   maxChangesPerHost?: number;
   retentionDays?: number;
   headersTimeoutMs?: number;
+  /** Hosts read over SSH on the scan interval instead of by an agent (`serve --poll FILE`). */
+  poll?: PollSettings;
   logger: Logger;
+}
+
+export interface PollSettings {
+  file: string;
+  /** The login of lines that name none (USER@ omitted). */
+  defaultUser: string;
+  scan: PollScan;
+  /** Polls running at once (default COLLECTOR_DEFAULTS.pollParallel). */
+  parallel?: number;
+  /** A poll still running after this long is ended (default: the scan interval, at most 120 s). */
+  deadlineMs?: number;
 }
 
 /** What the collector announces as the map moves (the live page and alerts listen here). */
@@ -107,6 +126,8 @@ export interface RunningCollector {
   tokens: TokenStore;
   store: InventoryStore;
   sessions: AgentSessions;
+  /** The hosts polled over SSH (`serve --poll`); `reload()` follows an edited poll file. */
+  poller: Poller | null;
   evaluator: Evaluator;
   alerts: AlertEngine;
   events: EventEmitter<CollectorEvents>;
@@ -234,12 +255,37 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     if (sessions.connected) sessions.closeRevoked(tokens.revokedNames());
   }, 1000);
   revocations.unref();
+  const poller = options.poll
+    ? new Poller({
+        file: options.poll.file,
+        defaultUser: options.poll.defaultUser,
+        scan: options.poll.scan,
+        intervalMs: intervalSec * 1000,
+        parallel: options.poll.parallel ?? COLLECTOR_DEFAULTS.pollParallel,
+        deadlineMs: options.poll.deadlineMs ?? Math.min(intervalSec * 1000, COLLECTOR_DEFAULTS.maxPollDeadlineMs),
+        firstPollWithinMs: Math.min(intervalSec * 1000, COLLECTOR_DEFAULTS.firstPollWithinMs),
+        sessions,
+        store,
+        tokens,
+        maxGuestsPerHost: options.maxGuestsPerHost ?? COLLECTOR_DEFAULTS.maxGuestsPerHost,
+        logger: logger.child({ component: 'poll' }),
+      })
+    : null;
+  // What the page and the API call connected: an agent holding its connection, a polled host whose
+  // last poll read it. The count stays the agents' (the summary counts polled hosts apart).
+  const live = {
+    counters: sessions.counters,
+    isConnected: (name: string) => sessions.isConnected(name) || Boolean(poller?.isReachable(name)),
+    get connected() {
+      return sessions.connected;
+    },
+  };
   const operators = new OperatorTokens(db);
   const connections = newConnectionCounters();
   const access = defaultAccess(host, options.trustProxyHeader);
   const web = new Web({
     db,
-    sessions,
+    sessions: live,
     operators,
     access: { ...access, requireToken: options.requireOperatorToken ?? access.requireToken },
     events,
@@ -273,6 +319,19 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     undoCreation();
     throw err;
   }
+  // Polling starts once the port is ours: a second collector on this database never got this far.
+  if (poller) {
+    const loaded = poller.load();
+    if (!loaded.ok) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      web.close();
+      alerts.close();
+      db.close();
+      unlock();
+      undoCreation();
+      throw new PollFileError(loaded.error);
+    }
+  }
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const secure = options.tls ? 's' : '';
   const url = `http${secure}://${hostPart}:${address.port}`;
@@ -286,6 +345,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     tokens,
     store,
     sessions,
+    poller,
     evaluator,
     alerts,
     events,
@@ -309,6 +369,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       return { ok: true, version: next.version, changedGuests };
     },
     async close() {
+      poller?.close();
       clearInterval(revocations);
       clearInterval(pruning);
       web.close();
@@ -320,4 +381,9 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       unlock();
     },
   };
+}
+
+/** The poll file given at start does not parse: refused with its line, nothing polled. */
+export class PollFileError extends Error {
+  readonly code = 'POLL_FILE_INVALID';
 }

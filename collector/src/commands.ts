@@ -4,18 +4,24 @@ import path from 'node:path';
 import { DRIVERS, formatTable, identify } from '@hvmap/agent';
 import { identifyGuestOsText, identifyHypervisorText } from '@hvmap/shared';
 import { Command, CommanderError, Option, type OptionValues } from 'commander';
-import { scanOverSsh } from './agentless/scan.js';
+import { pollOverSsh, SCAN_DEFAULTS, scanOverSsh } from './agentless/scan.js';
 import { type AlertRecord, AlertStore, listAlerts } from './alerts/store.js';
 import { OperatorTokens } from './api/operators.js';
 import { formatView, getJson, VIEWS, type ViewName, viewFromCollector, viewFromDb } from './api/report-views.js';
 import { findGaps, type Gaps, writeGapTemplates } from './catalog/gaps.js';
 import { programNames, validateCatalogDir } from './catalog/load.js';
-import { COLLECTOR_DEFAULTS, loadCollectorCatalog, SHIPPED_CATALOG_DIR, startCollector } from './collector.js';
+import {
+  COLLECTOR_DEFAULTS,
+  loadCollectorCatalog,
+  PollFileError,
+  SHIPPED_CATALOG_DIR,
+  startCollector,
+} from './collector.js';
 import { evaluate } from './compat/evaluate.js';
 import { explain } from './compat/explain.js';
 import { runDemo } from './demo/demo.js';
 import { buildAgentBundle, MIN_NODE_MAJOR } from './install/bundle.js';
-import { INSTALL_DEFAULTS, registerInstallCommands } from './install/command.js';
+import { defaultSshAuth, INSTALL_DEFAULTS, registerInstallCommands } from './install/command.js';
 import { KnownHostsFile } from './install/known-hosts.js';
 import type { SshAuth } from './install/ssh.js';
 import { parseTarget, type Target } from './install/target.js';
@@ -136,9 +142,28 @@ export function buildProgram(): Command {
       'forget removed guests, change rows and resolved alerts older than this',
       String(COLLECTOR_DEFAULTS.retentionDays),
     )
+    .option(
+      '--poll <file>',
+      'agentless: read the hosts in FILE over SSH on the scan interval (lines: USER@HOST[:PORT] [name=] [identity=] [libvirt-uri=] [driver=]; SIGHUP rereads it)',
+    )
+    .option('--known-hosts <file>', 'known_hosts checked for polled hosts (unknown and changed keys are refused)')
+    .option(
+      '--identity <key>',
+      'private key for polled hosts whose line names none (default: ssh-agent, else ~/.ssh/id_*)',
+    )
+    .option('--poll-parallel <n>', 'hosts polled at once', String(COLLECTOR_DEFAULTS.pollParallel))
+    .option(
+      '--poll-deadline <seconds>',
+      'end a poll still running after this long (default: the interval, at most 120)',
+    )
     .option('--config <file>', 'JSON file of these options by their long names (listen, db, webhook, ...); flags win')
     .action(async (_opts, command: Command) => {
       const opts = withConfigFile(command);
+      if (!opts.poll && (opts.knownHosts || opts.identity || opts.pollDeadline))
+        throw new UsageError('--known-hosts, --identity and --poll-deadline go with --poll FILE');
+      if (opts.poll && !existsSync(opts.poll)) throw new UsageError(`--poll ${opts.poll}: no such file`);
+      if (opts.identity && !existsSync(opts.identity))
+        throw new UsageError(`--identity ${opts.identity}: no such file`);
       const logger = createLogger();
       for (const url of opts.webhook as string[]) {
         if (!/^https?:\/\//.test(url)) throw new UsageError(`--webhook must be an http(s) URL, got "${url}"`);
@@ -173,9 +198,22 @@ export function buildProgram(): Command {
           urls: opts.webhook,
           secret: opts.webhookSecretFile ? readFileSync(opts.webhookSecretFile, 'utf8').trim() : undefined,
         },
+        poll: opts.poll
+          ? {
+              file: path.resolve(opts.poll),
+              defaultUser: process.env.USER ?? 'root',
+              scan: pollOverSsh({
+                knownHosts: new KnownHostsFile(path.resolve(opts.knownHosts ?? INSTALL_DEFAULTS.knownHosts)),
+                auth: defaultSshAuth(opts.identity, process.env),
+                connectTimeoutMs: SCAN_DEFAULTS.connectTimeoutSec * 1000,
+              }),
+              parallel: positiveInt(opts.pollParallel, '--poll-parallel'),
+              deadlineMs: opts.pollDeadline ? positiveInt(opts.pollDeadline, '--poll-deadline') * 1000 : undefined,
+            }
+          : undefined,
         logger,
       });
-      // SIGHUP reloads the catalog without a restart (after `hvmap catalog validate DIR`).
+      // SIGHUP reloads the catalog without a restart (after `hvmap catalog validate DIR`), and the poll file.
       const onHup = () => {
         const result = collector.reloadCatalog();
         print(
@@ -183,6 +221,8 @@ export function buildProgram(): Command {
             ? `catalog ${result.version} in force; ${result.changedGuests} changes`
             : `catalog refused: ${result.error}`,
         );
+        const polled = collector.poller?.load();
+        if (polled) print(polled.ok ? `polling ${polled.hosts} hosts over SSH` : `poll file refused: ${polled.error}`);
       };
       process.on('SIGHUP', onHup);
       print(
@@ -282,7 +322,11 @@ export function buildProgram(): Command {
     .option('--accept-new-host-key', 'accept and record the key of a host known_hosts does not list')
     .option('--driver <name>', `auto, or one of ${DRIVERS.map((d) => d.name).join(', ')}`, 'auto')
     .option('--libvirt-uri <uri>', 'libvirt connection URI on the host, e.g. qemu:///system (read-only is enough)')
-    .option('--connect-timeout <seconds>', 'give up on a host that does not answer SSH in this long', '15')
+    .option(
+      '--connect-timeout <seconds>',
+      'give up on a host that does not answer SSH in this long',
+      String(SCAN_DEFAULTS.connectTimeoutSec),
+    )
     .option('--json', 'print the inventory as JSON (as hvmap-agent scan --json does)')
     .action(async (opts) => {
       if (opts.driver !== 'auto' && !DRIVERS.some((d) => d.name === opts.driver))
@@ -299,14 +343,7 @@ export function buildProgram(): Command {
       } catch (err) {
         throw new UsageError(`--ssh: ${(err as Error).message}`);
       }
-      const auth: SshAuth = {};
-      if (opts.identity) {
-        if (!existsSync(opts.identity)) throw new UsageError(`--identity ${opts.identity}: no such file`);
-        auth.identity = opts.identity;
-      } else if (process.env.SSH_AUTH_SOCK) auth.agent = process.env.SSH_AUTH_SOCK;
-      else auth.identity = INSTALL_DEFAULTS.defaultKeys.find((k) => existsSync(k));
-      if (!auth.identity && !auth.agent)
-        throw new UsageError('no way to log in: pass --identity KEY or run an ssh-agent (SSH_AUTH_SOCK)');
+      const auth = sshLogin(opts.identity);
       const inventory = identify(
         await scanOverSsh({
           target,
@@ -723,6 +760,15 @@ function withConfigFile(command: Command): OptionValues {
   return opts;
 }
 
+/** How `scan --ssh` logs in: --identity, else the ssh-agent, else ssh's default keys. */
+function sshLogin(identity: string | undefined): SshAuth {
+  if (identity && !existsSync(identity)) throw new UsageError(`--identity ${identity}: no such file`);
+  const auth = defaultSshAuth(identity, process.env);
+  if (!auth.identity && !auth.agent)
+    throw new UsageError('no way to log in: pass --identity KEY or run an ssh-agent (SSH_AUTH_SOCK)');
+  return auth;
+}
+
 function positiveInt(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive integer, got "${value}"`);
@@ -749,7 +795,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     // Refused as configured (a listen without TLS, a key that does not match, a --db that is not
     // hvmap's): bad usage too.
-    if (err instanceof ListenError || err instanceof DatabaseFileError) {
+    if (err instanceof ListenError || err instanceof DatabaseFileError || err instanceof PollFileError) {
       process.stderr.write(`hvmap: ${err.message} (${err.code})\n`);
       return 2;
     }

@@ -3,12 +3,20 @@
  * the host (DESIGN.md "Agentless"). The connection is the installer's: known_hosts checked, an
  * unknown key refused unless accepted, a changed key always refused.
  */
+import { homedir } from 'node:os';
 import { DEFAULT_COMMAND_TIMEOUT_MS, DRIVERS, type InventoryBody, scanOnce } from '@hvmap/agent';
+import { expandHome } from '../install/command.js';
 import type { KnownHostsFile } from '../install/known-hosts.js';
 import { connectSsh, type SshAuth } from '../install/ssh.js';
 import type { Target } from '../install/target.js';
 import { remoteHostFacts } from './host-facts.js';
+import type { PollScan } from './poller.js';
 import { sshRunner } from './ssh-runner.js';
+
+export const SCAN_DEFAULTS = {
+  /** A host that has not finished the SSH handshake by then is given up (SSH_UNREACHABLE). */
+  connectTimeoutSec: 15,
+} as const;
 
 export interface SshScanOptions {
   target: Target;
@@ -20,6 +28,8 @@ export interface SshScanOptions {
   driver: string;
   libvirtUri?: string;
   connectTimeoutMs: number;
+  /** Ends the scan: the connection is closed, so a command hung on the host gives up its wait. */
+  signal?: AbortSignal;
 }
 
 /** Scans one host over SSH; throws the installer's InstallError (with its stable code) when it cannot log in. */
@@ -35,7 +45,10 @@ export async function scanOverSsh(options: SshScanOptions): Promise<InventoryBod
     readyTimeoutMs: options.connectTimeoutMs,
     stepTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
   });
+  const close = () => remote.close();
+  options.signal?.addEventListener('abort', close, { once: true });
   try {
+    options.signal?.throwIfAborted();
     const runner = sshRunner(remote);
     const entries = options.driver === 'auto' ? DRIVERS : DRIVERS.filter((d) => d.name === options.driver);
     const drivers = entries.map((d) => d.create({ libvirtUri: options.libvirtUri }));
@@ -44,6 +57,30 @@ export async function scanOverSsh(options: SshScanOptions): Promise<InventoryBod
       hostFacts: await remoteHostFacts(runner),
     });
   } finally {
+    options.signal?.removeEventListener('abort', close);
     remote.close();
   }
+}
+
+/**
+ * How `serve --poll` reads a host: as `scan --ssh`, but never accepting a host key known_hosts does
+ * not hold (nobody is there to check its fingerprint); a line's `identity=` wins over the default login.
+ */
+export function pollOverSsh(settings: {
+  knownHosts: KnownHostsFile;
+  auth: SshAuth;
+  connectTimeoutMs: number;
+}): PollScan {
+  return (target, signal) =>
+    scanOverSsh({
+      target,
+      auth: target.identity ? { identity: expandHome(target.identity, homedir()) } : settings.auth,
+      knownHosts: settings.knownHosts,
+      acceptNewHostKey: false,
+      acceptFingerprints: [],
+      driver: target.driver,
+      libvirtUri: target.libvirtUri,
+      connectTimeoutMs: settings.connectTimeoutMs,
+      signal,
+    });
 }

@@ -29,6 +29,8 @@ export interface HostState {
   hostname: string;
   hypervisorName: string | null;
   lastContact: string;
+  /** Why the collector's last poll of this host over SSH failed (null: not polled, or it read the host). */
+  pollError: string | null;
   partial: boolean;
   errors: { driver: string; code: string; message: string }[];
   guests: {
@@ -102,7 +104,12 @@ export function desiredAlerts(host: HostState, policy: AlertPolicy): DesiredAler
     add('agent-error', null, 'warning', `agent on ${host.hostname} reports errors: ${what}`);
   }
   if (policy.now - Date.parse(host.lastContact) > policy.silentAfterMs) {
-    add('host-silent', null, 'critical', `${host.hostname} has not reported since ${host.lastContact}`);
+    add(
+      'host-silent',
+      null,
+      'critical',
+      `${host.hostname} has not reported since ${host.lastContact}${host.pollError ? `: ${host.pollError}` : ''}`,
+    );
   }
   return out;
 }

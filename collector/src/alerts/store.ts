@@ -99,7 +99,8 @@ export class AlertStore {
     this.stmts = {
       host: db.prepare(
         `SELECT hostname, hypervisor_name, last_contact_at, partial, errors_json,
-                EXISTS (SELECT 1 FROM hosts o WHERE o.hostname = hosts.hostname AND o.agent_name != hosts.agent_name) AS shared
+                EXISTS (SELECT 1 FROM hosts o WHERE o.hostname = hosts.hostname AND o.agent_name != hosts.agent_name) AS shared,
+                (SELECT poll_error FROM agents WHERE agents.name = hosts.agent_name) AS poll_error
          FROM hosts WHERE agent_name = ?`,
       ),
       guests: db.prepare(
@@ -146,6 +147,7 @@ export class AlertStore {
           partial: number;
           errors_json: string;
           shared: number;
+          poll_error: string | null;
         }
       | undefined;
     if (!host) return null;
@@ -169,6 +171,7 @@ export class AlertStore {
       hostname: host.shared ? `${host.hostname} [agent ${agentName}]` : host.hostname,
       hypervisorName: host.hypervisor_name,
       lastContact: host.last_contact_at,
+      pollError: host.poll_error,
       partial: host.partial === 1,
       errors: JSON.parse(host.errors_json),
       guests: guests.map((g) => ({

@@ -125,7 +125,7 @@ describe('GET /api/summary', () => {
       unknown: count((e) => e.status === 'unknown'),
       eol: count((e) => e.eol),
     });
-    expect(s.agents).toEqual({ active: 3, connected: 3 });
+    expect(s.agents).toEqual({ active: 3, connected: 3, polled: 0, pollsFailing: 0 });
     expect(s.alerts.firing).toBeGreaterThan(0);
     expect(s.catalogVersion).toBe(collector.evaluator.catalogVersion);
   });

@@ -73,8 +73,10 @@ export const MATRIX_COLUMNS: Column<MatrixRow>[] = [
 
 export const AGENT_COLUMNS: Column<AgentView>[] = [
   { csv: 'name', table: 'agent', value: (a) => a.name },
+  { csv: 'kind', table: 'kind', value: (a) => a.kind },
   { csv: 'host', table: 'host', value: (a) => a.host },
   { csv: 'connected', table: 'connected', value: (a) => (a.connected ? 'yes' : 'no') },
+  { csv: 'poll_error', table: 'poll error', value: (a) => a.pollError },
   { csv: 'agent_id', value: (a) => a.agentId },
   { csv: 'version', table: 'version', value: (a) => a.version },
   { csv: 'last_contact', table: 'last contact', value: (a) => a.lastContact },

@@ -144,10 +144,15 @@ export interface MatrixView {
 
 export interface AgentView {
   name: string;
+  /** `agent`: an hvmap-agent with a token; `ssh`: a host the collector polls (serve --poll). */
+  kind: 'agent' | 'ssh';
   agentId: string | null;
   version: string | null;
   host: string | null;
+  /** An agent: holds its connection now; a polled host: its last poll read it. */
   connected: boolean;
+  /** Why the last poll of a polled host failed (null otherwise). */
+  pollError: string | null;
   createdAt: string;
   revokedAt: string | null;
   lastHello: string | null;
@@ -158,7 +163,8 @@ export interface AgentView {
 export interface SummaryView {
   hosts: number;
   guests: StatusCounts;
-  agents: { active: number; connected: number };
+  /** Agents: tokens not revoked, and connections held; polled: hosts read over SSH, and those whose last poll failed. */
+  agents: { active: number; connected: number; polled: number; pollsFailing: number };
   alerts: { firing: number; critical: number; warning: number };
 }
 
@@ -552,12 +558,12 @@ export function guestDetail(db: Db, host: string, key: string): GuestDetail | nu
   };
 }
 
-/** Agents (one per token), with their host and whether they are connected now. */
+/** Agents (one per token, and one per polled host), with their host and whether they are connected now. */
 export function listAgents(db: Db, live: LiveState, req: PageRequest): Page<AgentView> {
   const total = (db.prepare('SELECT COUNT(*) AS n FROM agents').get() as { n: number }).n;
   const rows = db
     .prepare(
-      `SELECT a.name, a.agent_id, a.agent_version, a.created_at, a.revoked_at, a.last_hello_at, a.last_seq,
+      `SELECT a.name, a.kind, a.poll_error, a.agent_id, a.agent_version, a.created_at, a.revoked_at, a.last_hello_at, a.last_seq,
               h.hostname, h.last_contact_at
        FROM agents a LEFT JOIN hosts h ON h.agent_name = a.name ORDER BY a.name LIMIT ? OFFSET ?`,
     )
@@ -565,10 +571,12 @@ export function listAgents(db: Db, live: LiveState, req: PageRequest): Page<Agen
   return page(
     rows.map((r) => ({
       name: r.name as string,
+      kind: r.kind as AgentView['kind'],
       agentId: r.agent_id as string | null,
       version: r.agent_version as string | null,
       host: r.hostname as string | null,
       connected: live.isConnected(r.name as string),
+      pollError: r.poll_error as string | null,
       createdAt: r.created_at as string,
       revokedAt: r.revoked_at as string | null,
       lastHello: r.last_hello_at as string | null,
@@ -594,7 +602,13 @@ export function readSummary(db: Db, live: LiveState, guests: StatusCounts): Summ
     hosts: (db.prepare('SELECT COUNT(*) AS n FROM hosts').get() as { n: number }).n,
     guests,
     agents: {
-      active: (db.prepare('SELECT COUNT(*) AS n FROM agents WHERE revoked_at IS NULL').get() as { n: number }).n,
+      ...(db
+        .prepare(
+          `SELECT COUNT(*) FILTER (WHERE kind = 'agent') AS active, COUNT(*) FILTER (WHERE kind = 'ssh') AS polled,
+                  COUNT(*) FILTER (WHERE kind = 'ssh' AND poll_error IS NOT NULL) AS pollsFailing
+           FROM agents WHERE revoked_at IS NULL`,
+        )
+        .get() as { active: number; polled: number; pollsFailing: number }),
       connected: live.connected,
     },
     alerts,

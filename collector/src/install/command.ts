@@ -271,15 +271,8 @@ async function resolveAuth(
     t.identity = expandHome(t.identity, io.env.HOME ?? homedir());
     if (!existsSync(t.identity)) throw usage(`identity=${t.identity} for ${targetLabel(t)}: no such file`);
   }
-  const auth: SshAuth = {};
-  if (opts.identity) {
-    if (!existsSync(opts.identity)) throw usage(`--identity ${opts.identity}: no such file`);
-    auth.identity = opts.identity;
-  } else if (io.env.SSH_AUTH_SOCK) {
-    auth.agent = io.env.SSH_AUTH_SOCK;
-  } else {
-    auth.identity = INSTALL_DEFAULTS.defaultKeys.find((k) => existsSync(k));
-  }
+  if (opts.identity && !existsSync(opts.identity)) throw usage(`--identity ${opts.identity}: no such file`);
+  const auth = defaultSshAuth(opts.identity, io.env);
   if (opts.passwordPrompt) {
     if (!io.interactive) throw usage('--password-prompt needs a terminal to ask on');
     auth.password = await io.ask('SSH password (used for every host): ', { hidden: true });
@@ -291,7 +284,14 @@ async function resolveAuth(
 }
 
 /** `~/key` as a shell would read it: hosts files are written by people used to ssh's config. */
-function expandHome(file: string, home: string): string {
+/** --identity when given, else the ssh-agent at SSH_AUTH_SOCK, else the first of ssh's default keys there is. */
+export function defaultSshAuth(identity: string | undefined, env: NodeJS.ProcessEnv): SshAuth {
+  if (identity) return { identity };
+  if (env.SSH_AUTH_SOCK) return { agent: env.SSH_AUTH_SOCK };
+  return { identity: INSTALL_DEFAULTS.defaultKeys.find((k) => existsSync(k)) };
+}
+
+export function expandHome(file: string, home: string): string {
   return file === '~' || file.startsWith('~/') ? path.join(home, file.slice(1)) : file;
 }
 

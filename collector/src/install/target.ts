@@ -7,6 +7,8 @@ export interface Target {
   name: string;
   /** Private key for this host, overriding `--identity`. */
   identity?: string;
+  /** The other `KEY=VALUE` settings its file line gave, of those the file's reader allows. */
+  settings?: Record<string, string>;
 }
 
 /** What `USER@HOST[:PORT]` looks like in messages: the port only when it is not 22. */
@@ -53,9 +55,10 @@ export function parseTarget(text: string, defaultUser: string): Target {
 
 /**
  * The `--hosts` file: one host a line, `USER@HOST[:PORT]` then optional `name=TOKEN_NAME` and
- * `identity=KEY_FILE`; `#` starts a comment. Errors name the line.
+ * `identity=KEY_FILE` (and the `extraKeys` a reader allows, into `settings`: `serve --poll` takes
+ * `libvirt-uri=`); `#` starts a comment. Errors name the line.
  */
-export function parseHostsFile(text: string, defaultUser: string): Target[] {
+export function parseHostsFile(text: string, defaultUser: string, extraKeys: readonly string[] = []): Target[] {
   const targets: Target[] = [];
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
@@ -71,7 +74,11 @@ export function parseHostsFile(text: string, defaultUser: string): Target[] {
         if (eq <= 0 || !value) throw new Error(`"${setting}" is not KEY=VALUE`);
         if (key === 'name') target.name = value;
         else if (key === 'identity') target.identity = value;
-        else throw new Error(`unknown setting "${key}"; expected name= or identity=`);
+        else if (extraKeys.includes(key)) target.settings = { ...target.settings, [key]: value };
+        else
+          throw new Error(
+            `unknown setting "${key}"; expected ${['name', 'identity', ...extraKeys].map((k) => `${k}=`).join(', ')}`,
+          );
       }
       targets.push(target);
     } catch (err) {

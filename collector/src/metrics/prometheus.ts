@@ -57,6 +57,10 @@ export function renderMetrics(src: MetricsSource): string {
   metric('hvmap_agents_connected', 'gauge', 'Agents holding a connection now.', [
     `hvmap_agents_connected ${summary.agents.connected}`,
   ]);
+  metric('hvmap_polled_hosts', 'gauge', 'Hosts the collector polls over SSH, by how their last poll ended.', [
+    `hvmap_polled_hosts{state="ok"} ${summary.agents.polled - summary.agents.pollsFailing}`,
+    `hvmap_polled_hosts{state="failing"} ${summary.agents.pollsFailing}`,
+  ]);
   metric('hvmap_agent_tokens_active', 'gauge', 'Agent tokens not revoked.', [
     `hvmap_agent_tokens_active ${summary.agents.active}`,
   ]);

@@ -234,14 +234,36 @@ export class AgentSessions {
     }
   }
 
-  private ingest(socket: WebSocket, agentName: string, inventory: Inventory, log: Logger): void {
+  /**
+   * Evaluates and stores one snapshot, an agent's or a polled host's: the changes, or null for a seq
+   * already stored. Throws when the store refuses it (nothing is then stored).
+   */
+  storeSnapshot(agentName: string, inventory: Inventory): Change[] | null {
     const { store, evaluator } = this.options;
+    const started = performance.now();
+    const evaluated = evaluator.evaluateInventory(inventory);
+    this.options.observeEvaluation?.((performance.now() - started) / 1000);
+    const changes = store.apply(agentName, evaluated);
+    if (changes === null) this.counters.snapshotsDuplicate++;
+    else this.counters.snapshotsStored++;
+    return changes;
+  }
+
+  /** Tells the live map and alerts what a stored snapshot changed (after its sender was answered). */
+  announce(agentName: string, inventory: Inventory, changes: Change[] | null, log: Logger): void {
+    if (changes?.length) {
+      log.info(
+        { seq: inventory.seq, changes: changes.length, guests: inventory.guests.length, partial: inventory.partial },
+        'snapshot stored',
+      );
+      this.options.onChanges?.(agentName, changes);
+    }
+  }
+
+  private ingest(socket: WebSocket, agentName: string, inventory: Inventory, log: Logger): void {
     let changes: Change[] | null;
     try {
-      const started = performance.now();
-      const evaluated = evaluator.evaluateInventory(inventory);
-      this.options.observeEvaluation?.((performance.now() - started) / 1000);
-      changes = store.apply(agentName, evaluated);
+      changes = this.storeSnapshot(agentName, inventory);
     } catch (err) {
       // Not acknowledged, and the connection closed: the agent keeps the snapshot, reconnects with
       // backoff and resends it, until the store takes it (disk space back, database writable again).
@@ -254,16 +276,8 @@ export class AgentSessions {
       socket.close(CLOSE_CODES.storeFailed, 'STORE_FAILED');
       return;
     }
-    if (changes === null) this.counters.snapshotsDuplicate++;
-    else this.counters.snapshotsStored++;
     send(socket, { type: 'ack', seq: inventory.seq });
-    if (changes?.length) {
-      log.info(
-        { seq: inventory.seq, changes: changes.length, guests: inventory.guests.length, partial: inventory.partial },
-        'snapshot stored',
-      );
-      this.options.onChanges?.(agentName, changes);
-    }
+    this.announce(agentName, inventory, changes, log);
   }
 }
 

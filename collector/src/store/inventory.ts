@@ -197,6 +197,9 @@ export class InventoryStore {
       setSeq: db.prepare('UPDATE agents SET last_seq = ? WHERE name = ?'),
       hello: db.prepare('UPDATE agents SET agent_id = ?, agent_version = ?, last_hello_at = ? WHERE name = ?'),
       connected: db.prepare('UPDATE agents SET connected_at = ? WHERE name = ?'),
+      pollResult: db.prepare(
+        'UPDATE agents SET poll_error = ?, connected_at = ?, last_hello_at = COALESCE(?, last_hello_at) WHERE name = ?',
+      ),
       removedBeyondCap: db.prepare(
         `SELECT id, guest_key FROM guests WHERE host_id = ? AND removed_at IS NOT NULL
          ORDER BY removed_at DESC, id DESC LIMIT -1 OFFSET ?`,
@@ -245,6 +248,15 @@ export class InventoryStore {
   recordDisconnect(agentName: string | null): void {
     if (agentName === null) this.db.prepare('UPDATE agents SET connected_at = NULL').run();
     else this.stmts.connected.run(null, agentName);
+  }
+
+  /**
+   * How a poll over SSH of this host ended: `error` null for one that read the host (it then counts as
+   * connected, as an agent holding its connection), else why it failed (host-silent's reason).
+   */
+  recordPoll(agentName: string, error: string | null): void {
+    const now = error === null ? new Date().toISOString() : null;
+    this.stmts.pollResult.run(error, now, now, agentName);
   }
 
   /** A heartbeat: the host is alive and unchanged. */

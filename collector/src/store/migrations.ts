@@ -163,4 +163,15 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       );
     `,
   },
+  {
+    version: 7,
+    name: 'hosts polled over SSH',
+    sql: `
+      -- 'agent': a token an hvmap-agent presents; 'ssh': a host the collector polls (serve --poll),
+      -- which has no token (its token_hash is 'polled:NAME', never a SHA-256 in hex, so no token
+      -- matches it). poll_error: why the last poll failed (NULL after a good one), host-silent's reason.
+      ALTER TABLE agents ADD COLUMN kind TEXT NOT NULL DEFAULT 'agent';
+      ALTER TABLE agents ADD COLUMN poll_error TEXT;
+    `,
+  },
 ];

@@ -34,11 +34,16 @@ export class TokenStore {
     if (!NAME_PATTERN.test(name)) {
       throw new TokenError('TOKEN_NAME_INVALID', `token name "${name}" must be 1-128 of A-Z a-z 0-9 . _ -`);
     }
-    const existing = this.db.prepare('SELECT revoked_at FROM agents WHERE name = ?').get(name) as
-      | { revoked_at: string | null }
+    const existing = this.db.prepare('SELECT revoked_at, kind FROM agents WHERE name = ?').get(name) as
+      | { revoked_at: string | null; kind: string }
       | undefined;
     if (existing && !existing.revoked_at) {
-      throw new TokenError('TOKEN_NAME_TAKEN', `an active token named "${name}" exists; revoke it first`);
+      throw new TokenError(
+        'TOKEN_NAME_TAKEN',
+        existing.kind === 'ssh'
+          ? `"${name}" is a host the collector polls over SSH (serve --poll); give the agent another name`
+          : `an active token named "${name}" exists; revoke it first`,
+      );
     }
     const token = `hvm_${randomBytes(32).toString('base64url')}`;
     const now = new Date().toISOString();
@@ -47,7 +52,7 @@ export class TokenStore {
       .prepare(
         `INSERT INTO agents (name, token_hash, created_at) VALUES (?, ?, ?)
          ON CONFLICT(name) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at,
-           revoked_at = NULL, agent_id = NULL`,
+           revoked_at = NULL, agent_id = NULL, kind = 'agent', poll_error = NULL`,
       )
       .run(name, hashToken(token), now);
     return { name, token };
@@ -56,7 +61,9 @@ export class TokenStore {
   list(): TokenInfo[] {
     return (
       this.db
-        .prepare('SELECT name, created_at, revoked_at, agent_id, last_hello_at FROM agents ORDER BY name')
+        .prepare(
+          "SELECT name, created_at, revoked_at, agent_id, last_hello_at FROM agents WHERE kind = 'agent' ORDER BY name",
+        )
         .all() as {
         name: string;
         created_at: string;
@@ -75,7 +82,7 @@ export class TokenStore {
 
   revoke(name: string): void {
     const res = this.db
-      .prepare('UPDATE agents SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL')
+      .prepare("UPDATE agents SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL AND kind = 'agent'")
       .run(new Date().toISOString(), name);
     if (res.changes === 0) throw new TokenError('TOKEN_NOT_FOUND', `no active token named "${name}"`);
   }
@@ -93,6 +100,43 @@ export class TokenStore {
     return (this.db.prepare('SELECT name FROM agents WHERE revoked_at IS NOT NULL').all() as { name: string }[]).map(
       (r) => r.name,
     );
+  }
+
+  /**
+   * Makes `names` the hosts polled over SSH: new ones are added (kind `ssh`), those no longer listed
+   * are retired as a revoked token is (their host stays on the map with what it last reported).
+   * Returns the names refused because an agent's token holds them.
+   */
+  setPolledHosts(names: readonly string[]): string[] {
+    const now = new Date().toISOString();
+    const refused: string[] = [];
+    this.db.transaction(() => {
+      const rows = this.db.prepare('SELECT name, kind, revoked_at FROM agents').all() as {
+        name: string;
+        kind: string;
+        revoked_at: string | null;
+      }[];
+      const byName = new Map(rows.map((r) => [r.name, r]));
+      const listed = new Set(names);
+      for (const name of names) {
+        const row = byName.get(name);
+        if (row && row.kind === 'agent' && !row.revoked_at) {
+          refused.push(name);
+          continue;
+        }
+        this.db
+          .prepare(
+            `INSERT INTO agents (name, token_hash, created_at, kind) VALUES (?, ?, ?, 'ssh')
+             ON CONFLICT(name) DO UPDATE SET token_hash = excluded.token_hash, kind = 'ssh', revoked_at = NULL,
+               agent_id = NULL`,
+          )
+          .run(name, `polled:${name}`, now);
+      }
+      for (const row of rows)
+        if (row.kind === 'ssh' && !row.revoked_at && !listed.has(row.name))
+          this.db.prepare('UPDATE agents SET revoked_at = ?, connected_at = NULL WHERE name = ?').run(now, row.name);
+    })();
+    return refused;
   }
 
   /** Whether the collector holds this agent's connection now (as it records it in the database). */

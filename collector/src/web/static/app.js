@@ -214,7 +214,9 @@ const refreshSummary = serialised(async () => {
         '',
         'Agents connected',
         `${num(s.agents.connected)} / ${num(s.agents.active)}`,
-        'live connections',
+        s.agents.polled
+          ? `+ ${num(s.agents.polled)} polled over SSH${s.agents.pollsFailing ? `, ${num(s.agents.pollsFailing)} failing` : ''}`
+          : 'live connections',
         '#/agents',
       ),
       card(
@@ -755,6 +757,15 @@ function hostCounts(c) {
 const connection = (on) =>
   h('span', {}, h('i', { class: `dot-state${on ? ' on' : ''}` }), on ? 'connected' : 'offline');
 
+/** A polled host's connection: whether its last poll read it. */
+const pollState = (a) =>
+  h(
+    'span',
+    {},
+    h('i', { class: `dot-state${a.connected ? ' on' : ''}` }),
+    a.connected ? 'read' : a.pollError ? 'poll failing' : 'not read yet',
+  );
+
 function hostsView(root, params) {
   const state = Object.fromEntries(params);
   const { body, controls, exportSlot } = listPanel(root, 'Hosts', 'click a host for its guests');
@@ -1078,7 +1089,7 @@ function agentsView(root, params) {
         'div',
         { class: 'panel-head' },
         h('h2', {}, 'Agents'),
-        h('span', { class: 'hint' }, 'one per token'),
+        h('span', { class: 'hint' }, 'one per token, and one per host polled over SSH'),
         h('span', { class: 'spacer' }),
         csvLink('/api/agents', {}),
       ),
@@ -1094,7 +1105,16 @@ function agentsView(root, params) {
             h(
               'tr',
               { dataset: { agent: a.name } },
-              h('td', {}, h('div', {}, a.name), a.agentId ? h('div', { class: 'sub mono' }, a.agentId) : null),
+              h(
+                'td',
+                {},
+                h('div', {}, a.name),
+                a.kind === 'ssh'
+                  ? h('div', { class: 'sub' }, 'polled over SSH')
+                  : a.agentId
+                    ? h('div', { class: 'sub mono' }, a.agentId)
+                    : null,
+              ),
               h(
                 'td',
                 {},
@@ -1102,10 +1122,21 @@ function agentsView(root, params) {
                   ? h('a', { href: hashOf(['hosts', a.host]) }, a.host)
                   : h('span', { class: 'sub' }, 'no report yet'),
               ),
-              h('td', {}, connection(a.connected)),
-              h('td', {}, a.version ?? '–'),
+              h(
+                'td',
+                {},
+                a.kind === 'ssh' ? pollState(a) : connection(a.connected),
+                a.pollError ? h('div', { class: 'sub' }, a.pollError) : null,
+              ),
+              h('td', {}, a.kind === 'ssh' ? 'agentless' : (a.version ?? '–')),
               h('td', {}, time(a.lastContact)),
-              h('td', {}, a.revokedAt ? chip('bad', 'revoked') : chip('ok', 'active')),
+              h(
+                'td',
+                {},
+                a.revokedAt
+                  ? chip('bad', a.kind === 'ssh' ? 'not polled' : 'revoked')
+                  : chip('ok', a.kind === 'ssh' ? 'polled' : 'active'),
+              ),
             ),
           )
         : [
