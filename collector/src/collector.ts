@@ -50,7 +50,8 @@ export const COLLECTOR_DEFAULTS = {
   headersTimeoutMs: 10_000,
   /** Hosts polled over SSH at once (serve --poll). */
   pollParallel: 8,
-  maxPollDeadlineMs: 120_000,
+  /** A poll still running after this long is ended; a host slower than its interval is only read less often. */
+  pollDeadlineMs: 120_000,
   /** The first poll of each listed host starts within this long after start (spread, not all at once). */
   firstPollWithinMs: 5_000,
 } as const;
@@ -105,7 +106,7 @@ export interface PollSettings {
   scan: PollScan;
   /** Polls running at once (default COLLECTOR_DEFAULTS.pollParallel). */
   parallel?: number;
-  /** A poll still running after this long is ended (default: the scan interval, at most 120 s). */
+  /** A poll still running after this long is ended (default COLLECTOR_DEFAULTS.pollDeadlineMs). */
   deadlineMs?: number;
 }
 
@@ -262,7 +263,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
         scan: options.poll.scan,
         intervalMs: intervalSec * 1000,
         parallel: options.poll.parallel ?? COLLECTOR_DEFAULTS.pollParallel,
-        deadlineMs: options.poll.deadlineMs ?? Math.min(intervalSec * 1000, COLLECTOR_DEFAULTS.maxPollDeadlineMs),
+        deadlineMs: options.poll.deadlineMs ?? COLLECTOR_DEFAULTS.pollDeadlineMs,
         firstPollWithinMs: Math.min(intervalSec * 1000, COLLECTOR_DEFAULTS.firstPollWithinMs),
         sessions,
         store,

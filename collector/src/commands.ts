@@ -154,13 +154,14 @@ export function buildProgram(): Command {
     .option('--poll-parallel <n>', 'hosts polled at once', String(COLLECTOR_DEFAULTS.pollParallel))
     .option(
       '--poll-deadline <seconds>',
-      'end a poll still running after this long (default: the interval, at most 120)',
+      'end a poll still running after this long',
+      String(COLLECTOR_DEFAULTS.pollDeadlineMs / 1000),
     )
     .option('--config <file>', 'JSON file of these options by their long names (listen, db, webhook, ...); flags win')
     .action(async (_opts, command: Command) => {
       const opts = withConfigFile(command);
-      if (!opts.poll && (opts.knownHosts || opts.identity || opts.pollDeadline))
-        throw new UsageError('--known-hosts, --identity and --poll-deadline go with --poll FILE');
+      if (!opts.poll && (opts.knownHosts || opts.identity))
+        throw new UsageError('--known-hosts and --identity go with --poll FILE');
       if (opts.poll && !existsSync(opts.poll)) throw new UsageError(`--poll ${opts.poll}: no such file`);
       if (opts.identity && !existsSync(opts.identity))
         throw new UsageError(`--identity ${opts.identity}: no such file`);
@@ -208,7 +209,7 @@ export function buildProgram(): Command {
                 connectTimeoutMs: SCAN_DEFAULTS.connectTimeoutSec * 1000,
               }),
               parallel: positiveInt(opts.pollParallel, '--poll-parallel'),
-              deadlineMs: opts.pollDeadline ? positiveInt(opts.pollDeadline, '--poll-deadline') * 1000 : undefined,
+              deadlineMs: positiveInt(opts.pollDeadline, '--poll-deadline') * 1000,
             }
           : undefined,
         logger,

@@ -1,14 +1,21 @@
 /**
  * Agentless scans against a real sshd on 127.0.0.1, with the real virsh behind it: `hvmap scan --ssh`
  * reads the same inventory as `hvmap-agent scan` run on the host, and refuses a host key it does not
- * know or that changed, as `hvmap install` does.
+ * know or that changed, as `hvmap install` does; `hvmap serve --poll` keeps polled hosts on the map,
+ * follows an edit of its file on SIGHUP, and is not held back by a host that hangs.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createServer, type Server, type Socket } from 'node:net';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollOverSsh } from '../../collector/src/agentless/scan.js';
+import { listAlerts } from '../../collector/src/alerts/store.js';
+import { startCollector } from '../../collector/src/collector.js';
+import { KnownHostsFile } from '../../collector/src/install/known-hosts.js';
 import { guests, writeHost } from '../helpers/kvm-host.js';
-import { AGENT_CLI, COLLECTOR_CLI, runCli } from '../helpers/processes.js';
+import { AGENT_CLI, COLLECTOR_CLI, runCli, startCli, stopProcess, waitFor } from '../helpers/processes.js';
 import { freePort, keygen, startSshd, type TestSshd } from '../helpers/sshd.js';
 
 let dir: string;
@@ -110,4 +117,166 @@ describe('hvmap scan --ssh', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`connection refused at 127\\.0\\.0\\.1:${port}.*\\(SSH_UNREACHABLE\\)`));
   });
+});
+
+/** A TCP port that accepts connections and never says a word: an SSH server hung before its banner. */
+async function silentPort(): Promise<{ port: number; close(): void }> {
+  const sockets: Socket[] = [];
+  const server: Server = createServer((s) => sockets.push(s));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+const getJson = async (url: string) => (await fetch(url)).json();
+
+describe('hvmap serve --poll', () => {
+  it('keeps a polled host on the map, follows an edit of the file on SIGHUP, and names a refused host key', async () => {
+    const smaller = writeHost(dir, 'kvm-ssh-b', guests(2));
+    const pollFile = path.join(dir, 'poll-cli.txt');
+    const line = (libvirtUri: string) =>
+      `root@127.0.0.1:${sshd.port} name=kvm-polled driver=libvirt libvirt-uri=${libvirtUri}  # the test host\n`;
+    // localhost is 127.0.0.1, but known_hosts lists the host as [127.0.0.1]:PORT only: its key is unknown.
+    writeFileSync(pollFile, `# hosts read over SSH\n${line(uri)}root@localhost:${sshd.port} name=stranger\n`);
+    const serve = startCli(COLLECTOR_CLI, [
+      'serve',
+      '--db',
+      path.join(dir, 'poll-cli.db'),
+      '--listen',
+      '127.0.0.1:0',
+      '--interval',
+      '1',
+      '--poll',
+      pollFile,
+      '--known-hosts',
+      knownHosts(`[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}\n`),
+      '--identity',
+      sshd.userKey,
+    ]);
+    try {
+      const out = await waitFor(
+        () => serve.output(),
+        (o) => o.includes('hvmap collector on'),
+        15_000,
+        'the collector',
+      );
+      const url = /hvmap collector on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1] as string;
+      // Present guests of the whole map: the polled host is the only one.
+      const polledGuests = async () =>
+        ((await getJson(`${url}/api/guests`)) as { items: { name: string }[] }).items.map((g) => g.name);
+      expect(await waitFor(polledGuests, (g) => g.length === 5, 20_000, 'the polled host on the map')).toHaveLength(5);
+
+      const agents = (await getJson(`${url}/api/agents`)) as {
+        items: { name: string; kind: string; connected: boolean; pollError: string | null; host: string | null }[];
+      };
+      expect(agents.items.find((a) => a.name === 'kvm-polled')).toMatchObject({
+        kind: 'ssh',
+        connected: true,
+        pollError: null,
+        host: hostname(),
+      });
+      const stranger = await waitFor(
+        async () =>
+          ((await getJson(`${url}/api/agents`)) as typeof agents).items.find((a) => a.name === 'stranger')?.pollError,
+        (e) => Boolean(e),
+        20_000,
+        'the stranger refused',
+      );
+      expect(stranger).toMatch(/^HOST_KEY_UNKNOWN: unknown host key for \[localhost\]:\d+: ssh-ed25519 SHA256:/);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toContain('hvmap_polled_hosts{state="ok"} 1');
+      expect(metrics).toContain('hvmap_polled_hosts{state="failing"} 1');
+      expect(metrics).toContain('hvmap_agent_tokens_active 0');
+
+      // The edit: the line now reads another libvirt connection of that host, and the stranger is gone.
+      writeFileSync(pollFile, line(`test://${path.join(smaller, 'node.xml')}`));
+      serve.kill('SIGHUP');
+      await waitFor(
+        () => serve.output(),
+        (o) => o.includes('polling 1 hosts over SSH'),
+        10_000,
+        'the reload',
+      );
+      expect(await waitFor(polledGuests, (g) => g.length === 2, 20_000, 'the edit followed')).toHaveLength(2);
+      const retired = ((await getJson(`${url}/api/agents`)) as { items: { name: string; revokedAt: string | null }[] })
+        .items;
+      expect(retired.find((a) => a.name === 'stranger')?.revokedAt).toBeTruthy();
+      expect(retired.find((a) => a.name === 'kvm-polled')?.revokedAt).toBeNull();
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\ncollector output:\n${serve.output().slice(-4000)}`);
+    } finally {
+      await stopProcess(serve);
+    }
+  }, 90_000);
+
+  it('polls the other hosts on time while one hangs, ends the hung poll at its deadline, and raises host-silent with the SSH error', async () => {
+    const hung = await silentPort();
+    const deadPort = await freePort();
+    const pollFile = path.join(dir, 'poll-hung.txt');
+    const good = `root@127.0.0.1:${sshd.port} name=good driver=libvirt libvirt-uri=${uri}`;
+    writeFileSync(pollFile, `${good}\nroot@127.0.0.1:${hung.port} name=hung\n`);
+    const collector = await startCollector({
+      db: path.join(dir, 'poll-hung.db'),
+      listen: '127.0.0.1:0',
+      logger: pino({ level: 'silent' }),
+      intervalSec: 1,
+      silentAfterSec: 2,
+      alertCheckIntervalMs: 200,
+      poll: {
+        file: pollFile,
+        defaultUser: 'root',
+        deadlineMs: 12_000,
+        scan: pollOverSsh({
+          knownHosts: new KnownHostsFile(knownHosts(`[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}\n`)),
+          auth: { identity: sshd.userKey },
+          connectTimeoutMs: 60_000,
+        }),
+      },
+    });
+    const poller = collector.poller as NonNullable<typeof collector.poller>;
+    const status = (name: string) => poller.hosts().find((h) => h.name === name);
+    try {
+      // While the hung host holds its connection (12 s), the good one is read every interval (1 s plus
+      // its ~2 s of SSH commands).
+      const polls = new Set<string>();
+      await waitFor(
+        () => {
+          const at = status('good')?.lastPollAt;
+          if (at) polls.add(at);
+          return polls.size;
+        },
+        (n) => n >= 3,
+        11_000,
+        'three polls of the good host before the hung one ends',
+      );
+      expect(status('good')?.error).toBeNull();
+      expect(status('hung')?.lastPollAt).toBeNull();
+      const hungError = await waitFor(() => status('hung')?.error, Boolean, 12_000, 'the hung poll ended');
+      expect(hungError).toBe('POLL_DEADLINE: no inventory within 12 s; connection closed');
+
+      // The good host goes away (its line now names a closed port): host-silent says why.
+      writeFileSync(pollFile, good.replace(`:${sshd.port} `, `:${deadPort} `));
+      expect(poller.load()).toMatchObject({ ok: true, hosts: 1 });
+      const alert = await waitFor(
+        () => listAlerts(collector.db, { state: 'firing' }),
+        // It may have fired already between two slow good polls (silent after 2 s); its message follows.
+        (rows) => rows.some((r) => r.kind === 'host-silent' && r.message.includes('SSH_UNREACHABLE')),
+        10_000,
+        'host-silent naming the SSH error',
+      );
+      expect(alert.find((r) => r.kind === 'host-silent')?.message).toMatch(
+        new RegExp(
+          `^${hostname()} has not reported since \\S+: SSH_UNREACHABLE: connection refused at 127\\.0\\.0\\.1:${deadPort}`,
+        ),
+      );
+    } finally {
+      await collector.close();
+      hung.close();
+    }
+  }, 60_000);
 });
