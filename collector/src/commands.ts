@@ -323,6 +323,7 @@ export function buildProgram(): Command {
     .option('--accept-new-host-key', 'accept and record the key of a host known_hosts does not list')
     .option('--driver <name>', `auto, or one of ${DRIVERS.map((d) => d.name).join(', ')}`, 'auto')
     .option('--libvirt-uri <uri>', 'libvirt connection URI on the host, e.g. qemu:///system (read-only is enough)')
+    .option('--sudo', 'run each command through sudo -n (POSIX hosts; the sudoers rules: agent/src/drivers/README.md)')
     .option(
       '--connect-timeout <seconds>',
       'give up on a host that does not answer SSH in this long',
@@ -354,6 +355,7 @@ export function buildProgram(): Command {
           acceptFingerprints: opts.acceptFingerprint ? [opts.acceptFingerprint] : [],
           driver: opts.driver,
           libvirtUri: opts.libvirtUri,
+          sudo: opts.sudo === true,
           connectTimeoutMs: positiveInt(opts.connectTimeout, '--connect-timeout') * 1000,
         }),
       );

@@ -21,15 +21,17 @@ export interface PollTarget extends Target {
   /** `auto` offers every driver to detection; a name runs that driver unasked. */
   driver: string;
   libvirtUri?: string;
+  /** `sudo=yes`: each command through `sudo -n` (least privilege: agent/src/drivers/README.md). */
+  sudo?: boolean;
 }
 
 /**
  * The poll file: the installer's hosts-file lines (`USER@HOST[:PORT] [name=NAME] [identity=KEY]`)
- * plus `libvirt-uri=URI` and `driver=NAME`. Errors name the line; names must be unique (each is
+ * plus `libvirt-uri=URI`, `driver=NAME` and `sudo=yes`. Errors name the line; names must be unique (each is
  * an agent at the collector).
  */
 export function parsePollFile(text: string, defaultUser: string): PollTarget[] {
-  const lines = parseHostsFile(text, defaultUser, ['libvirt-uri', 'driver']);
+  const lines = parseHostsFile(text, defaultUser, ['libvirt-uri', 'driver', 'sudo']);
   const seen = new Set<string>();
   return lines.map(({ settings = {}, ...target }) => {
     const driver = settings.driver ?? 'auto';
@@ -39,7 +41,14 @@ export function parsePollFile(text: string, defaultUser: string): PollTarget[] {
       );
     if (seen.has(target.name)) throw new Error(`two hosts are named ${target.name}: give one of them name=…`);
     seen.add(target.name);
-    return { ...target, driver, ...(settings['libvirt-uri'] ? { libvirtUri: settings['libvirt-uri'] } : {}) };
+    if (settings.sudo !== undefined && settings.sudo !== 'yes' && settings.sudo !== 'no')
+      throw new Error(`${target.name}: sudo=${settings.sudo}; expected sudo=yes or sudo=no`);
+    return {
+      ...target,
+      driver,
+      ...(settings['libvirt-uri'] ? { libvirtUri: settings['libvirt-uri'] } : {}),
+      ...(settings.sudo === 'yes' ? { sudo: true } : {}),
+    };
   });
 }
 

@@ -7,11 +7,12 @@ import { homedir } from 'node:os';
 import { DEFAULT_COMMAND_TIMEOUT_MS, DRIVERS, type InventoryBody, scanOnce } from '@hvmap/agent';
 import { expandHome } from '../install/command.js';
 import type { KnownHostsFile } from '../install/known-hosts.js';
+import type { Remote } from '../install/plan.js';
 import { connectSsh, type SshAuth } from '../install/ssh.js';
 import type { Target } from '../install/target.js';
 import { remoteHostFacts } from './host-facts.js';
 import type { PollScan } from './poller.js';
-import { sshRunner } from './ssh-runner.js';
+import { detectShell, sshRunner } from './ssh-runner.js';
 
 export const SCAN_DEFAULTS = {
   /** A host that has not finished the SSH handshake by then is given up (SSH_UNREACHABLE). */
@@ -30,6 +31,8 @@ export interface SshScanOptions {
   connectTimeoutMs: number;
   /** Ends the scan: the connection is closed, so a command hung on the host gives up its wait. */
   signal?: AbortSignal;
+  /** Run each command through `sudo -n` (POSIX hosts; agent/src/drivers/README.md says which rules). */
+  sudo?: boolean;
 }
 
 /** Scans one host over SSH; throws the installer's InstallError (with its stable code) when it cannot log in. */
@@ -49,17 +52,26 @@ export async function scanOverSsh(options: SshScanOptions): Promise<InventoryBod
   options.signal?.addEventListener('abort', close, { once: true });
   try {
     options.signal?.throwIfAborted();
-    const runner = sshRunner(remote);
-    const entries = options.driver === 'auto' ? DRIVERS : DRIVERS.filter((d) => d.name === options.driver);
-    const drivers = entries.map((d) => d.create({ libvirtUri: options.libvirtUri }));
-    return await scanOnce(drivers, runner, {
-      detect: options.driver === 'auto',
-      hostFacts: await remoteHostFacts(runner),
-    });
+    return await scanRemote(remote, options);
   } finally {
     options.signal?.removeEventListener('abort', close);
     remote.close();
   }
+}
+
+/** The scan itself, on a connection already made: the host's shell, its facts, then the drivers. */
+export async function scanRemote(
+  remote: Remote,
+  options: Pick<SshScanOptions, 'driver' | 'libvirtUri' | 'sudo'>,
+): Promise<InventoryBody> {
+  const shell = await detectShell(remote);
+  const runner = sshRunner(remote, { shell, sudo: options.sudo });
+  const entries = options.driver === 'auto' ? DRIVERS : DRIVERS.filter((d) => d.name === options.driver);
+  const drivers = entries.map((d) => d.create({ libvirtUri: options.libvirtUri }));
+  return scanOnce(drivers, runner, {
+    detect: options.driver === 'auto',
+    hostFacts: await remoteHostFacts(runner, shell),
+  });
 }
 
 /**
@@ -80,6 +92,7 @@ export function pollOverSsh(settings: {
       acceptFingerprints: [],
       driver: target.driver,
       libvirtUri: target.libvirtUri,
+      sudo: target.sudo,
       connectTimeoutMs: settings.connectTimeoutMs,
       signal,
     });

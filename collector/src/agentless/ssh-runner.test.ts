@@ -28,7 +28,13 @@ describe('quoting for the host shell', () => {
     );
     expect(remoteCommand('xl', ["it's"])).toBe(`LC_ALL=C xl 'it'\\''s'`);
   });
+
+  it('puts sudo -n before the program when asked, so a missing rule fails instead of prompting', () => {
+    expect(remoteCommand('xl', ['list', '-v'], true)).toBe('LC_ALL=C sudo -n -- xl list -v');
+  });
 });
+
+const POSIX = { shell: 'posix' } as const;
 
 describe('what the host answers', () => {
   const answering = (code: number | null, stderr = '', stdout = ''): Remote => ({
@@ -37,18 +43,20 @@ describe('what the host answers', () => {
   });
 
   it('reads a missing command, a refused one and a timeout as the local Runner reports them', async () => {
-    expect(await sshRunner(answering(127, 'sh: 1: virsh: not found')).run('virsh', ['list'])).toMatchObject({
+    expect(await sshRunner(answering(127, 'sh: 1: virsh: not found'), POSIX).run('virsh', ['list'])).toMatchObject({
       code: null,
       error: 'ENOENT',
     });
-    expect(await sshRunner(answering(126, 'sh: 1: xl: Permission denied')).run('xl', ['info'])).toMatchObject({
+    expect(await sshRunner(answering(126, 'sh: 1: xl: Permission denied'), POSIX).run('xl', ['info'])).toMatchObject({
       error: 'EACCES',
     });
-    expect(await sshRunner(answering(null, 'partial\n(timed out after 30 s)')).run('virsh', ['list'])).toMatchObject({
+    expect(
+      await sshRunner(answering(null, 'partial\n(timed out after 30 s)'), POSIX).run('virsh', ['list']),
+    ).toMatchObject({
       code: null,
       error: 'TIMEOUT',
     });
-    expect(await sshRunner(answering(1, 'error: failed to connect')).run('virsh', ['list'])).toEqual({
+    expect(await sshRunner(answering(1, 'error: failed to connect'), POSIX).run('virsh', ['list'])).toEqual({
       code: 1,
       stdout: '',
       stderr: 'error: failed to connect',
@@ -56,7 +64,39 @@ describe('what the host answers', () => {
   });
 
   it('reads a host file, or null when cat fails', async () => {
-    expect(await sshRunner(answering(0, '', 'ID=rhel\n')).readFile('/etc/os-release')).toBe('ID=rhel\n');
-    expect(await sshRunner(answering(1, 'cat: /nope: No such file')).readFile('/nope')).toBeNull();
+    expect(await sshRunner(answering(0, '', 'ID=rhel\n'), POSIX).readFile('/etc/os-release')).toBe('ID=rhel\n');
+    expect(await sshRunner(answering(1, 'cat: /nope: No such file'), POSIX).readFile('/nope')).toBeNull();
+  });
+
+  it('reads sudo refusing a command as a permission error, and a program that fails as a failure', async () => {
+    const sudo = { shell: 'posix', sudo: true } as const;
+    expect(await sshRunner(answering(1, 'sudo: a password is required\n'), sudo).run('xl', ['info'])).toMatchObject({
+      code: null,
+      error: 'EACCES',
+    });
+    expect(await sshRunner(answering(1, 'xl: command failed\n'), sudo).run('xl', ['info'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'xl: command failed\n',
+    });
+    // Without sudo the same words are the program's own.
+    expect(await sshRunner(answering(1, 'sudo: a password is required\n'), POSIX).run('xl', ['info'])).toMatchObject({
+      code: 1,
+    });
+  });
+
+  it('reads a Windows host that cannot find the program as ENOENT, whatever PowerShell says', async () => {
+    const windows = { shell: 'windows' } as const;
+    expect(
+      await sshRunner(answering(127, "The term 'virsh' is not recognized"), windows).run('virsh', ['list']),
+    ).toMatchObject({
+      code: null,
+      error: 'ENOENT',
+    });
+    expect(await sshRunner(answering(126, ''), windows).run('x.exe', [])).toEqual({
+      code: 126,
+      stdout: '',
+      stderr: '',
+    });
   });
 });
