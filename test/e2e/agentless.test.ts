@@ -11,9 +11,11 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollOverSsh } from '../../collector/src/agentless/scan.js';
+import { sshRunner } from '../../collector/src/agentless/ssh-runner.js';
 import { listAlerts } from '../../collector/src/alerts/store.js';
 import { startCollector } from '../../collector/src/collector.js';
 import { KnownHostsFile } from '../../collector/src/install/known-hosts.js';
+import { connectSsh } from '../../collector/src/install/ssh.js';
 import { guests, writeHost } from '../helpers/kvm-host.js';
 import { AGENT_CLI, COLLECTOR_CLI, runCli, startCli, stopProcess, waitFor } from '../helpers/processes.js';
 import { freePort, keygen, startSshd, type TestSshd } from '../helpers/sshd.js';
@@ -101,6 +103,34 @@ describe('hvmap scan --ssh', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('HOST KEY CHANGED');
     expect(r.stderr).toContain('(HOST_KEY_CHANGED)');
+  });
+
+  it('ends a command that hangs or prints without end, keeping at most the cap', async () => {
+    const remote = await connectSsh({
+      target: { user: 'root', host: '127.0.0.1', port: sshd.port, name: 'cap' },
+      auth: { identity: sshd.userKey },
+      hostKeys: {
+        knownHosts: new KnownHostsFile(knownHosts(`[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}\n`)),
+        acceptNew: false,
+        acceptFingerprints: [],
+      },
+      readyTimeoutMs: 10_000,
+      stepTimeoutMs: 1500,
+      maxOutputBytes: 1_000_000,
+    });
+    try {
+      const runner = sshRunner(remote, { shell: 'posix' });
+      const huge = await runner.run('head', ['-c', '200000000', '/dev/zero']);
+      expect(huge).toMatchObject({ code: null, error: 'MAXBUFFER' });
+      expect(huge.stdout.length).toBeLessThanOrEqual(1_000_000);
+      const started = Date.now();
+      expect(await runner.run('sleep', ['30'])).toMatchObject({ code: null, error: 'TIMEOUT' });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      // The connection is still good for the next command.
+      expect(await runner.run('echo', ['still here'])).toEqual({ code: 0, stdout: 'still here', stderr: '' });
+    } finally {
+      remote.close();
+    }
   });
 
   it('says which host it cannot reach, with a stable code', async () => {

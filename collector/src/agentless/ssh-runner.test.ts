@@ -63,6 +63,22 @@ describe('what the host answers', () => {
     });
   });
 
+  it('reads output the connection cut at its cap as MAXBUFFER', async () => {
+    const cut: Remote = {
+      run: async () => ({
+        code: null,
+        stdout: 'x'.repeat(10),
+        stderr: '(output beyond 10 bytes: ended)',
+        overflow: true,
+      }),
+      close: () => {},
+    };
+    expect(await sshRunner(cut, POSIX).run('virsh', ['dumpxml', 'vm'])).toMatchObject({
+      code: null,
+      error: 'MAXBUFFER',
+    });
+  });
+
   it('reads a host file, or null when cat fails', async () => {
     expect(await sshRunner(answering(0, '', 'ID=rhel\n'), POSIX).readFile('/etc/os-release')).toBe('ID=rhel\n');
     expect(await sshRunner(answering(1, 'cat: /nope: No such file'), POSIX).readFile('/nope')).toBeNull();

@@ -13,9 +13,6 @@
 import type { Runner, RunResult } from '@hvmap/agent';
 import type { Remote } from '../install/plan.js';
 
-/** Output beyond this is cut and reported as MAXBUFFER, as the local Runner does (64 MiB). */
-export const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
-
 export type RemoteShell = 'posix' | 'windows';
 
 export interface SshRunnerOptions {
@@ -95,13 +92,7 @@ export function sshRunner(remote: Remote, options: SshRunnerOptions): Runner {
       // sudo -n refusing (no rule for this command, or one that asks for a password) is a permission error.
       if (options.sudo && result.code === 1 && /^sudo: /m.test(result.stderr) && !result.stdout)
         return { ...out, code: null, error: 'EACCES' };
-      if (Buffer.byteLength(result.stdout) > MAX_OUTPUT_BYTES)
-        return {
-          stdout: result.stdout.slice(0, MAX_OUTPUT_BYTES),
-          stderr: result.stderr,
-          code: null,
-          error: 'MAXBUFFER',
-        };
+      if (result.overflow) return { ...out, code: null, error: 'MAXBUFFER' };
       if (result.code === null) return { ...out, error: 'OTHER' };
       return out;
     },

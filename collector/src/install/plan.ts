@@ -10,6 +10,8 @@ export interface ExecResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** The command printed more than the connection's output cap: it was ended and its output cut. */
+  overflow?: true;
 }
 
 /** One thing to do on a host. `name` is stable: progress, errors and replayed transcripts use it. */

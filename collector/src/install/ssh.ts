@@ -42,7 +42,11 @@ export interface SshOptions {
   readyTimeoutMs: number;
   /** A remote command still running after this long is ended and reported as timed out. */
   stepTimeoutMs: number;
+  /** A command printing more than this (stdout and stderr together) is ended: `overflow` (default 64 MiB). */
+  maxOutputBytes?: number;
 }
+
+const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 // ssh2's names for the host key algorithms that produce each known_hosts key type.
 const ALGORITHMS_FOR_TYPE: Record<string, ServerHostKeyAlgorithm[]> = {
@@ -120,7 +124,7 @@ export async function connectSsh(options: SshOptions): Promise<Remote> {
     ssh.dispose();
     throw refusal ?? connectError(err as Error & { code?: string; level?: string }, target, auth, knownTypes, file);
   }
-  return new SshRemote(ssh, options.stepTimeoutMs);
+  return new SshRemote(ssh, options.stepTimeoutMs, options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
 }
 
 function connectError(
@@ -192,6 +196,7 @@ class SshRemote implements Remote {
   constructor(
     private readonly ssh: NodeSSH,
     private readonly stepTimeoutMs: number,
+    private readonly maxOutputBytes: number,
   ) {
     // node-ssh listens for connection errors only while connecting or opening a channel; one later
     // (a reset mid-command) would otherwise be an unhandled 'error' event. The command then ends
@@ -202,24 +207,54 @@ class SshRemote implements Remote {
   async run(step: Step): Promise<ExecResult> {
     if (step.kind === 'upload') return this.upload(step.path, step.content);
     let channel: ClientChannel | undefined;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
+    // The output is kept here, not by node-ssh, so that a command ended early still shows what it
+    // printed; past the cap nothing more is kept, however much the host would print.
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let printed = 0;
+    let ended: 'timeout' | 'overflow' | null = null;
+    let endNow: () => void = () => {};
+    const endedEarly = new Promise<void>((resolve) => {
+      endNow = resolve;
+    });
+    // Closing the channel does not stop the command (sshd waits for it to exit), so the result is
+    // given at once; the command is asked to die (a signal request) and its channel closed.
+    const end = (why: 'timeout' | 'overflow') => {
+      if (ended) return;
+      ended = why;
+      channel?.signal('KILL');
       channel?.close();
-    }, this.stepTimeoutMs);
+      endNow();
+    };
+    const keep = (into: Buffer[]) => (chunk: Buffer) => {
+      if (ended) return;
+      printed += chunk.length;
+      if (printed > this.maxOutputBytes) return end('overflow');
+      into.push(chunk);
+    };
+    const timer = setTimeout(() => end('timeout'), this.stepTimeoutMs);
     try {
-      const result = await this.ssh.execCommand(step.command, {
+      const command = this.ssh.execCommand(step.command, {
         stdin: step.stdin ? Readable.from([step.stdin]) : undefined,
         onChannel: (c) => {
           channel = c;
         },
+        onStdout: keep(out),
+        onStderr: keep(err),
       });
-      if (timedOut)
+      command.catch(() => {});
+      const result = await Promise.race([command, endedEarly]);
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8').trim();
+      if (ended === 'overflow')
         return {
           code: null,
-          stdout: result.stdout,
-          stderr: `${result.stderr}\n(timed out after ${this.stepTimeoutMs / 1000} s)`.trim(),
+          stdout,
+          stderr: `${stderr}\n(output beyond ${this.maxOutputBytes} bytes: ended)`.trim(),
+          overflow: true,
         };
+      if (ended === 'timeout' || !result)
+        return { code: null, stdout, stderr: `${stderr}\n(timed out after ${this.stepTimeoutMs / 1000} s)`.trim() };
       return { code: result.code, stdout: result.stdout, stderr: result.stderr };
     } finally {
       clearTimeout(timer);
