@@ -133,6 +133,24 @@ describe('hvmap scan --ssh', () => {
     }
   });
 
+  it('reads a driver whose commands the host lacks as a partial inventory, and a refused key as SSH_AUTH_FAILED', async () => {
+    const trusted = knownHosts(`[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}\n`);
+    const args = sshArgs(trusted);
+    // This host has no Xen toolstack: the xen driver, asked by name, says so; the scan ends partial (exit 1).
+    const xen = await runCli(COLLECTOR_CLI, [...args.slice(0, args.indexOf('--driver')), '--driver', 'xen', '--json']);
+    expect(xen.code, xen.stderr).toBe(1);
+    const inv = JSON.parse(xen.stdout);
+    expect(inv.partial).toBe(true);
+    expect(inv.errors.map((e: { driver: string; code: string }) => [e.driver, e.code])).toContainEqual([
+      'xen',
+      'XEN_TOOLS_NOT_FOUND',
+    ]);
+    const stranger = keygen(path.join(dir, 'stranger_key'));
+    const refused = await runCli(COLLECTOR_CLI, [...args.slice(0, 3), '--identity', stranger, ...args.slice(5)]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('(SSH_AUTH_FAILED)');
+  });
+
   it('says which host it cannot reach, with a stable code', async () => {
     const port = await freePort();
     const r = await runCli(COLLECTOR_CLI, [

@@ -2,7 +2,7 @@
  * The live page in a real browser (Debian's Chromium driven by playwright-core) against a real
  * collector fed by agents speaking the protocol over /agent.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -46,8 +46,24 @@ function expectations(c: RunningCollector): Expected[] {
 /** Agent tokens by agent name: created on the first start, kept in the database across a restart. */
 const tokens = new Map<string, string>();
 
+/** A host the collector polls over SSH and cannot reach; its error carries markup, which must stay text. */
+const POLL_ERROR = 'connection refused at far.example:22 <img src=x onerror="window.pwned=1">';
+
 async function startWithFleet(listen: string): Promise<void> {
-  collector = await startCollector({ db: dbFile, listen, logger: pino({ level: 'silent' }) });
+  const pollFile = path.join(dir, 'poll.txt');
+  writeFileSync(pollFile, 'hvmap@far.example name=far-host\n');
+  collector = await startCollector({
+    db: dbFile,
+    listen,
+    logger: pino({ level: 'silent' }),
+    poll: {
+      file: pollFile,
+      defaultUser: 'root',
+      scan: async () => {
+        throw Object.assign(new Error(POLL_ERROR), { code: 'SSH_UNREACHABLE' });
+      },
+    },
+  });
   agents = [];
   for (const host of fleet) {
     if (!tokens.has(host.agent)) tokens.set(host.agent, collector.tokens.create(host.agent).token);
@@ -256,6 +272,23 @@ describe('the live page in Chromium', () => {
     await page.locator('tr[data-name="new-arrival"]').waitFor({ timeout: Math.max(1, 2000 - (Date.now() - again)) });
     expect(Date.now() - again).toBeLessThan(2000);
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("lists agents and polled hosts, with a polled host's error as text", async () => {
+    await page.goto(`${collector.url}/#/agents`);
+    const row = page.locator('table.agents tr[data-agent="far-host"]');
+    await expect.poll(() => row.textContent(), { timeout: 10_000 }).toContain(`SSH_UNREACHABLE: ${POLL_ERROR}`);
+    expect(await row.textContent()).toContain('polled over SSH');
+    expect(await row.textContent()).toContain('poll failing');
+    expect(await row.locator('img').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+    const agentRow = page.locator(`table.agents tr[data-agent="${fleet[0].agent}"]`);
+    expect(await agentRow.textContent()).toContain('connected');
+    await page.goto(`${collector.url}/#/`);
+    await expect
+      .poll(() => page.locator('.card[data-key="agents"]').textContent())
+      .toContain('+ 1 polled over SSH, 1 failing');
     expect(pageErrors).toEqual([]);
   });
 
