@@ -144,7 +144,7 @@ export function buildProgram(): Command {
     )
     .option(
       '--poll <file>',
-      'agentless: read the hosts in FILE over SSH on the scan interval (lines: USER@HOST[:PORT] [name=] [identity=] [libvirt-uri=] [driver=]; SIGHUP rereads it)',
+      'agentless: read the hosts in FILE over SSH on the scan interval (lines: USER@HOST[:PORT] [name=] [identity=] [libvirt-uri=] [driver=] [sudo=yes]; SIGHUP rereads it)',
     )
     .option('--known-hosts <file>', 'known_hosts checked for polled hosts (unknown and changed keys are refused)')
     .option(
@@ -323,7 +323,10 @@ export function buildProgram(): Command {
     .option('--accept-new-host-key', 'accept and record the key of a host known_hosts does not list')
     .option('--driver <name>', `auto, or one of ${DRIVERS.map((d) => d.name).join(', ')}`, 'auto')
     .option('--libvirt-uri <uri>', 'libvirt connection URI on the host, e.g. qemu:///system (read-only is enough)')
-    .option('--sudo', 'run each command through sudo -n (POSIX hosts; the sudoers rules: agent/src/drivers/README.md)')
+    .option(
+      '--sudo',
+      'run each command through sudo -n (POSIX hosts; the sudoers rules: collector/src/agentless/README.md)',
+    )
     .option(
       '--connect-timeout <seconds>',
       'give up on a host that does not answer SSH in this long',

@@ -48,6 +48,11 @@ const tokens = new Map<string, string>();
 
 /** A host the collector polls over SSH and cannot reach; its error carries markup, which must stay text. */
 const POLL_ERROR = 'connection refused at far.example:22 <img src=x onerror="window.pwned=1">';
+/** The polled host's first poll waits for the test, so the page is open before it fails. */
+let releasePoll: () => void = () => {};
+const pollReleased = new Promise<void>((resolve) => {
+  releasePoll = resolve;
+});
 
 async function startWithFleet(listen: string): Promise<void> {
   const pollFile = path.join(dir, 'poll.txt');
@@ -60,6 +65,7 @@ async function startWithFleet(listen: string): Promise<void> {
       file: pollFile,
       defaultUser: 'root',
       scan: async () => {
+        await pollReleased;
         throw Object.assign(new Error(POLL_ERROR), { code: 'SSH_UNREACHABLE' });
       },
     },
@@ -275,9 +281,12 @@ describe('the live page in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
-  it("lists agents and polled hosts, with a polled host's error as text", async () => {
+  it("lists agents and polled hosts, following a poll that fails, with the host's error as text", async () => {
     await page.goto(`${collector.url}/#/agents`);
     const row = page.locator('table.agents tr[data-agent="far-host"]');
+    await expect.poll(() => row.textContent()).toContain('not read yet');
+    // The poll fails while the page is open: the page follows without a reload.
+    releasePoll();
     await expect.poll(() => row.textContent(), { timeout: 10_000 }).toContain(`SSH_UNREACHABLE: ${POLL_ERROR}`);
     expect(await row.textContent()).toContain('polled over SSH');
     expect(await row.textContent()).toContain('poll failing');

@@ -21,7 +21,7 @@ export interface PollTarget extends Target {
   /** `auto` offers every driver to detection; a name runs that driver unasked. */
   driver: string;
   libvirtUri?: string;
-  /** `sudo=yes`: each command through `sudo -n` (least privilege: agent/src/drivers/README.md). */
+  /** `sudo=yes`: each command through `sudo -n` (least privilege: collector/src/agentless/README.md). */
   sudo?: boolean;
 }
 

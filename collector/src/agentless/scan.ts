@@ -31,7 +31,7 @@ export interface SshScanOptions {
   connectTimeoutMs: number;
   /** Ends the scan: the connection is closed, so a command hung on the host gives up its wait. */
   signal?: AbortSignal;
-  /** Run each command through `sudo -n` (POSIX hosts; agent/src/drivers/README.md says which rules). */
+  /** Run each command through `sudo -n` (POSIX hosts; collector/src/agentless/README.md says which rules). */
   sudo?: boolean;
 }
 

@@ -3,7 +3,7 @@
  * Nothing is written on the host.
  *
  * - A POSIX host: the program and its arguments quoted for its shell, `LC_ALL=C` as the local Runner
- *   sets it, optionally behind `sudo -n` (least privilege: agent/src/drivers/README.md), host files
+ *   sets it, optionally behind `sudo -n` (least privilege: collector/src/agentless/README.md), host files
  *   read with `cat`.
  * - A Windows host (Windows OpenSSH): every command is one `powershell.exe -EncodedCommand BASE64`
  *   (the script as UTF-16LE). Base64 holds no character that cmd.exe or PowerShell, whichever is the

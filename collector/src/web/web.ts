@@ -111,10 +111,11 @@ export class Web {
     };
     options.events.on('changes', this.onChanges);
     options.events.on('catalog', this.onCatalog);
-    // Connections and alerts change without a snapshot (an agent drops, a host falls silent):
-    // two small reads every few seconds (the agents table, an index of alerts), only while a page watches.
+    // Connections and alerts change without a snapshot (an agent drops, a host falls silent, a poll
+    // over SSH fails or reads its host again): small reads every few seconds, only while a page watches.
     const signal = options.db.prepare(
-      'SELECT (SELECT MAX(last_hello_at) FROM agents) AS hello, (SELECT MAX(updated_at) FROM alerts) AS alert',
+      `SELECT (SELECT MAX(last_hello_at) FROM agents) AS hello, (SELECT MAX(updated_at) FROM alerts) AS alert,
+              (SELECT COUNT(*) FROM agents WHERE poll_error IS NOT NULL) AS pollsFailing`,
     );
     this.poll = setInterval(() => {
       if (!this.live.clients) return;
