@@ -213,10 +213,12 @@ describe('agent restarts', () => {
     collector.kill('SIGSTOP');
     writeHost(dir, 'kvm-r', upgradedPlusOne());
     await waitFor(host.spooled, (p) => p?.guests.length === 11, 15_000, 'the changed snapshot sent and spooled');
-    // The agent spools before it sends: kill it only once the frame sits in the collector's socket buffer.
+    // The agent spools before it sends: kill it only once the whole frame sits in the collector's
+    // socket buffer (a heartbeat alone, or half the frame, would leave nothing to store).
+    const frameBytes = Buffer.byteLength(JSON.stringify(host.spooled()));
     await waitFor(
       () => receiveQueue(port),
-      (bytes) => bytes > 0,
+      (bytes) => bytes >= frameBytes,
       15_000,
       "the snapshot in the collector's socket",
     );
