@@ -55,7 +55,12 @@ export class AlertEngine {
     this.run(() => this.notifier.notify(this.store.reconcileChanged(agentName, this.policy(), guestKeys, hostLevel)));
   }
 
-  /** Every host, every kind (after a catalog change, at start, once an hour). */
+  /** These guests have a new verdict (a catalog change): their alerts only. */
+  guestsRejudged(agentName: string, guestKeys: ReadonlySet<string>): void {
+    this.run(() => this.notifier.notify(this.store.reconcileChanged(agentName, this.policy(), guestKeys, false)));
+  }
+
+  /** Every host, every kind (at start, once an hour for a new day). */
   reconcileAll(): void {
     this.lastFullCheck = Date.now();
     const policy = this.policy();

@@ -21,6 +21,17 @@ export function isCalendarDate(text: string): boolean {
   return /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(d.getTime()) && d.toISOString().startsWith(text);
 }
 
+/** What a guest's verdict depends on besides the hypervisor and the date: its identified OS and VM facts. */
+export interface EvaluationInput {
+  /** Shared by every guest with the same OS evidence (the identification memo's object). */
+  identified: GuestOsResult;
+  generation?: Guest['generation'];
+  arch?: Guest['arch'];
+}
+
+/** One guest's verdict; guests with the same inputs on the same hypervisor share one such object. */
+export type GuestEvaluation = Omit<EvaluatedGuest, 'key' | 'guest'>;
+
 /**
  * Identifies and evaluates every guest of a snapshot against the catalog in force. Fleets repeat
  * the same few (OS evidence, hypervisor) pairs, so identifications, verdicts and results are shared.
@@ -43,7 +54,7 @@ export class Evaluator {
    * Results per verdict and identification outcome: the guests of one OS on one hypervisor share one
    * result object, so the store keeps one copy of its JSON for all of them, not one per guest.
    */
-  private results = new Map<string, Omit<EvaluatedGuest, 'key' | 'guest'>>();
+  private results = new Map<string, GuestEvaluation>();
   private memoDate = today();
   private readonly identityIds = new WeakMap<object, number>();
   private nextIdentityId = 1;
@@ -79,22 +90,51 @@ export class Evaluator {
   }
 
   /** Identifies and evaluates one guest on an identified hypervisor (the date defaults to today). */
-  evaluateGuest(guest: Guest, hypervisor: HypervisorIdentity | null, date = today()) {
+  evaluateGuest(guest: Guest, hypervisor: HypervisorIdentity | null, date = today()): GuestEvaluation {
+    return this.evaluateInput(
+      { identified: this.identify(guest.os), generation: guest.generation, arch: guest.arch },
+      hypervisor,
+      date,
+    );
+  }
+
+  /**
+   * Judges guests on one hypervisor on one date from their inputs, for a whole re-evaluation: guests
+   * with the same outcome share their input object (the store keeps the result's), so each distinct
+   * input is evaluated once and the rest is a lookup by reference.
+   */
+  judgeOn(hypervisor: HypervisorIdentity | null, date: string): (input: EvaluationInput) => GuestEvaluation {
+    const seen = new Map<EvaluationInput, GuestEvaluation>();
+    return (input) => {
+      let result = seen.get(input);
+      if (!result) {
+        result = this.evaluateInput(input, hypervisor, date);
+        seen.set(input, result);
+      }
+      return result;
+    };
+  }
+
+  /**
+   * Evaluates what a guest's verdict depends on, identified once: the store keeps it per guest, so
+   * that a new catalog re-judges the fleet without reading and identifying every guest again.
+   */
+  evaluateInput(input: EvaluationInput, hypervisor: HypervisorIdentity | null, date = today()): GuestEvaluation {
     if (date !== this.memoDate) {
       // End-of-life flags depend on the date: yesterday's verdicts may be stale.
       this.verdicts.clear();
       this.results.clear();
       this.memoDate = date;
     }
-    const identified = this.identify(guest.os);
+    const { identified, generation, arch } = input;
     const os = identified.known ? identified.os : null;
     // Identifications are shared objects: their number stands for their JSON in the keys below.
     const identity = this.identityId(identified);
     const osId = identified.known ? this.identityId(identified.os) : 0;
-    const verdictKey = `${hypervisor?.id ?? '?'}\u0000${hypervisor?.name ?? ''}\u0000${date}\u0000${guest.generation ?? ''}\u0000${guest.arch ?? ''}\u0000${osId}`;
+    const verdictKey = `${hypervisor?.id ?? '?'}\u0000${hypervisor?.name ?? ''}\u0000${date}\u0000${generation ?? ''}\u0000${arch ?? ''}\u0000${osId}`;
     let evaluated = this.verdicts.get(verdictKey);
     if (!evaluated) {
-      evaluated = evaluate(hypervisor, os, this.catalog, date, { generation: guest.generation, arch: guest.arch });
+      evaluated = evaluate(hypervisor, os, this.catalog, date, { generation, arch });
       this.verdicts.set(verdictKey, evaluated);
     }
     const resultKey = `${verdictKey}\u0000${identity}`;
@@ -103,7 +143,8 @@ export class Evaluator {
     // The catalog version is stamped on the stored row, not inside the verdict, so that a catalog
     // which changes no verdict changes no stored verdict either.
     const { catalogVersion: _stamp, ...verdict } = evaluated;
-    const result = {
+    const result: GuestEvaluation = {
+      input: { identified, generation, arch },
       os,
       status: verdict.status,
       eolDate: verdict.eol?.date ?? null,

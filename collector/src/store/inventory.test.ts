@@ -2,7 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Guest, Inventory } from '@hvmap/shared';
+import { identifyHypervisor } from '@hvmap/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadCollectorCatalog } from '../collector.js';
+import { Evaluator } from '../map/evaluator.js';
 import { type Db, openDatabase } from './db.js';
 import { type EvaluatedInventory, guestKeys, InventoryStore } from './inventory.js';
 import { readReport } from './report.js';
@@ -283,16 +286,21 @@ describe('InventoryStore diffing, one difference at a time', () => {
     store.apply('kvm-01', snapshot(2, [guest('a', 'u-1', 'rhel-9.2')]));
     const seen: string[] = [];
     const result = store.reevaluateAll(
-      (g) => {
-        seen.push(g.name);
-        const text = g.os.evidence[0]?.text ?? null;
-        return {
-          os: text ? { id: text, family: 'linux', distro: text.split('-')[0], version: '', name: text } : null,
-          status: 'not-certified',
-          eolDate: null,
-          verdict: { programs: [] },
-        };
-      },
+      () => ({
+        guest: (g) => {
+          seen.push(g.name);
+          const text = g.os.evidence[0]?.text ?? null;
+          return {
+            os: text ? { id: text, family: 'linux', distro: text.split('-')[0], version: '', name: text } : null,
+            status: 'not-certified',
+            eolDate: null,
+            verdict: { programs: [] },
+          };
+        },
+        input: () => {
+          throw new Error('these guests carry no evaluation input');
+        },
+      }),
       'catalog-2',
       '2026-02-01T00:00:00Z',
     );
@@ -360,17 +368,112 @@ describe('InventoryStore: what it keeps besides the guests', () => {
     store.apply('kvm-01', snapshot(1, [guest('a', 'u-1', 'rhel-9.2')]));
     store.apply('kvm-02', snapshot(1, [guest('b', 'u-2', 'ubuntu-22.04')]));
     const restarted = new InventoryStore(db);
-    const result = restarted.reevaluateAll((g) => {
-      const text = g.os.evidence[0]?.text ?? null;
-      return {
-        os: text ? { id: text, family: 'linux', distro: text.split('-')[0], version: '', name: text } : null,
-        status: text === 'rhel-9.2' ? 'not-certified' : 'certified',
-        eolDate: null,
-        verdict: { programs: [] },
-      };
-    }, 'catalog-3');
+    const result = restarted.reevaluateAll(
+      () => ({
+        guest: (g) => {
+          const text = g.os.evidence[0]?.text ?? null;
+          return {
+            os: text ? { id: text, family: 'linux', distro: text.split('-')[0], version: '', name: text } : null,
+            status: text === 'rhel-9.2' ? 'not-certified' : 'certified',
+            eolDate: null,
+            verdict: { programs: [] },
+          };
+        },
+        input: () => {
+          throw new Error('read back after a restart: no evaluation input');
+        },
+      }),
+      'catalog-3',
+    );
     expect([...result.keys()]).toEqual(['kvm-01']);
     expect(db.prepare('SELECT guests, changes FROM catalog_runs').get()).toEqual({ guests: 2, changes: 1 });
+  });
+});
+
+describe('InventoryStore: re-evaluation from the inputs it keeps', () => {
+  const evaluator = new Evaluator(loadCollectorCatalog());
+  const judged = (seq: number, guests: Guest[]) => evaluator.evaluateInventory(snapshot(seq, guests).inventory);
+  const libosinfo = (name: string, uuid: string, id: string): Guest => ({
+    ...guest(name, uuid, null),
+    os: { evidence: [{ source: 'libosinfo', text: id }] },
+  });
+  const fleet = [
+    libosinfo('a', 'u-1', 'http://redhat.com/rhel/9.2'),
+    libosinfo('b', 'u-2', 'http://redhat.com/rhel/9.2'),
+    libosinfo('c', 'u-3', 'http://microsoft.com/win/2k22'),
+  ];
+  const kinds = (changes: ReturnType<InventoryStore['apply']>) =>
+    changes?.map((c) => [c.kind, c.guestName, c.old, c.new]);
+  const readGuests = () =>
+    db.prepare('SELECT name, os_id, status, catalog_version FROM guests ORDER BY name').all() as {
+      name: string;
+      os_id: string | null;
+      status: string;
+      catalog_version: string;
+    }[];
+
+  it('judges each present guest from its kept input, writes only the verdicts that changed, and a later unchanged snapshot writes nothing', () => {
+    const total = () => (db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+    store.apply('kvm-01', judged(1, fleet));
+    let mark = total();
+    store.apply('kvm-01', judged(2, fleet));
+    // What a snapshot that changes nothing writes (the host's contact and seq): no guest row.
+    const unchangedWrites = total() - mark;
+    const before = readGuests();
+    const seen: string[] = [];
+    const rejudged = new Map<string, Set<string>>();
+    // A new catalog in which RHEL 9.2 is no longer certified here, and Windows keeps its status with
+    // another verdict (a new note): every verdict object changes.
+    const result = store.reevaluateAll(
+      (hv) => {
+        const identity = identifyHypervisor(hv);
+        return {
+          guest: () => {
+            throw new Error('every guest was reported since the store started: none is read back');
+          },
+          input: (input) => {
+            const r = evaluator.evaluateInput(input, identity);
+            seen.push(r.os?.id ?? '?');
+            return r.os?.id === 'rhel-9.2'
+              ? { ...r, status: 'not-certified', verdict: { ...(r.verdict as object), status: 'not-certified' } }
+              : { ...r, verdict: { ...(r.verdict as object), note: 'reworded by the vendor' } };
+          },
+        };
+      },
+      'catalog-2',
+      '2026-02-01T00:00:00Z',
+      rejudged,
+    );
+    expect(seen.sort()).toEqual(['rhel-9.2', 'rhel-9.2', before[2].os_id]);
+    // c changed no column a change row speaks of, but its verdict is new: the alerts must see it.
+    expect(rejudged).toEqual(new Map([['kvm-01', new Set(['u-1', 'u-2', 'u-3'])]]));
+    expect([...result].map(([agent, changes]) => [agent, kinds(changes)])).toEqual([
+      [
+        'kvm-01',
+        [
+          ['status-changed', 'a', before[0].status, 'not-certified'],
+          ['status-changed', 'b', before[1].status, 'not-certified'],
+        ],
+      ],
+    ]);
+    const after = readGuests();
+    expect(after.map((g) => [g.name, g.status, g.catalog_version])).toEqual([
+      ['a', 'not-certified', 'catalog-2'],
+      ['b', 'not-certified', 'catalog-2'],
+      ['c', before[2].status, 'catalog-2'],
+    ]);
+    expect(db.prepare('SELECT guests, changes FROM catalog_runs').get()).toEqual({ guests: 3, changes: 2 });
+
+    // Judged again as the agent reports it (the catalog in force says certified again): rows follow,
+    // and a snapshot that repeats it is then written nowhere.
+    expect(seen).toHaveLength(3);
+    expect(kinds(store.apply('kvm-01', judged(3, fleet)))).toEqual([
+      ['status-changed', 'a', 'not-certified', before[0].status],
+      ['status-changed', 'b', 'not-certified', before[1].status],
+    ]);
+    mark = total();
+    expect(store.apply('kvm-01', judged(4, fleet))).toEqual([]);
+    expect(total() - mark).toBe(unchangedWrites);
   });
 });
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Guest, GuestOsIdentity, Hypervisor, HypervisorIdentity, Inventory } from '@hvmap/shared';
+import type { EvaluationInput, GuestEvaluation } from '../map/evaluator.js';
 import type { Db } from './db.js';
 
 /** A guest as the collector understood it: identified and evaluated, ready to store. */
@@ -11,6 +12,16 @@ export interface EvaluatedGuest {
   status: string;
   eolDate: string | null;
   verdict: unknown;
+  /** What the verdict was made from: kept per guest, a new catalog re-judges from it (reevaluateAll). */
+  input?: EvaluationInput;
+}
+
+/** How `reevaluateAll` judges the guests of one host (made once per host, for its hypervisor). */
+export interface HostJudge {
+  /** A guest read back from the database. */
+  guest(guest: Guest): GuestEvaluation;
+  /** A guest whose evaluation input the store holds: no row to read, nothing to identify again. */
+  input(input: EvaluationInput): GuestEvaluation;
 }
 
 export interface EvaluatedInventory {
@@ -46,6 +57,8 @@ interface StoredGuest {
   /** Everything stored about the guest, serialised: equal signatures mean nothing to write. */
   signature: Signature;
   removed: boolean;
+  /** What its verdict was made from (null when read back from the database after a restart). */
+  input: EvaluationInput | null;
 }
 
 interface HostCache {
@@ -105,33 +118,42 @@ function guestColumns(e: EvaluatedGuest, catalogVersion: string, sharedJson: Sha
  * mostly a pointer check and the cache keeps no copy of them; the digest keeps the per-guest part to
  * 27 bytes (the guest's own JSON, held per guest, was most of the collector's memory: test/bench).
  */
-type Signature = readonly [string, string | null, string];
+type Signature = readonly [
+  own: string,
+  osJson: string | null,
+  verdictJson: string,
+  status: string,
+  eolDate: string | null,
+];
 
-/** The catalog stamp is left out: a new catalog that changes no verdict rewrites no guest row. */
+/**
+ * The catalog stamp is left out: a new catalog that changes no verdict rewrites no guest row. The
+ * verdict's columns (OS, status, end of support; the OS id is the OS JSON's) stand apart from the
+ * digest of the guest's own, so a re-evaluation compares and replaces them alone.
+ */
 function signatureOf(cols: ReturnType<typeof guestColumns>): Signature {
   const own = createHash('sha1')
-    .update(
-      JSON.stringify([
-        cols.uuid,
-        cols.name,
-        cols.state,
-        cols.vcpus,
-        cols.memory_bytes,
-        cols.os_id,
-        cols.status,
-        cols.eol_date,
-      ]),
-    )
+    .update(JSON.stringify([cols.uuid, cols.name, cols.state, cols.vcpus, cols.memory_bytes]))
     .update('\0')
     .update(cols.details_json)
     .update('\0')
     .update(cols.os_evidence_json)
     .digest('base64');
-  return [own, cols.os_json, cols.verdict_json];
+  return [own, cols.os_json, cols.verdict_json, cols.status, cols.eol_date];
 }
 
 function sameSignature(a: Signature, b: Signature): boolean {
-  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
+  return a[0] === b[0] && sameVerdict(a, b[1], b[2], b[3], b[4]);
+}
+
+function sameVerdict(
+  a: Signature,
+  osJson: string | null,
+  verdictJson: string,
+  status: string,
+  eolDate: string | null,
+): boolean {
+  return a[1] === osJson && a[2] === verdictJson && a[3] === status && a[4] === eolDate;
 }
 
 /**
@@ -182,6 +204,10 @@ export class InventoryStore {
       insertGuest: db.prepare(
         `INSERT INTO guests (host_id, guest_key, uuid, name, state, vcpus, memory_bytes, details_json, os_evidence_json, os_id, os_json, status, eol_date, verdict_json, catalog_version, first_seen, last_seen)
          VALUES (@host_id, @guest_key, @uuid, @name, @state, @vcpus, @memory_bytes, @details_json, @os_evidence_json, @os_id, @os_json, @status, @eol_date, @verdict_json, @catalog_version, @now, @now)`,
+      ),
+      updateVerdict: db.prepare(
+        `UPDATE guests SET os_id = @os_id, os_json = @os_json, status = @status, eol_date = @eol_date,
+           verdict_json = @verdict_json, catalog_version = @catalog_version WHERE id = @id`,
       ),
       updateGuest: db.prepare(
         `UPDATE guests SET uuid = @uuid, name = @name, state = @state, vcpus = @vcpus, memory_bytes = @memory_bytes,
@@ -370,13 +396,18 @@ export class InventoryStore {
   }
 
   /**
-   * Re-evaluates every present guest of every host under the evaluation function in force (a new
-   * catalog, a new day), writing only the guests whose result changed. Returns the changes per agent.
+   * Re-evaluates every present guest of every host under the evaluation in force (a new catalog, a
+   * new day), writing only the guests whose verdict changed. Returns the changes per agent. A guest
+   * whose evaluation input the store holds (every guest reported since the collector started) is
+   * judged from it; the others are read back from the database and identified again. `rejudged`,
+   * when given, receives per agent the guests whose verdict was rewritten (a changed end of support
+   * is a new verdict without a change row): what the alerts must look at again.
    */
   reevaluateAll(
-    evaluate: (guest: Guest, hypervisor: Hypervisor) => Omit<EvaluatedGuest, 'key' | 'guest'>,
+    judgeHost: (hypervisor: Hypervisor) => HostJudge,
     catalogVersion: string,
     now = new Date().toISOString(),
+    rejudged?: Map<string, Set<string>>,
   ): Map<string, Change[]> {
     const hosts = this.db.prepare('SELECT id, agent_name, hypervisor_json FROM hosts').all() as {
       id: number;
@@ -395,31 +426,47 @@ export class InventoryStore {
         for (const host of hosts) {
           const cache = this.hosts.get(host.agent_name) ?? this.loadHost(host.agent_name);
           if (!cache) continue;
-          const hypervisor = JSON.parse(host.hypervisor_json) as Hypervisor;
-          const rows = presentGuests.all(host.id) as Record<string, unknown>[];
-          evaluatedGuests += rows.length;
+          const judge = judgeHost(JSON.parse(host.hypervisor_json) as Hypervisor);
           const changes: Change[] = [];
-          for (const r of rows) {
-            const guest = {
-              ...(JSON.parse(r.details_json as string) as object),
-              uuid: r.uuid,
-              name: r.name,
-              state: r.state,
-              ...(r.vcpus !== null ? { vcpus: r.vcpus } : {}),
-              ...(r.memory_bytes !== null ? { memoryBytes: r.memory_bytes } : {}),
-              os: JSON.parse(r.os_evidence_json as string),
-            } as Guest;
-            this.applyGuest(
-              cache,
-              { key: r.guest_key as string, guest, ...evaluate(guest, hypervisor) },
-              catalogVersion,
-              now,
-              changes,
-            );
+          const rewritten = new Set<string>();
+          let unjudged = 0;
+          for (const [key, stored] of cache.guests) {
+            if (stored.removed) continue;
+            if (!stored.input) {
+              unjudged++;
+              continue;
+            }
+            evaluatedGuests++;
+            if (this.applyVerdict(key, stored, judge.input(stored.input), catalogVersion, changes)) rewritten.add(key);
           }
+          if (unjudged > 0)
+            for (const r of presentGuests.all(host.id) as Record<string, unknown>[]) {
+              if (cache.guests.get(r.guest_key as string)?.input) continue;
+              evaluatedGuests++;
+              const guest = {
+                ...(JSON.parse(r.details_json as string) as object),
+                uuid: r.uuid,
+                name: r.name,
+                state: r.state,
+                ...(r.vcpus !== null ? { vcpus: r.vcpus } : {}),
+                ...(r.memory_bytes !== null ? { memoryBytes: r.memory_bytes } : {}),
+                os: JSON.parse(r.os_evidence_json as string),
+              } as Guest;
+              if (
+                this.applyGuest(
+                  cache,
+                  { key: r.guest_key as string, guest, ...judge.guest(guest) },
+                  catalogVersion,
+                  now,
+                  changes,
+                )
+              )
+                rewritten.add(r.guest_key as string);
+            }
           for (const c of changes)
             this.stmts.insertChange.run(now, cache.hostId, c.guestKey, c.guestName, c.kind, c.old, c.new);
           if (changes.length) byAgent.set(host.agent_name, changes);
+          if (rewritten.size) rejudged?.set(host.agent_name, rewritten);
         }
         // Every present guest was just evaluated under this catalog, changed or not.
         this.db.prepare('INSERT INTO catalog_runs (version, evaluated_at, guests, changes) VALUES (?, ?, ?, ?)').run(
@@ -431,6 +478,40 @@ export class InventoryStore {
       })(),
     );
     return byAgent;
+  }
+
+  /**
+   * A present guest judged again: its verdict columns written, and its changes noted, only if they
+   * differ. Returns whether it wrote.
+   */
+  private applyVerdict(
+    key: string,
+    stored: StoredGuest,
+    result: GuestEvaluation,
+    catalogVersion: string,
+    changes: Change[],
+  ): boolean {
+    const osJson = result.os ? this.sharedJson(result.os) : null;
+    const verdictJson = this.sharedJson(result.verdict);
+    if (sameVerdict(stored.signature, osJson, verdictJson, result.status, result.eolDate)) return false;
+    const osId = result.os?.id ?? null;
+    this.stmts.updateVerdict.run({
+      id: stored.id,
+      os_id: osId,
+      os_json: osJson,
+      status: result.status,
+      eol_date: result.eolDate,
+      verdict_json: verdictJson,
+      catalog_version: catalogVersion,
+    });
+    const change = (kind: ChangeKind, old: string | null, now: string | null) =>
+      changes.push({ kind, guestKey: key, guestName: stored.name, old, new: now });
+    if (stored.osId !== osId) change('os-changed', stored.osId, osId);
+    if (stored.status !== result.status) change('status-changed', stored.status, result.status);
+    stored.osId = osId;
+    stored.status = result.status;
+    stored.signature = [stored.signature[0], osJson, verdictJson, result.status, result.eolDate];
+    return true;
   }
 
   private upsertHost(agentName: string, ev: EvaluatedInventory, now: string, changes: Change[]): HostCache {
@@ -531,6 +612,7 @@ export class InventoryStore {
         status: r.status as string,
         signature: signatureOf(cols),
         removed: r.removed_at !== null,
+        input: null,
       });
     }
     this.hosts.set(agentName, cache);
@@ -543,21 +625,29 @@ export class InventoryStore {
     catalogVersion: string,
     now: string,
     changes: Change[],
-  ): void {
+  ): boolean {
     const cols = guestColumns(e, catalogVersion, this.sharedJson);
     const signature = signatureOf(cols);
     const stored = cache.guests.get(e.key);
     const name = e.guest.name;
-    const known = { name, state: cols.state, osId: cols.os_id, status: cols.status, signature, removed: false };
+    const known = {
+      name,
+      state: cols.state,
+      osId: cols.os_id,
+      status: cols.status,
+      signature,
+      removed: false,
+      input: e.input ?? null,
+    };
     const change = (kind: ChangeKind, old: string | null, now: string | null) =>
       changes.push({ kind, guestKey: e.key, guestName: name, old, new: now });
     if (!stored) {
       const row = this.stmts.insertGuest.run({ ...cols, host_id: cache.hostId, guest_key: e.key, now });
       cache.guests.set(e.key, { id: Number(row.lastInsertRowid), ...known });
       change('guest-added', null, cols.os_id ?? 'unidentified');
-      return;
+      return true;
     }
-    if (!stored.removed && sameSignature(stored.signature, signature)) return;
+    if (!stored.removed && sameSignature(stored.signature, signature)) return false;
     this.stmts.updateGuest.run({ ...cols, id: stored.id, now });
     if (stored.removed) {
       change('guest-added', null, cols.os_id ?? 'unidentified');
@@ -567,5 +657,6 @@ export class InventoryStore {
       if (stored.status !== cols.status) change('status-changed', stored.status, cols.status);
     }
     Object.assign(stored, known);
+    return true;
   }
 }
