@@ -16,7 +16,7 @@ import { Histogram } from './metrics/histogram.js';
 import { createHttpServer, ListenError, listen, parseListen } from './server/http.js';
 import { AgentSessions } from './server/ingest.js';
 import { type ConnectionCounters, newConnectionCounters } from './server/limits.js';
-import { creationUndo, type Db, openDatabase } from './store/db.js';
+import { creationUndo, type Db, isPostgresUrl, openDatabase, redactedUrl } from './store/db.js';
 import { type Change, DEFAULT_STORE_LIMITS, type HostJudge, InventoryStore } from './store/inventory.js';
 import { lockDatabase } from './store/serve-lock.js';
 import { TokenStore } from './store/tokens.js';
@@ -165,9 +165,11 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     );
   }
   const catalog = loadCollectorCatalog(options.localCatalogDir);
-  const undoCreation = creationUndo(options.db);
-  if (options.db !== ':memory:') mkdirSync(path.dirname(path.resolve(options.db)), { recursive: true });
-  const unlock = lockDatabase(options.db);
+  // Several collectors may serve one PostgreSQL database; an SQLite file has one, holding its lock.
+  const onFile = !isPostgresUrl(options.db);
+  const undoCreation = onFile ? creationUndo(options.db) : () => {};
+  if (onFile && options.db !== ':memory:') mkdirSync(path.dirname(path.resolve(options.db)), { recursive: true });
+  const unlock = onFile ? lockDatabase(options.db) : () => {};
   let db: Db;
   try {
     db = openDatabase(options.db, { create: true });
@@ -356,7 +358,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const secure = options.tls ? 's' : '';
   const url = `http${secure}://${hostPart}:${address.port}`;
-  logger.info({ url, db: options.db, catalog: catalog.version }, 'collector listening');
+  logger.info({ url, db: onFile ? options.db : redactedUrl(options.db), catalog: catalog.version }, 'collector listening');
   if (!isLoopback(host) && !options.tls)
     logger.warn({ code: 'INSECURE_LISTEN' }, 'serving beyond loopback without TLS (--insecure-plaintext)');
   return {

@@ -31,7 +31,7 @@ import { makePlan, PlanError, type PlanRequest, planText, readFleet } from './pl
 import { guestsCsv, reportTable } from './report/format.js';
 import { printable, terminalTable } from './report/hygiene.js';
 import { ListenError } from './server/http.js';
-import { DatabaseFileError, openDatabase } from './store/db.js';
+import { DatabaseFileError, isPostgresUrl, openDatabase } from './store/db.js';
 import { type Report, readReport } from './store/report.js';
 import { TokenError, TokenStore } from './store/tokens.js';
 import { parseHosts, TLS_DEFAULTS, TlsInitError, tlsInit } from './tls/init.js';
@@ -82,6 +82,8 @@ function readReportFromDb(file: string, status?: string): Report {
   }
 }
 
+const DB_HELP = 'the SQLite database file, or a PostgreSQL database as postgres://USER[:PASSWORD]@HOST:PORT/DB';
+
 export function buildProgram(): Command {
   const program = new Command('hvmap')
     .description('hvmap collector: hypervisor inventory and the Microsoft / Red Hat compatibility map')
@@ -92,7 +94,7 @@ export function buildProgram(): Command {
     .command('serve')
     .description('run the collector: agents connect at ws://LISTEN/agent, reports at http://LISTEN/api/report')
     .option('--listen <host:port>', 'address to bind (loopback unless told otherwise)', COLLECTOR_DEFAULTS.listen)
-    .option('--db <path>', 'SQLite database file', COLLECTOR_DEFAULTS.db)
+    .option('--db <path>', DB_HELP, COLLECTOR_DEFAULTS.db)
     .option('--catalog <dir>', 'directory of local catalog files merged over the shipped ones')
     .option('--interval <seconds>', 'scan interval asked of agents', String(COLLECTOR_DEFAULTS.intervalSec))
     .option(
@@ -383,7 +385,7 @@ export function buildProgram(): Command {
     .option('--guest <host/guest>', 'a guest, by its host and its name or UUID')
     .option('--candidates <hypervisors...>', "with --guest: hypervisors to weigh beside the fleet's own")
     .option('--collector <url>', 'plan on a running collector, with its catalog (http://HOST:PORT)', collectorOption)
-    .option('--db <path>', 'plan from a database file', COLLECTOR_DEFAULTS.db)
+    .option('--db <path>', `${DB_HELP} to read`, COLLECTOR_DEFAULTS.db)
     .option('--catalog <dir>', 'with --db: local catalog files merged over the shipped ones')
     .option('--token <token>', 'operator token for a collector not on loopback', process.env.HVMAP_OPERATOR_TOKEN)
     .option('--date <YYYY-MM-DD>', 'evaluation date (end-of-life flags)', today())
@@ -431,7 +433,7 @@ export function buildProgram(): Command {
     .command('report')
     .description('the compatibility map: every host and guest with its status')
     .option('--collector <url>', 'read from a running collector (http://HOST:PORT)', collectorOption)
-    .option('--db <path>', 'read from a database file', COLLECTOR_DEFAULTS.db)
+    .option('--db <path>', `${DB_HELP} to read`, COLLECTOR_DEFAULTS.db)
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
     .addOption(new Option('--status <status>', 'only guests with this status').choices(STATUSES))
     .addOption(
@@ -485,7 +487,7 @@ export function buildProgram(): Command {
     .command('alerts')
     .description('alerts: guests not certified, past end of support, unidentified; silent hosts; agent errors')
     .option('--collector <url>', 'read from a running collector (http://HOST:PORT)', collectorOption)
-    .option('--db <path>', 'read from a database file', COLLECTOR_DEFAULTS.db)
+    .option('--db <path>', `${DB_HELP} to read`, COLLECTOR_DEFAULTS.db)
     .option('--token <token>', 'operator token for a collector not on loopback', process.env.HVMAP_OPERATOR_TOKEN)
     .addOption(new Option('--state <state>', 'only alerts in this state').choices(['firing', 'resolved']))
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
@@ -541,7 +543,7 @@ export function buildProgram(): Command {
     });
 
   const tokens = program.command('tokens').description('per-agent tokens (stored hashed; shown once at creation)');
-  const withDb = (cmd: Command) => cmd.option('--db <path>', 'SQLite database file', COLLECTOR_DEFAULTS.db);
+  const withDb = (cmd: Command) => cmd.option('--db <path>', DB_HELP, COLLECTOR_DEFAULTS.db);
   const operatorFlag = (cmd: Command) =>
     cmd.option('--operator', 'an operator token (the page and the API) instead of an agent token');
   withDb(
@@ -551,7 +553,7 @@ export function buildProgram(): Command {
   )
     .option('--create', 'create the database when it does not exist yet (before the first hvmap serve)')
     .action((name, opts) => {
-      const fresh = !existsSync(opts.db);
+      const fresh = !isPostgresUrl(opts.db) && !existsSync(opts.db);
       const db = openDatabase(opts.db, { create: opts.create === true, orElse: '--create to start a new one there' });
       try {
         const { token } = opts.operator ? new OperatorTokens(db).create(name) : new TokenStore(db).create(name);
@@ -631,7 +633,7 @@ export function buildProgram(): Command {
       "the fleet's undecided (hypervisor, guest OS) pairs, most guests first; --template writes rows to fill in",
     )
     .option('--collector <url>', 'read from a running collector (http://HOST:PORT)', collectorOption)
-    .option('--db <path>', 'read from a database file', COLLECTOR_DEFAULTS.db)
+    .option('--db <path>', `${DB_HELP} to read`, COLLECTOR_DEFAULTS.db)
     .option('--token <token>', 'operator token for a collector not on loopback', process.env.HVMAP_OPERATOR_TOKEN)
     .option(
       '--template <dir>',

@@ -19,8 +19,8 @@ export interface PageRequest {
   offset: number;
 }
 
-/** Every row: SQLite reads a negative LIMIT as no limit (exports and the CLI want them all). */
-export const EVERY_ROW: PageRequest = { limit: -1, offset: 0 };
+/** Every row (exports and the CLI want them all): a LIMIT no table reaches, valid in SQLite and PostgreSQL. */
+export const EVERY_ROW: PageRequest = { limit: Number.MAX_SAFE_INTEGER, offset: 0 };
 
 /** One page of a list; `nextOffset` is null on the last page. */
 export interface Page<T> {
@@ -605,7 +605,7 @@ export function readSummary(db: Db, live: LiveState, guests: StatusCounts): Summ
       ...(db
         .prepare(
           `SELECT COUNT(*) FILTER (WHERE kind = 'agent') AS active, COUNT(*) FILTER (WHERE kind = 'ssh') AS polled,
-                  COUNT(*) FILTER (WHERE kind = 'ssh' AND poll_error IS NOT NULL) AS pollsFailing
+                  COUNT(*) FILTER (WHERE kind = 'ssh' AND poll_error IS NOT NULL) AS "pollsFailing"
            FROM agents WHERE revoked_at IS NULL`,
         )
         .get() as { active: number; polled: number; pollsFailing: number }),

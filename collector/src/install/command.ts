@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { COLLECTOR_DEFAULTS } from '../collector.js';
 import { counted } from '../report/hygiene.js';
-import { openDatabase } from '../store/db.js';
+import { isPostgresUrl, openDatabase } from '../store/db.js';
 import { buildAgentBundle } from './bundle.js';
 import { InstallError } from './errors.js';
 import { runFleet, summaryTable } from './fleet.js';
@@ -167,7 +167,7 @@ async function runOnHosts(
     throw usage("--token is one host's token: give exactly one --host");
   const parallel = positive(opts.parallel, '--parallel', usage);
   const readyTimeoutMs = seconds(opts.connectTimeout, '--connect-timeout', usage) * 1000;
-  if (!existsSync(opts.db))
+  if (!isPostgresUrl(opts.db) && !existsSync(opts.db))
     throw usage(`no collector database at ${opts.db}: pass --db with the file hvmap serve uses`);
   const acceptFingerprints = opts.acceptFingerprint ?? [];
   for (const fp of acceptFingerprints) {

@@ -1,14 +1,52 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { MIGRATIONS } from './migrations.js';
+import { MIGRATIONS, postgresSql } from './migrations.js';
+import { PostgresDatabase } from './postgres/database.js';
+import { PostgresError } from './postgres/sync-client.js';
 
-export type Db = Database.Database;
+export interface RunResult {
+  changes: number;
+}
+
+export interface Statement {
+  run(...params: unknown[]): RunResult;
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  iterate(...params: unknown[]): IterableIterator<unknown>;
+}
+
+/**
+ * What the store needs of a database: better-sqlite3's calls, which an SQLite handle has and
+ * PostgresDatabase gives on PostgreSQL (--db postgres://…). Statements are written in the SQL both speak.
+ */
+export interface Db {
+  prepare(sql: string): Statement;
+  exec(sql: string): void;
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
+  close(): void;
+}
+
+/** `--db` names a PostgreSQL database (a URL) rather than an SQLite file. */
+export function isPostgresUrl(target: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(target);
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@');
+  }
+}
 
 /** A path that is not an hvmap database, or none where one was expected; the CLI answers these with exit 2. */
 export class DatabaseFileError extends Error {
   constructor(
-    readonly code: 'NO_DATABASE' | 'NOT_HVMAP_DATABASE' | 'NEWER_DATABASE',
+    readonly code: 'NO_DATABASE' | 'NOT_HVMAP_DATABASE' | 'NEWER_DATABASE' | 'DATABASE_UNREACHABLE',
     message: string,
   ) {
     super(message);
@@ -30,6 +68,7 @@ const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 
 /** The one place the collector opens its database: WAL, foreign keys, migrations applied. */
 export function openDatabase(file: string, options: OpenOptions = {}): Db {
+  if (isPostgresUrl(file)) return openPostgres(file, options.readonly ?? false);
   const readonly = options.readonly ?? false;
   if (file !== ':memory:') {
     checkFile(file, options.create === true && !readonly, options.orElse);
@@ -41,7 +80,10 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
   const db = new Database(file, { readonly, fileMustExist: readonly });
   try {
     db.pragma('busy_timeout = 5000');
-    if (file !== ':memory:') checkSchema(db, file, readonly);
+    if (file !== ':memory:') {
+      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[];
+      checkSchema(db, file, 'an SQLite', tables, readonly);
+    }
     if (readonly) return db;
     db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode: a power loss may drop the last commits but never corrupts; agents resend
@@ -54,6 +96,36 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
     db.close();
     throw err;
   }
+}
+
+function openPostgres(url: string, readonly: boolean): Db {
+  const label = redactedUrl(url);
+  const db = new PostgresDatabase(url);
+  try {
+    const tables = db
+      .prepare('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()')
+      .all() as { name: string }[];
+    checkSchema(db, label, 'a PostgreSQL', tables, readonly);
+    if (readonly) db.exec('SET default_transaction_read_only = on');
+    else migratePostgres(db);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err instanceof PostgresError ? openingError(label, err) : err;
+  }
+}
+
+/** A database that does not exist, or a server that cannot be reached or refuses us, said as such. */
+function openingError(label: string, err: PostgresError): Error {
+  if (err.code === '3D000')
+    return new DatabaseFileError(
+      'NO_DATABASE',
+      `${label}: ${err.message} (create it with createdb; hvmap makes its tables)`,
+    );
+  const sqlState = /^[0-9A-Z]{5}$/.test(err.code ?? '');
+  if (!sqlState || err.code?.startsWith('08') || err.code?.startsWith('28'))
+    return new DatabaseFileError('DATABASE_UNREACHABLE', `cannot use PostgreSQL at ${label}: ${err.message}`);
+  return err;
 }
 
 /**
@@ -98,11 +170,9 @@ function checkFile(file: string, create: boolean, orElse = ''): void {
     throw new DatabaseFileError('NOT_HVMAP_DATABASE', `${file} is not an hvmap database (not an SQLite file)`);
 }
 
-/** An SQLite file with other tables and no hvmap migrations is someone else's: never migrate into it. */
-function checkSchema(db: Db, file: string, readonly: boolean): void {
-  const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map(
-    (r) => r.name,
-  );
+/** A database with other tables and no hvmap migrations is someone else's: never migrate into it. */
+function checkSchema(db: Db, file: string, kind: string, rows: { name: string }[], readonly: boolean): void {
+  const tables = rows.map((r) => r.name);
   if (tables.length === 0) {
     if (readonly) throw new DatabaseFileError('NOT_HVMAP_DATABASE', `${file} is empty: no collector has used it yet`);
     return;
@@ -116,7 +186,7 @@ function checkSchema(db: Db, file: string, readonly: boolean): void {
   if (first?.name !== MIGRATIONS[0].name)
     throw new DatabaseFileError(
       'NOT_HVMAP_DATABASE',
-      `${file} is an SQLite database but not hvmap's (tables: ${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''})`,
+      `${file} is ${kind} database but not hvmap's (tables: ${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''})`,
     );
   const newest = (db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number }).v;
   const known = MIGRATIONS[MIGRATIONS.length - 1].version;
@@ -136,6 +206,34 @@ function ownerOnly(file: string): void {
   if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
   for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
 }
+
+/**
+ * PostgreSQL's migrations: the same numbers, PostgreSQL's own text (migrations.ts), under an advisory
+ * lock so that collectors starting together on an empty database apply each migration once.
+ */
+function migratePostgres(db: Db): void {
+  db.transaction(() => {
+    db.prepare('SELECT pg_advisory_xact_lock(?)').get(MIGRATION_LOCK);
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    const applied = new Set(
+      (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+    );
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      db.exec(postgresSql(m));
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        new Date().toISOString(),
+      );
+    }
+  })();
+}
+
+/** pg_advisory_xact_lock's key for migrations: any constant other programs are unlikely to take. */
+const MIGRATION_LOCK = 0x68766d6170;
 
 function migrate(db: Db): void {
   db.exec(

@@ -191,7 +191,8 @@ export class InventoryStore {
       ),
       insertHost: db.prepare(
         `INSERT INTO hosts (agent_name, hostname, facts_json, hypervisor_json, hypervisor_id, hypervisor_name, partial, errors_json, first_seen, last_report_at, last_contact_at)
-         VALUES (@agent_name, @hostname, @facts_json, @hypervisor_json, @hypervisor_id, @hypervisor_name, @partial, @errors_json, @now, @now, @now)`,
+         VALUES (@agent_name, @hostname, @facts_json, @hypervisor_json, @hypervisor_id, @hypervisor_name, @partial, @errors_json, @now, @now, @now)
+         RETURNING id`,
       ),
       updateHost: db.prepare(
         `UPDATE hosts SET hostname = @hostname, facts_json = @facts_json, hypervisor_json = @hypervisor_json,
@@ -203,7 +204,8 @@ export class InventoryStore {
       guestsOfHost: db.prepare('SELECT * FROM guests WHERE host_id = ?'),
       insertGuest: db.prepare(
         `INSERT INTO guests (host_id, guest_key, uuid, name, state, vcpus, memory_bytes, details_json, os_evidence_json, os_id, os_json, status, eol_date, verdict_json, catalog_version, first_seen, last_seen)
-         VALUES (@host_id, @guest_key, @uuid, @name, @state, @vcpus, @memory_bytes, @details_json, @os_evidence_json, @os_id, @os_json, @status, @eol_date, @verdict_json, @catalog_version, @now, @now)`,
+         VALUES (@host_id, @guest_key, @uuid, @name, @state, @vcpus, @memory_bytes, @details_json, @os_evidence_json, @os_id, @os_json, @status, @eol_date, @verdict_json, @catalog_version, @now, @now)
+         RETURNING id`,
       ),
       updateVerdict: db.prepare(
         `UPDATE guests SET os_id = @os_id, os_json = @os_json, status = @status, eol_date = @eol_date,
@@ -228,7 +230,7 @@ export class InventoryStore {
       ),
       removedBeyondCap: db.prepare(
         `SELECT id, guest_key FROM guests WHERE host_id = ? AND removed_at IS NOT NULL
-         ORDER BY removed_at DESC, id DESC LIMIT -1 OFFSET ?`,
+         ORDER BY removed_at DESC, id DESC LIMIT ? OFFSET ?`,
       ),
       forgetGuest: db.prepare('DELETE FROM guests WHERE id = ?'),
       trimChanges: db.prepare(
@@ -311,11 +313,10 @@ export class InventoryStore {
    */
   private trim(cache: HostCache, changes: Change[]): void {
     // The cache knows how many guests left the host: the database is asked only when they exceed the cap.
-    if (
-      changes.some((c) => c.kind === 'guest-removed') &&
-      this.removedCount(cache) > this.limits.maxRemovedGuestsPerHost
-    ) {
-      const gone = this.stmts.removedBeyondCap.all(cache.hostId, this.limits.maxRemovedGuestsPerHost) as {
+    const cap = this.limits.maxRemovedGuestsPerHost;
+    const removed = changes.some((c) => c.kind === 'guest-removed') ? this.removedCount(cache) : 0;
+    if (removed > cap) {
+      const gone = this.stmts.removedBeyondCap.all(cache.hostId, removed - cap, cap) as {
         id: number;
         guest_key: string;
       }[];
@@ -537,7 +538,7 @@ export class InventoryStore {
     ]);
     let cache = this.hosts.get(agentName) ?? this.loadHost(agentName);
     if (!cache) {
-      const id = Number(this.stmts.insertHost.run(cols).lastInsertRowid);
+      const { id } = this.stmts.insertHost.get(cols) as { id: number };
       cache = { hostId: id, hostSignature: signature, guests: new Map(), changesSinceTrim: 0 };
       this.hosts.set(agentName, cache);
       changes.push({ kind: 'host-added', guestKey: null, guestName: null, old: null, new: inv.host.hostname });
@@ -642,8 +643,10 @@ export class InventoryStore {
     const change = (kind: ChangeKind, old: string | null, now: string | null) =>
       changes.push({ kind, guestKey: e.key, guestName: name, old, new: now });
     if (!stored) {
-      const row = this.stmts.insertGuest.run({ ...cols, host_id: cache.hostId, guest_key: e.key, now });
-      cache.guests.set(e.key, { id: Number(row.lastInsertRowid), ...known });
+      const { id } = this.stmts.insertGuest.get({ ...cols, host_id: cache.hostId, guest_key: e.key, now }) as {
+        id: number;
+      };
+      cache.guests.set(e.key, { id, ...known });
       change('guest-added', null, cols.os_id ?? 'unidentified');
       return true;
     }

@@ -115,7 +115,7 @@ export class Web {
     // over SSH fails or reads its host again): small reads every few seconds, only while a page watches.
     const signal = options.db.prepare(
       `SELECT (SELECT MAX(last_hello_at) FROM agents) AS hello, (SELECT MAX(updated_at) FROM alerts) AS alert,
-              (SELECT COUNT(*) FROM agents WHERE poll_error IS NOT NULL) AS pollsFailing`,
+              (SELECT COUNT(*) FROM agents WHERE poll_error IS NOT NULL) AS "pollsFailing"`,
     );
     this.poll = setInterval(() => {
       if (!this.live.clients) return;
