@@ -91,6 +91,8 @@ async function run(config: RunConfig, io: CliIo, registry: readonly DriverEntry[
   const logger = createLogger(config.logLevel);
   const agent = await runAgent({
     collectorUrl: config.collectorUrl,
+    fallbackCollectorUrls: config.fallbackCollectorUrls,
+    failbackMs: config.failbackSec === undefined ? undefined : config.failbackSec * 1000,
     token: config.token,
     drivers,
     detect,

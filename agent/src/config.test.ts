@@ -21,6 +21,7 @@ describe('parseCommandLine', () => {
     expect(await parse([...run, '--token', 't0k'])).toEqual({
       command: 'run',
       collectorUrl: 'wss://collector.example:8600/agent',
+      fallbackCollectorUrls: [],
       token: 't0k',
       driver: AGENT_DEFAULTS.driver,
       intervalSec: undefined,
@@ -29,6 +30,28 @@ describe('parseCommandLine', () => {
       root: undefined,
       logLevel: AGENT_DEFAULTS.logLevel,
       watch: true,
+    });
+  });
+
+  it('keeps further --collector values, in order, as collectors to fail over to', async () => {
+    expect(
+      await parse([
+        'run',
+        '--token',
+        't',
+        '--collector',
+        'ws://a.example:8600',
+        '--collector',
+        'ws://b.example:8600/agent',
+        '--collector',
+        'ws://c.example:8600/agent',
+        '--failback',
+        '120',
+      ]),
+    ).toMatchObject({
+      collectorUrl: 'ws://a.example:8600/agent',
+      fallbackCollectorUrls: ['ws://b.example:8600/agent', 'ws://c.example:8600/agent'],
+      failbackSec: 120,
     });
   });
 
@@ -85,7 +108,12 @@ describe('parseCommandLine', () => {
   });
 
   it.each([
-    [['--collector', 'ws://c.example:8600/agent', '--ca', 'CA'], 'the collector URL must start with wss://'],
+    [['--collector', 'ws://c.example:8600/agent', '--ca', 'CA'], 'every collector URL must start with wss://'],
+    [
+      ['--collector', 'wss://a.example:8600/agent', '--collector', 'ws://b.example:8600/agent', '--ca', 'CA'],
+      'every collector URL must start with wss://',
+    ],
+    [['--collector', 'ws://a.example:8600', '--collector', 'ws://a.example:8600/agent'], 'the same collector twice'],
     [['--collector', 'wss://c.example:8600/agent', '--ca', '/nonexistent/ca.crt'], 'cannot be read: ENOENT'],
     [['--collector', 'wss://c.example:8600/agent', '--ca', 'NOT_PEM'], 'holds no PEM certificate'],
     [['--collector', 'wss://c.example:8600/agent', '--ping-interval', '0'], '--ping-interval 0 must be'],

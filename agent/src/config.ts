@@ -26,6 +26,8 @@ export const AGENT_DEFAULTS = {
   pingIntervalMs: 30_000,
   /** A collector that does not answer hello with welcome within this time is dropped. */
   welcomeTimeoutMs: 10_000,
+  /** On a fallback collector (--collector given again), the agent goes back to the first after this long. */
+  failbackMs: 300_000,
 } as const;
 
 /** Environment variable the token may come from, so it stays out of `ps`. */
@@ -51,6 +53,9 @@ export class UsageError extends Error {
 export interface RunConfig {
   command: 'run';
   collectorUrl: string;
+  /** Further --collector values: collectors on the same store to fail over to, in order. */
+  fallbackCollectorUrls: string[];
+  failbackSec?: number;
   token: string;
   driver: string;
   /** Set only when given on the command line; otherwise the collector's welcome decides. */
@@ -89,6 +94,8 @@ export interface OptionSpec {
   help: string;
   /** What `--help` shows as the default; absent for a flag that has none. */
   shown?: string;
+  /** Given more than once, each value kept in order. */
+  multiple?: boolean;
 }
 
 export const OPTIONS = {
@@ -96,8 +103,9 @@ export const OPTIONS = {
     type: 'string',
     commands: ['run'],
     value: 'URL',
-    help: 'collector endpoint, ws(s)://HOST:PORT/agent',
+    help: 'collector endpoint, ws(s)://HOST:PORT/agent; again for collectors on the same store to fail over to, in order',
     shown: 'required',
+    multiple: true,
   },
   token: {
     type: 'string',
@@ -153,6 +161,13 @@ export const OPTIONS = {
     value: 'S',
     help: 'seconds between pings; an unanswered one means the link is dead and the agent reconnects',
     shown: String(AGENT_DEFAULTS.pingIntervalMs / 1000),
+  },
+  failback: {
+    type: 'string',
+    commands: ['run'],
+    value: 'S',
+    help: 'seconds on a fallback collector before going back to the first --collector',
+    shown: String(AGENT_DEFAULTS.failbackMs / 1000),
   },
   'max-backoff': {
     type: 'string',
@@ -238,9 +253,9 @@ export async function parseCommandLine(
   const options = Object.fromEntries(
     Object.entries(OPTIONS)
       .filter(([, spec]) => (spec.commands as readonly Command[]).includes(command))
-      .map(([name, spec]) => [name, { type: spec.type }]),
+      .map(([name, spec]: [string, OptionSpec]) => [name, { type: spec.type, multiple: spec.multiple === true }]),
   );
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
     ({ values } = parseArgs({ args: [...rest], options, strict: true, allowPositionals: false }));
   } catch (err) {
@@ -265,16 +280,22 @@ export async function parseCommandLine(
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(`--log-level ${logLevel} is not a level; expected one of: ${LOG_LEVELS.join(', ')}`);
   }
-  const collectorUrl = parseCollectorUrl(str('collector'));
+  const [collectorUrl, ...fallbackCollectorUrls] = ((values.collector as string[] | undefined) ?? [undefined]).map(
+    parseCollectorUrl,
+  );
+  if (new Set([collectorUrl, ...fallbackCollectorUrls]).size !== 1 + fallbackCollectorUrls.length)
+    throw new UsageError('--collector names the same collector twice');
   return {
     command,
     ...common,
     logLevel: logLevel as LogLevel,
     collectorUrl,
+    fallbackCollectorUrls,
+    failbackSec: parseSeconds(str('failback'), '--failback'),
     token: await resolveToken(str('token'), str('token-file'), env),
     intervalSec: parseSeconds(str('interval'), '--interval'),
     stateDir: str('state-dir') ?? AGENT_DEFAULTS.stateDir,
-    ca: await readCa(str('ca'), collectorUrl),
+    ca: await readCa(str('ca'), [collectorUrl, ...fallbackCollectorUrls]),
     pingIntervalSec: parseSeconds(str('ping-interval'), '--ping-interval'),
     maxBackoffSec: parseSeconds(str('max-backoff'), '--max-backoff'),
     watch: values['no-watch'] !== true,
@@ -282,10 +303,10 @@ export async function parseCommandLine(
 }
 
 /** Reads `--ca`: a PEM file with at least one certificate, for a wss:// collector only. */
-async function readCa(file: string | undefined, collectorUrl: string): Promise<string | undefined> {
+async function readCa(file: string | undefined, collectorUrls: string[]): Promise<string | undefined> {
   if (file === undefined) return undefined;
-  if (!collectorUrl.startsWith('wss:'))
-    throw new UsageError(`--ca pins the collector's CA for TLS; the collector URL must start with wss://`);
+  if (!collectorUrls.every((url) => url.startsWith('wss:')))
+    throw new UsageError(`--ca pins the collector's CA for TLS; every collector URL must start with wss://`);
   let text: string;
   try {
     text = await readFile(file, 'utf8');

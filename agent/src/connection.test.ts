@@ -328,6 +328,60 @@ describe('runAgent', () => {
     await until(async () => expect((await spoolFile()).pending).toBeNull());
   });
 
+  it('moves to the next collector at once when the one in use goes, resending what was not acknowledged, and goes back to the first after the failback time', async () => {
+    const first = await startCollector({ autoAck: false });
+    const fallback = await startCollector();
+    const { logger, lines } = memoryLog();
+    // A backoff far longer than the test: moving to a fallback must not wait for it.
+    await startAgent(first, fakeDriver(['web1']), {
+      logger,
+      fallbackCollectorUrls: [fallback.url],
+      failbackMs: 300,
+      backoff: { baseMs: 60_000, capMs: 60_000 },
+    });
+    await until(() => expect(first.inventories).toHaveLength(1));
+    const port = await crash(first);
+    await until(() => expect(fallback.inventories).toHaveLength(1));
+    expect(fallback.inventories[0]).toEqual(first.inventories[0]);
+
+    // The first comes back: after the failback time on the fallback, the agent returns to it.
+    const back = await startCollector({ port });
+    await until(() => expect(back.hellos).toHaveLength(1));
+    expect(lines().some((l) => l.msg === 'going back to the first collector')).toBe(true);
+    expect(fallback.hellos).toHaveLength(1);
+  });
+
+  it('tries every collector of the list before waiting its backoff, then starts again from the first', async () => {
+    const down = await Promise.all([startCollector(), startCollector()]);
+    const urls = down.map((c) => c.url);
+    for (const c of down) await crash(c);
+    const spare = await startCollector();
+    const { logger, lines } = memoryLog();
+    await startAgent(spare, fakeDriver(['web1']), {
+      collectorUrl: urls[0],
+      fallbackCollectorUrls: [urls[1]],
+      logger,
+      backoff: { baseMs: 10, capMs: 20 },
+    });
+    const retries = () => lines().filter((l) => l.msg === 'cannot connect to the collector; retrying');
+    await until(() => expect(retries().length).toBeGreaterThanOrEqual(4));
+    // In order, round after round; the first of each round moves on at once, the last counts an
+    // attempt of the backoff (whose wait is random, from 0 up).
+    expect(
+      retries()
+        .slice(0, 4)
+        .map((l) => [l.collector, l.attempt]),
+    ).toEqual([
+      [urls[0], 0],
+      [urls[1], 0],
+      [urls[0], 1],
+      [urls[1], 1],
+    ]);
+    expect(retries()[0].retryInMs).toBe(0);
+    expect(retries()[2].retryInMs).toBe(0);
+    expect(spare.hellos).toHaveLength(0);
+  });
+
   it('keeps scanning while the collector is away and sends the newest snapshot when it is back', async () => {
     const first = await startCollector({ autoAck: false });
     const driver = fakeDriver(['web1']);

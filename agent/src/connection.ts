@@ -38,6 +38,13 @@ export interface BackoffOptions {
 export interface AgentOptions {
   /** ws(s)://HOST:PORT/agent */
   collectorUrl: string;
+  /**
+   * Collectors on the same store to move to, in order, when the one in use fails (`--collector`
+   * given again); after the last, back to collectorUrl with the backoff.
+   */
+  fallbackCollectorUrls?: readonly string[];
+  /** Connected to a fallback this long, the agent goes back to collectorUrl (its first choice). */
+  failbackMs?: number;
   /** Sent as `Authorization: Bearer …` at upgrade; never logged. */
   token: string;
   /**
@@ -97,6 +104,9 @@ interface Outcome {
   reason?: string;
   errorFrame?: ErrorFrame;
   error?: Error;
+  /** Closed by the agent to go back to its first collector. */
+  failback?: boolean;
+  failbackTimer?: NodeJS.Timeout;
 }
 
 /** How long stop() waits for the collector to answer the close handshake. */
@@ -122,7 +132,11 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
   const pingIntervalMs = options.pingIntervalMs ?? AGENT_DEFAULTS.pingIntervalMs;
   const welcomeTimeoutMs = options.welcomeTimeoutMs ?? AGENT_DEFAULTS.welcomeTimeoutMs;
   const hostFacts = options.hostFacts ?? collectHostFacts;
-  const collector = displayUrl(options.collectorUrl);
+  const collectors = [options.collectorUrl, ...(options.fallbackCollectorUrls ?? [])];
+  const failbackMs = options.failbackMs ?? AGENT_DEFAULTS.failbackMs;
+  /** The collector in use or tried next: an index into `collectors`. */
+  let current = 0;
+  const collector = () => displayUrl(collectors[current]);
 
   const agentId = await loadOrCreateAgentId(options.stateDir);
   const spool = new Spool(options.stateDir, options.logger.child({ component: 'spool' }));
@@ -150,7 +164,12 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
   let changeTimer: NodeJS.Timeout | undefined;
 
   log.info(
-    { agentId, collector, stateDir: options.stateDir, drivers: options.drivers.map((d) => d.name) },
+    {
+      agentId,
+      collector: collectors.map(displayUrl).join(' '),
+      stateDir: options.stateDir,
+      drivers: options.drivers.map((d) => d.name),
+    },
     'agent started',
   );
   if (pending) log.info({ seq: pending.inventory.seq }, 'found an unacknowledged snapshot in the spool; it goes first');
@@ -312,7 +331,16 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
     }
     outcome.welcomed = true;
     welcomed = true;
-    log.info({ collector, agentId, lastSeq: frame.lastSeq }, 'connected');
+    log.info({ collector: collector(), agentId, lastSeq: frame.lastSeq }, 'connected');
+    if (current !== 0) {
+      // On a fallback: back to the first collector after a while (if it is still away, the agent
+      // moves on again at once, and its snapshot goes again under the seq the store already has).
+      outcome.failbackTimer = setTimeout(() => {
+        outcome.failback = true;
+        log.info({ collector: collector(), first: displayUrl(collectors[0]) }, 'going back to the first collector');
+        ws.close(1000, 'going back to the first collector');
+      }, failbackMs);
+    }
     if (options.intervalSec === undefined) setIntervalSec(frame.interval);
     if (frame.lastSeq !== undefined) {
       seqFloor = Math.max(seqFloor, frame.lastSeq);
@@ -373,7 +401,7 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
   function connectOnce(): Promise<Outcome> {
     return new Promise((resolve) => {
       const outcome: Outcome = { welcomed: false };
-      const ws = new WebSocket(options.collectorUrl, {
+      const ws = new WebSocket(collectors[current], {
         headers: { Authorization: `Bearer ${options.token}` },
         maxPayload: MAX_FRAME_BYTES,
         ...(options.ca ? { ca: options.ca } : {}),
@@ -429,6 +457,7 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
       });
       ws.on('close', (code, reason) => {
         clearTimeout(welcomeTimer);
+        clearTimeout(outcome.failbackTimer);
         clearInterval(pinger);
         socket = null;
         welcomed = false;
@@ -439,7 +468,7 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
   }
 
   function logOutcome(outcome: Outcome, attempt: number, delayMs: number): void {
-    const retry = { collector, attempt, retryInMs: delayMs };
+    const retry = { collector: collector(), attempt, retryInMs: delayMs };
     if (outcome.errorFrame?.code === 'TOKEN_REVOKED') {
       log.error(
         { ...retry, closeCode: outcome.code },
@@ -457,10 +486,10 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
         { ...retry, errorCode: (outcome.error as NodeJS.ErrnoException).code, error: outcome.error?.message },
         "the collector's TLS certificate is not trusted (nothing was sent): check --ca and that the --collector host is a name in the certificate; retrying",
       );
-    } else if (schemeMismatch(options.collectorUrl, outcome)) {
+    } else if (schemeMismatch(collectors[current], outcome)) {
       log.error(
         { ...retry, errorCode: (outcome.error as NodeJS.ErrnoException).code, error: outcome.error?.message },
-        options.collectorUrl.startsWith('wss:')
+        collectors[current].startsWith('wss:')
           ? 'the collector does not speak TLS on this port (nothing was sent): use ws:// for a collector without --tls-cert; retrying'
           : 'the collector closed the connection before answering: if it serves TLS (hvmap serve --tls-cert), use wss:// and --ca; retrying',
       );
@@ -484,16 +513,31 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
     }
   }
 
+  /**
+   * Connects until stop(): on a failure, the next collector of the list at once; after the last,
+   * the first again with the backoff (a round of the list is one attempt).
+   */
   async function connectionLoop(): Promise<void> {
     let attempt = 0;
     while (!stopped) {
       const outcome = await connectOnce();
       if (stopped) return;
       if (outcome.welcomed) attempt = 0;
+      if (outcome.failback) {
+        current = 0;
+        continue;
+      }
       // A refused or revoked token will not work on the next try: wait the longest, not the shortest.
       const refused = outcome.status === 401 || outcome.code === CLOSE_CODES.unauthorized;
-      const delayMs = refused ? Math.round(backoff.capMs * (0.5 + Math.random() / 2)) : backoffDelay(attempt, backoff);
-      logOutcome(outcome, attempt++, delayMs);
+      const another = current + 1 < collectors.length;
+      const delayMs = another
+        ? 0
+        : refused
+          ? Math.round(backoff.capMs * (0.5 + Math.random() / 2))
+          : backoffDelay(attempt, backoff);
+      logOutcome(outcome, attempt, delayMs);
+      current = another ? current + 1 : 0;
+      if (!another) attempt++;
       try {
         await sleep(delayMs, undefined, { signal: sleeping.signal });
       } catch {
