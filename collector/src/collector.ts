@@ -18,6 +18,7 @@ import { AgentSessions } from './server/ingest.js';
 import { type ConnectionCounters, newConnectionCounters } from './server/limits.js';
 import { creationUndo, type Db, isPostgresUrl, openDatabase, redactedUrl } from './store/db.js';
 import { type Change, DEFAULT_STORE_LIMITS, type HostJudge, InventoryStore } from './store/inventory.js';
+import { ChangeFeed } from './store/postgres/change-feed.js';
 import { lockDatabase } from './store/serve-lock.js';
 import { TokenStore } from './store/tokens.js';
 import { Web } from './web/web.js';
@@ -54,6 +55,8 @@ export const COLLECTOR_DEFAULTS = {
   pollDeadlineMs: 120_000,
   /** The first poll of each listed host starts within this long after start (spread, not all at once). */
   firstPollWithinMs: 5_000,
+  /** On PostgreSQL, how often a collector reads which agents the others hold. */
+  sharedConnectionsEveryMs: 2_000,
 } as const;
 
 /** The catalog data files shipped with the collector. */
@@ -116,6 +119,11 @@ export interface CollectorEvents {
   changes: [agentName: string, changes: Change[]];
   /** A new catalog is in force and the fleet was re-evaluated under it. */
   catalog: [version: string];
+  /**
+   * Another collector on the same PostgreSQL database stored a snapshot of this agent's host
+   * (`null`: anything may have been stored, the feed between them having been cut).
+   */
+  storedElsewhere: [agentName: string | null];
 }
 
 export interface RunningCollector {
@@ -183,25 +191,43 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     maxRemovedGuestsPerHost: options.maxRemovedGuestsPerHost ?? COLLECTOR_DEFAULTS.maxRemovedGuestsPerHost,
     maxChangesPerHost: options.maxChangesPerHost ?? COLLECTOR_DEFAULTS.maxChangesPerHost,
   });
-  // Connections a previous run held (it may have been killed) are gone; a read-only database keeps its marks.
+  // Connections a previous run held (it may have been killed) are gone; a read-only database keeps its
+  // marks, and so does a shared one (the other collectors' agents are connected).
   try {
-    store.recordDisconnect(null);
+    if (onFile) store.recordDisconnect(null);
   } catch (err) {
     logger.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'stale connection marks not cleared');
   }
   const evaluator = new Evaluator(catalog);
   const events = new EventEmitter<CollectorEvents>();
   const intervalSec = options.intervalSec ?? COLLECTOR_DEFAULTS.intervalSec;
+  const silentAfterMs =
+    1000 *
+    (options.silentAfterSec ??
+      Math.max(COLLECTOR_DEFAULTS.minSilentAfterSec, COLLECTOR_DEFAULTS.silentAfterIntervals * intervalSec));
   const alerts = new AlertEngine(db, logger.child({ component: 'alerts' }), {
     eolWarnDays: options.eolWarnDays ?? COLLECTOR_DEFAULTS.eolWarnDays,
-    silentAfterMs:
-      1000 *
-      (options.silentAfterSec ??
-        Math.max(COLLECTOR_DEFAULTS.minSilentAfterSec, COLLECTOR_DEFAULTS.silentAfterIntervals * intervalSec)),
+    silentAfterMs,
     checkIntervalMs: options.alertCheckIntervalMs ?? COLLECTOR_DEFAULTS.alertCheckIntervalMs,
     webhooks: options.webhooks,
   });
   events.on('changes', (agentName, changes) => alerts.hostChanged(agentName, changes));
+  const feed = onFile
+    ? null
+    : new ChangeFeed({
+        url: options.db,
+        db,
+        logger: logger.child({ component: 'feed' }),
+        onStored: (agentName) => {
+          store.forgetHost(agentName);
+          events.emit('storedElsewhere', agentName);
+        },
+        onResync: () => {
+          store.forgetHost(null);
+          events.emit('storedElsewhere', null);
+        },
+      });
+  if (feed) events.on('changes', (agentName) => feed.publish(agentName));
 
   /** Puts a catalog in force and re-evaluates every present guest under it; returns the changes. */
   const reevaluate = (next: Catalog): number => {
@@ -296,11 +322,32 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     : null;
   // What the page and the API call connected: an agent holding its connection, a polled host whose
   // last poll read it. The count stays the agents' (the summary counts polled hosts apart).
+  // On a shared database, an agent that holds its connection to another collector is connected too:
+  // marked so there, and heard from within the silence delay (a killed collector leaves its marks).
+  let connectedElsewhere = new Set<string>();
+  const markedConnected = onFile
+    ? null
+    : db.prepare(
+        `SELECT a.name FROM agents a JOIN hosts h ON h.agent_name = a.name
+         WHERE a.connected_at IS NOT NULL AND a.kind = 'agent' AND h.last_contact_at > ?`,
+      );
+  const readConnectedElsewhere = () => {
+    if (!markedConnected) return;
+    try {
+      const since = new Date(Date.now() - silentAfterMs).toISOString();
+      connectedElsewhere = new Set((markedConnected.all(since) as { name: string }[]).map((r) => r.name));
+    } catch (err) {
+      logger.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'connections elsewhere not read');
+    }
+  };
   const live = {
     counters: sessions.counters,
-    isConnected: (name: string) => sessions.isConnected(name) || Boolean(poller?.isReachable(name)),
+    isConnected: (name: string) =>
+      sessions.isConnected(name) || Boolean(poller?.isReachable(name)) || connectedElsewhere.has(name),
     get connected() {
-      return sessions.connected;
+      let elsewhere = 0;
+      for (const name of connectedElsewhere) if (!sessions.isConnected(name)) elsewhere++;
+      return sessions.connected + elsewhere;
     },
   };
   const operators = new OperatorTokens(db);
@@ -336,6 +383,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     address = await listen(server, host, port);
   } catch (err) {
     web.close();
+    feed?.close();
     alerts.close();
     db.close();
     unlock();
@@ -348,6 +396,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     if (!loaded.ok) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       web.close();
+      feed?.close();
       alerts.close();
       db.close();
       unlock();
@@ -358,7 +407,12 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const secure = options.tls ? 's' : '';
   const url = `http${secure}://${hostPart}:${address.port}`;
-  logger.info({ url, db: onFile ? options.db : redactedUrl(options.db), catalog: catalog.version }, 'collector listening');
+  const followConnections = setInterval(readConnectedElsewhere, COLLECTOR_DEFAULTS.sharedConnectionsEveryMs);
+  followConnections.unref();
+  logger.info(
+    { url, db: onFile ? options.db : redactedUrl(options.db), catalog: catalog.version },
+    'collector listening',
+  );
   if (!isLoopback(host) && !options.tls)
     logger.warn({ code: 'INSECURE_LISTEN' }, 'serving beyond loopback without TLS (--insecure-plaintext)');
   return {
@@ -392,6 +446,8 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       return { ok: true, version: next.version, changedGuests };
     },
     async close() {
+      clearInterval(followConnections);
+      feed?.close();
       poller?.close();
       clearInterval(revocations);
       clearInterval(pruning);

@@ -88,7 +88,9 @@ describe('hvmap on PostgreSQL (--db postgres://…)', () => {
     const report = await waitFor(
       async () => {
         const r = await runCli(COLLECTOR_CLI, ['report', '--db', db, '--format', 'json']);
-        return r.code === 0 ? (JSON.parse(r.stdout) as { guests: { name: string; os: { id: string } | null }[] }) : null;
+        return r.code === 0
+          ? (JSON.parse(r.stdout) as { guests: { name: string; os: { id: string } | null }[] })
+          : null;
       },
       (r) => (r?.guests.length ?? 0) > 0,
       20_000,

@@ -264,8 +264,13 @@ export class InventoryStore {
     return !bound || bound === agentId;
   }
 
-  /** Records a hello (binding the token to this agent id, see `mayUseToken`). */
+  /**
+   * Records a hello (binding the token to this agent id, see `mayUseToken`). The host's snapshots are
+   * then diffed against the database, not this store's memory: another collector on the same database
+   * may have stored some since this one last held the agent.
+   */
   recordHello(agentName: string, agentId: string, agentVersion: string): void {
+    this.hosts.delete(agentName);
     const now = new Date().toISOString();
     this.stmts.hello.run(agentId, agentVersion, now, agentName);
     this.stmts.connected.run(now, agentName);
@@ -285,6 +290,15 @@ export class InventoryStore {
   recordPoll(agentName: string, error: string | null): void {
     const now = error === null ? new Date().toISOString() : null;
     this.stmts.pollResult.run(error, now, now, agentName);
+  }
+
+  /**
+   * Forgets what this store keeps in memory of one host (`null`: of every host), which another
+   * collector on the same database has written since; it is read again from the database when needed.
+   */
+  forgetHost(agentName: string | null): void {
+    if (agentName === null) this.hosts.clear();
+    else this.hosts.delete(agentName);
   }
 
   /** A heartbeat: the host is alive and unchanged. */
@@ -366,8 +380,7 @@ export class InventoryStore {
     try {
       return write();
     } catch (err) {
-      if (agentName === null) this.hosts.clear();
-      else this.hosts.delete(agentName);
+      this.forgetHost(agentName);
       throw err;
     }
   }

@@ -93,6 +93,7 @@ export class Web {
   private lastSignal = '';
   private readonly onChanges: (...args: CollectorEvents['changes']) => void;
   private readonly onCatalog: (...args: CollectorEvents['catalog']) => void;
+  private readonly onStoredElsewhere: (...args: CollectorEvents['storedElsewhere']) => void;
 
   constructor(private readonly options: WebOptions) {
     this.log = options.logger.child({ component: 'web' });
@@ -109,8 +110,14 @@ export class Web {
       this.map.reload();
       this.live.notify(LIVE_VIEWS, [], version);
     };
+    this.onStoredElsewhere = (agentName) => {
+      if (agentName !== null) return this.onChanges(agentName, []);
+      this.map.reload();
+      this.live.notify(LIVE_VIEWS);
+    };
     options.events.on('changes', this.onChanges);
     options.events.on('catalog', this.onCatalog);
+    options.events.on('storedElsewhere', this.onStoredElsewhere);
     // Connections and alerts change without a snapshot (an agent drops, a host falls silent, a poll
     // over SSH fails or reads its host again): small reads every few seconds, only while a page watches.
     const signal = options.db.prepare(
@@ -230,6 +237,7 @@ export class Web {
   close(): void {
     this.options.events.off('changes', this.onChanges);
     this.options.events.off('catalog', this.onCatalog);
+    this.options.events.off('storedElsewhere', this.onStoredElsewhere);
     clearInterval(this.poll);
     this.live.close();
   }
