@@ -18,6 +18,7 @@ import { AgentSessions } from './server/ingest.js';
 import { type ConnectionCounters, newConnectionCounters } from './server/limits.js';
 import { creationUndo, type Db, isPostgresUrl, openDatabase, redactedUrl } from './store/db.js';
 import { type Change, DEFAULT_STORE_LIMITS, type HostJudge, InventoryStore } from './store/inventory.js';
+import { advisoryLock } from './store/postgres/advisory-lock.js';
 import { ChangeFeed } from './store/postgres/change-feed.js';
 import { lockDatabase } from './store/serve-lock.js';
 import { TokenStore } from './store/tokens.js';
@@ -58,6 +59,9 @@ export const COLLECTOR_DEFAULTS = {
   /** On PostgreSQL, how often a collector reads which agents the others hold. */
   sharedConnectionsEveryMs: 2_000,
 } as const;
+
+/** pg_advisory_lock's key for the alerts' periodic checks, held by one collector of those sharing a database. */
+const CHECKS_LOCK = 0x68766d61;
 
 /** The catalog data files shipped with the collector. */
 export const SHIPPED_CATALOG_DIR = fileURLToPath(new URL('../catalog', import.meta.url));
@@ -210,6 +214,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     silentAfterMs,
     checkIntervalMs: options.alertCheckIntervalMs ?? COLLECTOR_DEFAULTS.alertCheckIntervalMs,
     webhooks: options.webhooks,
+    shared: onFile ? undefined : { runsChecks: advisoryLock(db, CHECKS_LOCK) },
   });
   events.on('changes', (agentName, changes) => alerts.hostChanged(agentName, changes));
   const feed = onFile

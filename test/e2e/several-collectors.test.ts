@@ -4,6 +4,8 @@
  * moves to the second when the first goes and back when it returns, and nothing is counted twice.
  */
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -11,8 +13,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { type RunningCollector, startCollector } from '../../collector/src/collector.js';
 import { type DemoGuest, nodeXml } from '../../collector/src/demo/fleet.js';
+import { openDatabase } from '../../collector/src/store/db.js';
+import { TokenStore } from '../../collector/src/store/tokens.js';
+import type { Inventory } from '../../shared/src/index.js';
+import { connectPeer } from '../helpers/agent-peer.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { AGENT_CLI, startCli, stopProcess, waitFor } from '../helpers/processes.js';
+import { AGENT_CLI, COLLECTOR_CLI, startCli, stopProcess, waitFor } from '../helpers/processes.js';
 
 const RHEL_92 = 'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="9.2"\n';
 
@@ -31,8 +37,12 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function collectorOn(db: string, listen = '127.0.0.1:0'): Promise<RunningCollector> {
-  const c = await startCollector({ db, listen, logger: pino({ level: 'silent' }), intervalSec: 1 });
+async function collectorOn(
+  db: string,
+  listen = '127.0.0.1:0',
+  extra: Partial<Parameters<typeof startCollector>[0]> = {},
+): Promise<RunningCollector> {
+  const c = await startCollector({ db, listen, logger: pino({ level: 'silent' }), intervalSec: 1, ...extra });
   collectors.push(c);
   return c;
 }
@@ -203,4 +213,137 @@ describe('two collectors on one PostgreSQL database', () => {
     expect(kinds.filter((k) => k.kind === 'guest-added').map((k) => k.guest_name)).toEqual(['vm1', 'vm2', 'vm3']);
     expect(kinds.filter((k) => k.kind === 'host-added')).toHaveLength(1);
   });
+
+  it('sends each alert transition to the webhook once, whichever collector saw it', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'hvmap-ha-'));
+    const received: { event: string; key: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => {
+        body += d;
+      });
+      req.on('end', () => {
+        const parsed = JSON.parse(body) as { event: string; alert: { key: string } };
+        received.push({ event: parsed.event, key: parsed.alert.key });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const url = await server.createDatabase();
+    const db = openDatabase(url);
+    try {
+      // Two collector processes: their periodic checks and their webhook queues really run side by side.
+      const serve = () => {
+        const c = startCli(COLLECTOR_CLI, [
+          'serve',
+          '--db',
+          url,
+          '--listen',
+          '127.0.0.1:0',
+          '--webhook',
+          hook,
+          '--silent-after',
+          '1',
+        ]);
+        children.push(c);
+        return waitFor(
+          async () => /agents: (ws:\/\/\S+?);/.exec(c.output())?.[1] ?? '',
+          Boolean,
+          15_000,
+          'a collector',
+        );
+      };
+      const [a, b] = await Promise.all([serve(), serve()]);
+      const token = new TokenStore(db).create('hv-01').token;
+      const inventory = (seq: number, libosinfo: string): Inventory => ({
+        type: 'inventory',
+        seq,
+        collectedAt: new Date().toISOString(),
+        host: { hostname: 'hv-01.example', os: { platform: 'win32' }, cpu: {} },
+        hypervisor: {
+          driver: 'hyperv',
+          product: 'hyper-v',
+          hostOs: 'Microsoft Windows Server 2019 Datacenter',
+          hostOsFields: {
+            Caption: 'Microsoft Windows Server 2019 Datacenter',
+            Version: '10.0.17763',
+            ProductType: '3',
+          },
+        },
+        guests: [
+          {
+            uuid: 'u-1',
+            name: 'app01',
+            state: 'running',
+            os: { evidence: [{ source: 'libosinfo', text: libosinfo }] },
+          },
+        ],
+        errors: [],
+        partial: false,
+      });
+      const connect = async (agentUrl: string) => {
+        const peer = await connectPeer(agentUrl, token);
+        peer.send({ type: 'hello', protocol: 1, agentId: 'agent-hv-01', agentVersion: '0.1.0', hostname: 'hv-01' });
+        await peer.next('welcome');
+        return peer;
+      };
+      // Windows Server 2025 on Hyper-V 2019 is not supported: firing, sent through A.
+      let peer = await connect(a);
+      peer.send(inventory(1, 'http://microsoft.com/win/2k25'));
+      await peer.next('ack');
+      peer.ws.close();
+      // The host falls silent (seen by the periodic check of whichever collector holds its lock),
+      // then comes back through B with a supported guest: both alerts resolve.
+      await waitFor(
+        () => received.filter((r) => r.event === 'firing').length,
+        (n) => n >= 2,
+        25_000,
+        'host-silent',
+      );
+      peer = await connect(b);
+      peer.send(inventory(2, 'http://redhat.com/rhel/8.2'));
+      await peer.next('ack');
+      // Heard from every half second, as an agent whose scans find nothing new.
+      const heartbeats = setInterval(() => peer.send({ type: 'heartbeat', seq: 2 }), 500);
+      try {
+        await waitFor(
+          () => received.filter((r) => r.event === 'resolved').length,
+          (n) => n >= 2,
+          25_000,
+          'resolutions',
+        );
+      } finally {
+        clearInterval(heartbeats);
+      }
+      peer.ws.close();
+      // Time for any second copy to arrive (the host falling silent again meanwhile is a transition too).
+      await new Promise((r) => setTimeout(r, 3_000));
+
+      // Every transition stored once (an alert's events alternate), and each sent exactly once.
+      const rows = db
+        .prepare(
+          `SELECT a.alert_key AS key, d.event, d.status FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
+           ORDER BY d.id`,
+        )
+        .all() as { key: string; event: string; status: string }[];
+      for (const key of new Set(rows.map((r) => r.key))) {
+        const events = rows.filter((r) => r.key === key).map((r) => r.event);
+        events.forEach((e, i) => expect(e, `${key} event ${i}`).toBe(i % 2 === 0 ? 'firing' : 'resolved'));
+      }
+      const count = (list: { key: string; event: string }[]) => list.map((r) => `${r.event} ${r.key}`).sort();
+      expect(count(received)).toEqual(count(rows.filter((r) => r.status === 'delivered')));
+      expect(count(rows)).toEqual(
+        expect.arrayContaining([
+          'firing guest-not-certified|hv-01|u-1',
+          'firing host-silent|hv-01|',
+          'resolved guest-not-certified|hv-01|u-1',
+          'resolved host-silent|hv-01|',
+        ]),
+      );
+    } finally {
+      db.close();
+      await new Promise<void>((r) => receiver.close(() => r()));
+    }
+  }, 90_000);
 });

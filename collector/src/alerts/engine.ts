@@ -12,6 +12,11 @@ export interface AlertEngineOptions {
   /** How often hosts are checked for silence (and, every hour, everything for a new day). */
   checkIntervalMs: number;
   webhooks?: WebhookOptions;
+  /**
+   * Several collectors on one database: whether this one runs the periodic checks now (the one that
+   * holds their lock), and webhook deliveries are claimed from a shared queue. Absent: a lone collector.
+   */
+  shared?: { runsChecks(): boolean };
 }
 
 /**
@@ -30,7 +35,7 @@ export class AlertEngine {
     private readonly options: AlertEngineOptions,
   ) {
     this.store = new AlertStore(db);
-    this.notifier = new AlertNotifier(db, logger, options.webhooks);
+    this.notifier = new AlertNotifier(db, logger, options.webhooks, options.shared !== undefined);
     this.timer = setInterval(() => this.check(), options.checkIntervalMs);
     this.timer.unref();
   }
@@ -71,6 +76,9 @@ export class AlertEngine {
 
   /** Silence only, unless an hour has passed since the last full pass. */
   check(): void {
+    // Deliveries another collector claimed and never finished (it died) are taken up here.
+    this.notifier.resume();
+    if (this.options.shared && !this.runsChecks()) return;
     if (Date.now() - this.lastFullCheck > 3_600_000) {
       this.reconcileAll();
       return;
@@ -80,6 +88,15 @@ export class AlertEngine {
       for (const agent of this.store.agentNames())
         this.notifier.notify(this.store.reconcile(agent, policy, ['host-silent']));
     });
+  }
+
+  private runsChecks(): boolean {
+    try {
+      return this.options.shared?.runsChecks() ?? true;
+    } catch (err) {
+      this.logger.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'checks lock not read');
+      return false;
+    }
   }
 
   close(): void {

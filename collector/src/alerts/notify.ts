@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import { chatText } from '../report/hygiene.js';
-import type { Db } from '../store/db.js';
+import type { Db, Statement } from '../store/db.js';
 import type { AlertNotice } from './store.js';
 
 export interface WebhookOptions {
@@ -61,6 +61,9 @@ class PerKeyRate {
   }
 }
 
+/** A claimed delivery is taken again this long after its POST's own timeout ran out. */
+const LEASE_MARGIN_MS = 5_000;
+
 /**
  * Delivers alert notices: to the log at once, and to webhooks through a queue kept in the database,
  * so ingest never waits for a webhook and a restart loses no notice. Failed POSTs are retried with
@@ -80,12 +83,30 @@ export class AlertNotifier {
     ),
   );
 
+  private readonly claim: Statement;
+
+  /**
+   * `shared`: other collectors take deliveries from the same queue (PostgreSQL); a delivery is then
+   * claimed with FOR UPDATE SKIP LOCKED, so that each goes out from one collector.
+   */
   constructor(
     private readonly db: Db,
     private readonly logger: Logger,
     webhooks: WebhookOptions = { urls: [] },
+    shared = false,
   ) {
     this.opts = { timeoutMs: 5000, maxAttempts: 12, baseDelayMs: 1000, maxDelayMs: 300_000, ...webhooks };
+    // Per webhook, in order: the oldest delivery not yet done goes first, so a receiver never sees an
+    // alert resolved before it fired. A claim is a lease: 'sending' until it ends, and taken again
+    // after it (by this collector or another) when the one sending died meanwhile.
+    this.claim = db.prepare(
+      `UPDATE alert_deliveries SET status = 'sending', next_attempt_at = @lease
+       WHERE id IN (SELECT id FROM alert_deliveries WHERE id IN
+                      (SELECT MIN(id) FROM alert_deliveries WHERE status IN ('pending', 'sending') GROUP BY channel)
+                    AND next_attempt_at <= @now${shared ? ' FOR UPDATE SKIP LOCKED' : ''})
+         AND status IN ('pending', 'sending') AND next_attempt_at <= @now
+       RETURNING id, channel, payload, attempts`,
+    );
     // Deliveries left pending by a previous run go out now.
     this.schedule(0);
   }
@@ -113,6 +134,11 @@ export class AlertNotifier {
     if (this.opts.urls.length) this.schedule(0);
   }
 
+  /** Looks at the queue now (a delivery another collector left may be due). */
+  resume(): void {
+    this.schedule(0);
+  }
+
   /** Stops retrying; pending deliveries stay in the database for the next start. */
   close(): void {
     this.closed = true;
@@ -136,15 +162,11 @@ export class AlertNotifier {
     try {
       for (;;) {
         if (this.closed) return;
-        // Per webhook, in order: the oldest pending delivery goes first, so a receiver never sees
-        // an alert resolved before it fired.
-        const due = this.db
-          .prepare(
-            `SELECT id, channel, payload, attempts FROM alert_deliveries WHERE id IN
-               (SELECT MIN(id) FROM alert_deliveries WHERE status = 'pending' GROUP BY channel)
-             AND next_attempt_at <= ?`,
-          )
-          .all(new Date().toISOString()) as { id: number; channel: string; payload: string; attempts: number }[];
+        const now = Date.now();
+        const due = this.claim.all({
+          now: new Date(now).toISOString(),
+          lease: new Date(now + 2 * this.opts.timeoutMs + LEASE_MARGIN_MS).toISOString(),
+        }) as { id: number; channel: string; payload: string; attempts: number }[];
         if (!due.length) break;
         await Promise.all(due.map((d) => this.deliver(d)));
       }
@@ -154,7 +176,7 @@ export class AlertNotifier {
     const next = this.db
       .prepare(
         `SELECT MIN(next_attempt_at) AS at FROM alert_deliveries WHERE id IN
-           (SELECT MIN(id) FROM alert_deliveries WHERE status = 'pending' GROUP BY channel)`,
+           (SELECT MIN(id) FROM alert_deliveries WHERE status IN ('pending', 'sending') GROUP BY channel)`,
       )
       .get() as { at: string | null };
     if (next.at) this.schedule(Math.max(0, Date.parse(next.at) - Date.now()));

@@ -367,7 +367,7 @@ export class InventoryStore {
         )
         .run(before);
       const old = `SELECT id FROM alerts WHERE state = 'resolved' AND resolved_at < ?
-                   AND id NOT IN (SELECT alert_id FROM alert_deliveries WHERE status = 'pending')`;
+                   AND id NOT IN (SELECT alert_id FROM alert_deliveries WHERE status IN ('pending', 'sending'))`;
       this.db.prepare(`DELETE FROM alert_deliveries WHERE alert_id IN (${old})`).run(before);
       const alerts = this.db.prepare(`DELETE FROM alerts WHERE id IN (${old})`).run(before);
       return { guests: guests.changes, changes: changes.changes, alerts: alerts.changes };
