@@ -77,7 +77,7 @@ export interface SyncClientOptions {
 }
 
 export class SyncPostgresClient {
-  private readonly flag = new Int32Array(new SharedArrayBuffer(4));
+  private flag!: Int32Array;
   private worker!: Worker;
   private port!: MessagePort;
   private readonly timeoutMs: number;
@@ -94,6 +94,8 @@ export class SyncPostgresClient {
   }
 
   private start(): void {
+    // A flag per worker: one abandoned after a timeout can no longer wake the next statement's wait.
+    this.flag = new Int32Array(new SharedArrayBuffer(4));
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(WORKER_SOURCE, {
