@@ -329,7 +329,7 @@ describe('two collectors on one PostgreSQL database', () => {
         .all() as { key: string; event: string; status: string }[];
       for (const key of new Set(rows.map((r) => r.key))) {
         const events = rows.filter((r) => r.key === key).map((r) => r.event);
-        events.forEach((e, i) => expect(e, `${key} event ${i}`).toBe(i % 2 === 0 ? 'firing' : 'resolved'));
+        expect(events, key).toEqual(events.map((_, i) => (i % 2 === 0 ? 'firing' : 'resolved')));
       }
       const count = (list: { key: string; event: string }[]) => list.map((r) => `${r.event} ${r.key}`).sort();
       expect(count(received)).toEqual(count(rows.filter((r) => r.status === 'delivered')));
