@@ -8,6 +8,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Inventory } from '@hvmap/shared';
+import type Database from 'better-sqlite3';
 import { pino } from 'pino';
 import {
   loadCollectorCatalog,
@@ -45,13 +46,15 @@ function writeLocalCatalog(variant: number): void {
 }
 
 function dbBytes(c: RunningCollector): { file: number; pages: number; freePages: number } {
-  c.db.pragma('wal_checkpoint(TRUNCATE)');
-  const file = c.db.name;
-  const pageSize = c.db.pragma('page_size', { simple: true }) as number;
+  // This benchmark's collector stores in an SQLite file: its handle is better-sqlite3's.
+  const db = c.db as unknown as Database.Database;
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  const file = db.name;
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
   return {
     file: statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0),
-    pages: (c.db.pragma('page_count', { simple: true }) as number) * pageSize,
-    freePages: (c.db.pragma('freelist_count', { simple: true }) as number) * pageSize,
+    pages: (db.pragma('page_count', { simple: true }) as number) * pageSize,
+    freePages: (db.pragma('freelist_count', { simple: true }) as number) * pageSize,
   };
 }
 
