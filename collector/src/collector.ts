@@ -16,7 +16,7 @@ import { Histogram } from './metrics/histogram.js';
 import { createHttpServer, ListenError, listen, parseListen } from './server/http.js';
 import { AgentSessions } from './server/ingest.js';
 import { type ConnectionCounters, newConnectionCounters } from './server/limits.js';
-import { creationUndo, type Db, isPostgresUrl, openDatabase, redactedUrl } from './store/db.js';
+import { creationUndo, type Db, isPostgresUrl, openDatabase, redactedUrl, type Statement } from './store/db.js';
 import { type Change, DEFAULT_STORE_LIMITS, type HostJudge, InventoryStore } from './store/inventory.js';
 import { advisoryLock } from './store/postgres/advisory-lock.js';
 import { ChangeFeed } from './store/postgres/change-feed.js';
@@ -336,11 +336,10 @@ export async function startCollector(options: CollectorOptions): Promise<Running
         `SELECT a.name FROM agents a JOIN hosts h ON h.agent_name = a.name
          WHERE a.connected_at IS NOT NULL AND a.kind = 'agent' AND h.last_contact_at > ?`,
       );
-  const readConnectedElsewhere = () => {
-    if (!markedConnected) return;
+  const readConnectedElsewhere = (marked: Statement) => {
     try {
       const since = new Date(Date.now() - silentAfterMs).toISOString();
-      connectedElsewhere = new Set((markedConnected.all(since) as { name: string }[]).map((r) => r.name));
+      connectedElsewhere = new Set((marked.all(since) as { name: string }[]).map((r) => r.name));
     } catch (err) {
       logger.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'connections elsewhere not read');
     }
@@ -412,8 +411,10 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const secure = options.tls ? 's' : '';
   const url = `http${secure}://${hostPart}:${address.port}`;
-  const followConnections = setInterval(readConnectedElsewhere, COLLECTOR_DEFAULTS.sharedConnectionsEveryMs);
-  followConnections.unref();
+  const followConnections = markedConnected
+    ? setInterval(() => readConnectedElsewhere(markedConnected), COLLECTOR_DEFAULTS.sharedConnectionsEveryMs)
+    : undefined;
+  followConnections?.unref();
   logger.info(
     { url, db: onFile ? options.db : redactedUrl(options.db), catalog: catalog.version },
     'collector listening',

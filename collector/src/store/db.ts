@@ -90,7 +90,7 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
     // whatever was not acknowledged, and acks are sent only after the commit.
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
-    migrate(db);
+    migrate(db, false);
     return db;
   } catch (err) {
     db.close();
@@ -107,7 +107,7 @@ function openPostgres(url: string, readonly: boolean): Db {
       .all() as { name: string }[];
     checkSchema(db, label, 'a PostgreSQL', tables, readonly);
     if (readonly) db.exec('SET default_transaction_read_only = on');
-    else migratePostgres(db);
+    else migrate(db, true);
     return db;
   } catch (err) {
     db.close();
@@ -207,50 +207,33 @@ function ownerOnly(file: string): void {
   for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
 }
 
-/**
- * PostgreSQL's migrations: the same numbers, PostgreSQL's own text (migrations.ts), under an advisory
- * lock so that collectors starting together on an empty database apply each migration once.
- */
-function migratePostgres(db: Db): void {
-  db.transaction(() => {
-    db.prepare('SELECT pg_advisory_xact_lock(?)').get(MIGRATION_LOCK);
-    db.exec(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
-    );
-    const applied = new Set(
-      (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
-    );
-    for (const m of MIGRATIONS) {
-      if (applied.has(m.version)) continue;
-      db.exec(postgresSql(m));
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
-        m.version,
-        m.name,
-        new Date().toISOString(),
-      );
-    }
-  })();
-}
-
 /** pg_advisory_xact_lock's key for migrations: any constant other programs are unlikely to take. */
 const MIGRATION_LOCK = 0x68766d6170;
 
-function migrate(db: Db): void {
-  db.exec(
-    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
-  );
-  const applied = new Set(
-    (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
-  );
-  for (const m of MIGRATIONS) {
-    if (applied.has(m.version)) continue;
+/**
+ * Applies the migrations not applied yet, each in its own transaction: SQLite's text, or PostgreSQL's
+ * (migrations.ts). On PostgreSQL each step holds an advisory lock, so collectors starting together on
+ * an empty database apply each migration once (the others find it applied).
+ */
+function migrate(db: Db, postgres: boolean): void {
+  const step = (work: () => void) =>
     db.transaction(() => {
-      db.exec(m.sql);
+      if (postgres) db.prepare('SELECT pg_advisory_xact_lock(?)').get(MIGRATION_LOCK);
+      work();
+    })();
+  step(() =>
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    ),
+  );
+  for (const m of MIGRATIONS)
+    step(() => {
+      if (db.prepare('SELECT 1 AS applied FROM schema_migrations WHERE version = ?').get(m.version)) return;
+      db.exec(postgres ? postgresSql(m) : m.sql);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
         m.version,
         m.name,
         new Date().toISOString(),
       );
-    })();
-  }
+    });
 }
