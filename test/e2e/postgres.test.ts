@@ -1,17 +1,16 @@
 /**
  * `--db postgres://…` through the command line against a real PostgreSQL server: hvmap serve stores
- * a real agent's snapshots there (real virsh, libvirt's test driver), and hvmap tokens, report and
- * alerts read and write the same database.
+ * a real agent's snapshots there (real virsh, libvirt's test driver), and hvmap tokens and report
+ * read and write the same database.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeXml } from '../../collector/src/demo/fleet.js';
+import { agentArgs, guests, writeHost } from '../helpers/kvm-host.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { AGENT_CLI, COLLECTOR_CLI, runCli, startCli, stopProcess, waitFor } from '../helpers/processes.js';
 
-const RHEL_92 = 'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="9.2"\n';
 const PASSWORD = 'pw-never-in-logs';
 
 let server: TestPostgres;
@@ -47,42 +46,8 @@ describe('hvmap on PostgreSQL (--db postgres://…)', () => {
       'the collector listening',
     );
 
-    mkdirSync(path.join(dir, 'root', 'etc'), { recursive: true });
-    writeFileSync(path.join(dir, 'root', 'etc', 'os-release'), RHEL_92);
-    writeFileSync(
-      path.join(dir, 'node.xml'),
-      nodeXml({
-        name: 'kvm-pg',
-        osRelease: RHEL_92,
-        guests: [
-          {
-            name: 'web01',
-            uuid: '11111111-2222-4333-8444-555555555501',
-            osinfo: 'http://redhat.com/rhel/9.2',
-            memoryMiB: 2048,
-            vcpus: 2,
-            running: true,
-          },
-        ],
-      }),
-    );
-    const agent = startCli(
-      AGENT_CLI,
-      [
-        'run',
-        '--collector',
-        String(url),
-        '--libvirt-uri',
-        `test://${path.join(dir, 'node.xml')}`,
-        '--state-dir',
-        path.join(dir, 'state'),
-        '--interval',
-        '1',
-        '--root',
-        path.join(dir, 'root'),
-      ],
-      { HVMAP_TOKEN: token },
-    );
+    const hostDir = writeHost(dir, 'kvm-pg', guests(1));
+    const agent = startCli(AGENT_CLI, agentArgs(String(url), hostDir), { HVMAP_TOKEN: token });
     children.push(agent);
 
     const report = await waitFor(
@@ -98,7 +63,7 @@ describe('hvmap on PostgreSQL (--db postgres://…)', () => {
     ).catch((err) => {
       throw new Error(`${err.message}\ncollector:\n${collector.output()}\nagent:\n${agent.output()}`);
     });
-    expect(report?.guests.map((g) => [g.name, g.os?.id])).toEqual([['web01', 'rhel-9.2']]);
+    expect(report?.guests.map((g) => [g.name, g.os?.id])).toEqual([['vm000', 'rhel-9.2']]);
 
     const agents = await runCli(COLLECTOR_CLI, ['tokens', 'list', '--db', db]);
     expect(agents.stdout).toContain('kvm-pg');

@@ -3,7 +3,7 @@
  * test driver) given both: the page of one follows what the agent sends to the other, the agent
  * moves to the second when the first goes and back when it returns, and nothing is counted twice.
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,15 +12,13 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { type RunningCollector, startCollector } from '../../collector/src/collector.js';
-import { type DemoGuest, nodeXml } from '../../collector/src/demo/fleet.js';
 import { openDatabase } from '../../collector/src/store/db.js';
 import { TokenStore } from '../../collector/src/store/tokens.js';
 import type { Inventory } from '../../shared/src/index.js';
 import { connectPeer } from '../helpers/agent-peer.js';
+import { agentArgs, guests, writeHost } from '../helpers/kvm-host.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { AGENT_CLI, COLLECTOR_CLI, startCli, stopProcess, waitFor } from '../helpers/processes.js';
-
-const RHEL_92 = 'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="9.2"\n';
 
 let server: TestPostgres;
 let dir: string;
@@ -47,46 +45,26 @@ async function collectorOn(
   return c;
 }
 
-function guest(n: number, osinfo = 'http://redhat.com/rhel/9.2'): DemoGuest {
-  return {
-    name: `vm${n}`,
-    uuid: `11111111-2222-4333-8444-5555555555${String(n).padStart(2, '0')}`,
-    osinfo,
-    memoryMiB: 1024,
-    vcpus: 1,
-    running: true,
-  };
+/** vm000…vm(n-1), on RHEL 9.2 unless `osinfo` says otherwise for the first. */
+function hostGuests(n: number, firstOsinfo?: string) {
+  const list = guests(n);
+  if (firstOsinfo) list[0] = { ...list[0], osinfo: firstOsinfo };
+  return list;
 }
 
-function writeNode(guests: DemoGuest[]): void {
-  const file = path.join(dir, 'node.xml');
-  writeFileSync(`${file}.tmp`, nodeXml({ name: 'kvm-ha', osRelease: RHEL_92, guests }));
-  renameSync(`${file}.tmp`, file);
-}
+/** The agent's host (kvm-ha): its guests rewritten, as an administrator's change. */
+const writeNode = (list: ReturnType<typeof guests>) => writeHost(dir, 'kvm-ha', list);
 
 function startAgent(urls: string[], token: string, failbackSec: number) {
-  mkdirSync(path.join(dir, 'root', 'etc'), { recursive: true });
-  writeFileSync(path.join(dir, 'root', 'etc', 'os-release'), RHEL_92);
-  const agent = startCli(
-    AGENT_CLI,
-    [
-      'run',
-      ...urls.flatMap((u) => ['--collector', u]),
-      '--failback',
-      String(failbackSec),
-      '--max-backoff',
-      '2',
-      '--libvirt-uri',
-      `test://${path.join(dir, 'node.xml')}`,
-      '--state-dir',
-      path.join(dir, 'state'),
-      '--interval',
-      '1',
-      '--root',
-      path.join(dir, 'root'),
-    ],
-    { HVMAP_TOKEN: token },
-  );
+  const [first, ...fallbacks] = urls;
+  const extra = [
+    ...fallbacks.flatMap((u) => ['--collector', u]),
+    '--failback',
+    String(failbackSec),
+    '--max-backoff',
+    '2',
+  ];
+  const agent = startCli(AGENT_CLI, agentArgs(first, path.join(dir, 'kvm-ha'), extra), { HVMAP_TOKEN: token });
   children.push(agent);
   return agent;
 }
@@ -116,7 +94,7 @@ describe('two collectors on one PostgreSQL database', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'hvmap-ha-'));
     const db = await server.createDatabase();
     const [a, b] = [await collectorOn(db), await collectorOn(db)];
-    writeNode([guest(1)]);
+    writeNode(hostGuests(1));
     const agent = startAgent([a.agentUrl, b.agentUrl], a.tokens.create('kvm-ha').token, 3600);
     await waitFor(
       () => presentGuests(b),
@@ -131,7 +109,7 @@ describe('two collectors on one PostgreSQL database', () => {
     const page = await followPage(b);
     const storedByA: number[] = [];
     a.events.on('changes', () => storedByA.push(Date.now()));
-    writeNode([guest(1, 'http://redhat.com/rhel/9.4'), guest(2)]);
+    writeNode(hostGuests(2, 'http://redhat.com/rhel/9.4'));
     await waitFor(
       () => storedByA.length,
       (n) => n > 0,
@@ -172,7 +150,7 @@ describe('two collectors on one PostgreSQL database', () => {
     let a = await collectorOn(db);
     const b = await collectorOn(db);
     const aListen = new URL(a.url).host;
-    writeNode([guest(1)]);
+    writeNode(hostGuests(1));
     const agent = startAgent([a.agentUrl, b.agentUrl], a.tokens.create('kvm-ha').token, 3);
     await waitFor(
       () => presentGuests(b),
@@ -184,7 +162,7 @@ describe('two collectors on one PostgreSQL database', () => {
     // A goes; an edit meanwhile reaches the store through B.
     await a.close();
     collectors.splice(collectors.indexOf(a), 1);
-    writeNode([guest(1), guest(2)]);
+    writeNode(hostGuests(2));
     await waitFor(
       () => presentGuests(b),
       (g) => g.length === 2,
@@ -198,7 +176,7 @@ describe('two collectors on one PostgreSQL database', () => {
     // A comes back on its address; after the failback time the agent is there again.
     a = await collectorOn(db, aListen);
     await waitFor(() => a.sessions.isConnected('kvm-ha'), Boolean, 15_000, 'the agent back on A');
-    writeNode([guest(1), guest(2), guest(3)]);
+    writeNode(hostGuests(3));
     await waitFor(
       () => presentGuests(a),
       (g) => g.length === 3,
@@ -210,7 +188,7 @@ describe('two collectors on one PostgreSQL database', () => {
       kind: string;
       guest_name: string | null;
     }[];
-    expect(kinds.filter((k) => k.kind === 'guest-added').map((k) => k.guest_name)).toEqual(['vm1', 'vm2', 'vm3']);
+    expect(kinds.filter((k) => k.kind === 'guest-added').map((k) => k.guest_name)).toEqual(['vm000', 'vm001', 'vm002']);
     expect(kinds.filter((k) => k.kind === 'host-added')).toHaveLength(1);
   });
 

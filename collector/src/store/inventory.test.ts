@@ -318,7 +318,10 @@ describe.each(BACKENDS)('the store on %s', (name) => {
   });
 
   describe('InventoryStore: what it keeps besides the guests', () => {
-    const totalChanges = () => rowWrites(db, backend)();
+    let totalChanges: () => number;
+    beforeEach(() => {
+      totalChanges = rowWrites(db, backend);
+    });
     const guests = (n: number) => Array.from({ length: n }, (_, i) => guest(`g${i}`, `u-${i}`, 'rhel-9.2'));
 
     it('stores the identified hypervisor of the host', () => {
