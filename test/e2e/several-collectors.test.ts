@@ -14,8 +14,8 @@ import { WebSocket } from 'ws';
 import { type RunningCollector, startCollector } from '../../collector/src/collector.js';
 import { openDatabase } from '../../collector/src/store/db.js';
 import { TokenStore } from '../../collector/src/store/tokens.js';
-import type { Inventory } from '../../shared/src/index.js';
 import { connectPeer } from '../helpers/agent-peer.js';
+import { inventory as fleetInventory, HYPERVISORS } from '../helpers/fleet.js';
 import { agentArgs, guests, writeHost } from '../helpers/kvm-host.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { AGENT_CLI, COLLECTOR_CLI, startCli, stopProcess, waitFor } from '../helpers/processes.js';
@@ -234,32 +234,17 @@ describe('two collectors on one PostgreSQL database', () => {
       };
       const [a, b] = await Promise.all([serve(), serve()]);
       const token = new TokenStore(db).create('hv-01').token;
-      const inventory = (seq: number, libosinfo: string): Inventory => ({
-        type: 'inventory',
-        seq,
-        collectedAt: new Date().toISOString(),
-        host: { hostname: 'hv-01.example', os: { platform: 'win32' }, cpu: {} },
-        hypervisor: {
-          driver: 'hyperv',
-          product: 'hyper-v',
-          hostOs: 'Microsoft Windows Server 2019 Datacenter',
-          hostOsFields: {
-            Caption: 'Microsoft Windows Server 2019 Datacenter',
-            Version: '10.0.17763',
-            ProductType: '3',
-          },
-        },
-        guests: [
+      // One guest on Hyper-V 2019 (test/helpers/fleet.ts), its OS given per snapshot.
+      const inventory = (seq: number, os: string) =>
+        fleetInventory(
           {
-            uuid: 'u-1',
-            name: 'app01',
-            state: 'running',
-            os: { evidence: [{ source: 'libosinfo', text: libosinfo }] },
+            agent: 'hv-01',
+            hostname: 'hv-01.example',
+            hypervisor: HYPERVISORS.hyperV2019,
+            guests: [{ name: 'app01', uuid: 'u-1', os }],
           },
-        ],
-        errors: [],
-        partial: false,
-      });
+          seq,
+        );
       const connect = async (agentUrl: string) => {
         const peer = await connectPeer(agentUrl, token);
         peer.send({ type: 'hello', protocol: 1, agentId: 'agent-hv-01', agentVersion: '0.1.0', hostname: 'hv-01' });
