@@ -128,6 +128,8 @@ export interface CollectorEvents {
    * (`null`: anything may have been stored, the feed between them having been cut).
    */
   storedElsewhere: [agentName: string | null];
+  /** A host polled over SSH began or stopped failing (a poll that reads it also stores a snapshot). */
+  pollStateChanged: [agentName: string];
 }
 
 export interface RunningCollector {
@@ -322,6 +324,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
         store,
         tokens,
         maxGuestsPerHost: options.maxGuestsPerHost ?? COLLECTOR_DEFAULTS.maxGuestsPerHost,
+        onPollStateChanged: (name) => events.emit('pollStateChanged', name),
         logger: logger.child({ component: 'poll' }),
       })
     : null;

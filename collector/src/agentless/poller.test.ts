@@ -170,14 +170,26 @@ describe('Poller', () => {
     ).toMatch(/^POLL_DEADLINE/);
   });
 
-  it('records an SSH failure with its code, and the next good poll clears it', async () => {
+  it('records an SSH failure with its code, and the next good poll clears it, announcing each change once', async () => {
     let fail = true;
-    const flaky: PollScan = (target) =>
-      fail
-        ? Promise.reject(Object.assign(new Error('connection refused at h:22'), { code: 'SSH_UNREACHABLE' }))
-        : readNode(target);
+    let attempts = 0;
+    let listening: () => void = () => {};
+    const heard = new Promise<void>((resolve) => {
+      listening = resolve;
+    });
+    const flaky: PollScan = async (target) => {
+      await heard;
+      attempts++;
+      if (!fail) return readNode(target);
+      throw Object.assign(new Error('connection refused at h:22'), { code: 'SSH_UNREACHABLE' });
+    };
     const c = await start(['root@h name=flaky'], flaky);
-    await until(() => poller().hosts()[0].error !== null);
+    const announced: string[] = [];
+    c.events.on('pollStateChanged', (name) => announced.push(name));
+    listening();
+    await until(() => attempts >= 3 && poller().hosts()[0].error !== null);
+    // Failing again the same way is not news: the page heard it once.
+    expect(announced).toEqual(['flaky']);
     expect(poller().hosts()[0].error).toBe('SSH_UNREACHABLE: connection refused at h:22');
     const agents = () =>
       c.db.prepare("SELECT poll_error, connected_at FROM agents WHERE name = 'flaky'").get() as {
@@ -188,6 +200,7 @@ describe('Poller', () => {
     fail = false;
     await until(() => poller().hosts()[0].error === null, 4000);
     expect(agents()).toMatchObject({ poll_error: null, connected_at: expect.any(String) });
+    expect(announced).toEqual(['flaky', 'flaky']);
   });
 
   it('refuses what the wire schema refuses of an agent, and stores nothing of it', async () => {

@@ -70,6 +70,8 @@ export interface PollerOptions {
   store: InventoryStore;
   tokens: TokenStore;
   maxGuestsPerHost: number;
+  /** A host's poll began or stopped failing, or its error changed: pages showing it refetch at once. */
+  onPollStateChanged: (name: string) => void;
   logger: Logger;
 }
 
@@ -200,7 +202,8 @@ export class Poller {
     // A host dropped from the file while its poll ran is not recorded again.
     if (this.slots.get(name) !== slot) return;
     const reason = error && `${error.code}: ${error.message}`;
-    if (reason !== slot.status.error) {
+    const stateChanged = reason !== slot.status.error;
+    if (stateChanged) {
       if (error) log.warn({ code: error.code, err: error.message }, 'poll failed');
       else if (slot.status.error) log.info('poll reads the host again');
     }
@@ -208,6 +211,7 @@ export class Poller {
     this.results[error?.code ?? 'ok'] = (this.results[error?.code ?? 'ok'] ?? 0) + 1;
     try {
       this.options.store.recordPoll(name, reason);
+      if (stateChanged) this.options.onPollStateChanged(name);
     } catch (err) {
       log.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'poll result not recorded');
     }

@@ -40,6 +40,8 @@ const CSP =
 
 /** How often the agents' connections and the alerts table are checked for changes the events do not carry. */
 const POLL_MS = 2000;
+/** The views an agent's connection or a host's poll state shows in. */
+const CONNECTION_VIEWS = ['summary', 'hosts', 'agents', 'alerts'] as const;
 
 export interface WebOptions {
   db: Db;
@@ -94,6 +96,7 @@ export class Web {
   private readonly onChanges: (...args: CollectorEvents['changes']) => void;
   private readonly onCatalog: (...args: CollectorEvents['catalog']) => void;
   private readonly onStoredElsewhere: (...args: CollectorEvents['storedElsewhere']) => void;
+  private readonly onPollStateChanged = () => this.live.notify(CONNECTION_VIEWS);
 
   constructor(private readonly options: WebOptions) {
     this.log = options.logger.child({ component: 'web' });
@@ -118,8 +121,9 @@ export class Web {
     options.events.on('changes', this.onChanges);
     options.events.on('catalog', this.onCatalog);
     options.events.on('storedElsewhere', this.onStoredElsewhere);
+    options.events.on('pollStateChanged', this.onPollStateChanged);
     // Connections and alerts change without a snapshot (an agent drops, a host falls silent, a poll
-    // over SSH fails or reads its host again): small reads every few seconds, only while a page watches.
+    // over SSH fails on another collector): small reads every few seconds, only while a page watches.
     const signal = options.db.prepare(
       `SELECT (SELECT MAX(last_hello_at) FROM agents) AS hello, (SELECT MAX(updated_at) FROM alerts) AS alert,
               (SELECT COUNT(*) FROM agents WHERE poll_error IS NOT NULL) AS "pollsFailing"`,
@@ -127,7 +131,7 @@ export class Web {
     this.poll = setInterval(() => {
       if (!this.live.clients) return;
       const now = `${options.sessions.connected}|${JSON.stringify(signal.get())}`;
-      if (this.lastSignal && now !== this.lastSignal) this.live.notify(['summary', 'hosts', 'agents', 'alerts']);
+      if (this.lastSignal && now !== this.lastSignal) this.live.notify(CONNECTION_VIEWS);
       this.lastSignal = now;
     }, POLL_MS);
     this.poll.unref();
@@ -238,6 +242,7 @@ export class Web {
     this.options.events.off('changes', this.onChanges);
     this.options.events.off('catalog', this.onCatalog);
     this.options.events.off('storedElsewhere', this.onStoredElsewhere);
+    this.options.events.off('pollStateChanged', this.onPollStateChanged);
     clearInterval(this.poll);
     this.live.close();
   }
