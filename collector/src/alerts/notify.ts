@@ -84,6 +84,7 @@ export class AlertNotifier {
   );
 
   private readonly claim: Statement;
+  private readonly nextDue: Statement;
 
   /**
    * `shared`: other collectors take deliveries from the same queue (PostgreSQL); a delivery is then
@@ -106,6 +107,10 @@ export class AlertNotifier {
                     AND next_attempt_at <= @now${shared ? ' FOR UPDATE SKIP LOCKED' : ''})
          AND status IN ('pending', 'sending') AND next_attempt_at <= @now
        RETURNING id, channel, payload, attempts`,
+    );
+    this.nextDue = db.prepare(
+      `SELECT MIN(next_attempt_at) AS at FROM alert_deliveries WHERE id IN
+         (SELECT MIN(id) FROM alert_deliveries WHERE status IN ('pending', 'sending') GROUP BY channel)`,
     );
     // Deliveries left pending by a previous run go out now.
     this.schedule(0);
@@ -159,6 +164,7 @@ export class AlertNotifier {
 
   private async drain(): Promise<void> {
     this.running = true;
+    let nextInMs: number | null;
     try {
       for (;;) {
         if (this.closed) return;
@@ -170,16 +176,17 @@ export class AlertNotifier {
         if (!due.length) break;
         await Promise.all(due.map((d) => this.deliver(d)));
       }
+      const next = this.nextDue.get() as { at: string | null };
+      nextInMs = next.at ? Math.max(0, Date.parse(next.at) - Date.now()) : null;
+    } catch (err) {
+      // The queue could not be read or written (a database away): it stays as it is, and a claim
+      // cut short is taken again when its lease ends.
+      this.logger.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'webhook queue not read; retrying');
+      nextInMs = this.opts.baseDelayMs;
     } finally {
       this.running = false;
     }
-    const next = this.db
-      .prepare(
-        `SELECT MIN(next_attempt_at) AS at FROM alert_deliveries WHERE id IN
-           (SELECT MIN(id) FROM alert_deliveries WHERE status IN ('pending', 'sending') GROUP BY channel)`,
-      )
-      .get() as { at: string | null };
-    if (next.at) this.schedule(Math.max(0, Date.parse(next.at) - Date.now()));
+    if (nextInMs !== null) this.schedule(nextInMs);
   }
 
   private async deliver(d: { id: number; channel: string; payload: string; attempts: number }): Promise<void> {

@@ -130,7 +130,14 @@ export class Web {
     );
     this.poll = setInterval(() => {
       if (!this.live.clients) return;
-      const now = `${options.sessions.connected}|${JSON.stringify(signal.get())}`;
+      let now: string;
+      try {
+        now = `${options.sessions.connected}|${JSON.stringify(signal.get())}`;
+      } catch (err) {
+        // Debug: the snapshots a database away refuses already say so, each of them.
+        this.log.debug({ code: 'STORE_FAILED', err: (err as Error).message }, 'connections and alerts not read');
+        return;
+      }
       if (this.lastSignal && now !== this.lastSignal) this.live.notify(CONNECTION_VIEWS);
       this.lastSignal = now;
     }, POLL_MS);

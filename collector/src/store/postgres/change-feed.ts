@@ -64,7 +64,7 @@ export class ChangeFeed {
     this.client = client;
     if (resync) {
       this.options.logger.info('following the other collectors again');
-      this.options.onResync();
+      this.follow(() => this.options.onResync());
     }
   }
 
@@ -88,7 +88,19 @@ export class ChangeFeed {
       return;
     }
     if (message.from === this.collectorId || typeof message.agent !== 'string') return;
-    this.options.onStored(message.agent);
+    this.follow(() => this.options.onStored(message.agent as string));
+  }
+
+  /** Runs what follows another collector's write: its reads may fail (the database away) and must not end this one. */
+  private follow(work: () => void): void {
+    try {
+      work();
+    } catch (err) {
+      this.options.logger.warn(
+        { code: 'STORE_FAILED', err: (err as Error).message },
+        'the other collectors not followed',
+      );
+    }
   }
 
   close(): void {
