@@ -200,7 +200,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   // Connections a previous run held (it may have been killed) are gone; a read-only database keeps its
   // marks, and so does a shared one (the other collectors' agents are connected).
   try {
-    if (onFile) store.recordDisconnect(null);
+    if (onFile) store.clearConnections();
   } catch (err) {
     logger.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'stale connection marks not cleared');
   }

@@ -91,7 +91,7 @@ export class AgentSessions {
       });
       socket.close(CLOSE_CODES.unauthorized, 'TOKEN_REVOKED');
       this.open.delete(name);
-      this.recordContact(this.options.logger, () => this.options.store.recordDisconnect(name));
+      this.recordContact(this.options.logger, () => this.options.store.recordDisconnect(name, null));
       n++;
     }
     return n;
@@ -104,6 +104,8 @@ export class AgentSessions {
   attach(socket: WebSocket, agentName: string, request: IncomingMessage): void {
     const { store, logger: parentLogger } = this.options;
     const log = parentLogger.child({ agent: agentName, remote: request.socket.remoteAddress });
+    /** This connection's mark in the store (recordHello), cleared when it closes if still its own. */
+    let connectedAt: string | undefined;
     let helloDone = false;
     let alive = true;
 
@@ -143,7 +145,8 @@ export class AgentSessions {
       clearInterval(pingTimer);
       if (this.open.get(agentName) === socket) {
         this.open.delete(agentName);
-        this.recordContact(log, () => store.recordDisconnect(agentName));
+        const mark = connectedAt;
+        if (mark) this.recordContact(log, () => store.recordDisconnect(agentName, mark));
         log.info({ closeCode: code, reason: reason.toString() || undefined }, 'agent disconnected');
       }
     });
@@ -181,7 +184,9 @@ export class AgentSessions {
           }
           // Contact is recorded when the store can; a read-only or full database still lets agents in
           // (their snapshots are refused with STORE_FAILED until it can write again).
-          this.recordContact(log, () => store.recordHello(agentName, frame.agentId, frame.agentVersion));
+          this.recordContact(log, () => {
+            connectedAt = store.recordHello(agentName, frame.agentId, frame.agentVersion);
+          });
           helloDone = true;
           clearTimeout(helloTimer);
           this.counters.framesAccepted++;

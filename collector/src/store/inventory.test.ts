@@ -355,15 +355,28 @@ describe.each(BACKENDS)('the store on %s', (name) => {
       ).toEqual([['guest-added', 'a', 'unidentified']]);
     });
 
-    it("records one agent's disconnect, or every agent's after a restart", () => {
+    it("records one connection's close unless a newer one holds its agent, and clears every mark after a restart", () => {
       const tokens = new TokenStore(db);
       tokens.create('kvm-02');
-      store.recordHello('kvm-01', 'id-1', '0.1.0');
+      const nextMillisecond = () => {
+        const now = Date.now();
+        while (Date.now() === now);
+      };
+      const first = store.recordHello('kvm-01', 'id-1', '0.1.0');
       store.recordHello('kvm-02', 'id-2', '0.1.0');
-      store.recordDisconnect('kvm-01');
+      store.recordDisconnect('kvm-01', first);
       expect([tokens.isConnected('kvm-01'), tokens.isConnected('kvm-02')]).toEqual([false, true]);
+      // The agent reconnects, then moves to another collector on the same database before the first
+      // connection's close is recorded: that late close leaves the newer connection's mark.
+      const older = store.recordHello('kvm-01', 'id-1', '0.1.0');
+      nextMillisecond();
+      const newer = store.recordHello('kvm-01', 'id-1', '0.1.0');
+      store.recordDisconnect('kvm-01', older);
+      expect(tokens.isConnected('kvm-01')).toBe(true);
+      store.recordDisconnect('kvm-01', newer);
+      expect(tokens.isConnected('kvm-01')).toBe(false);
       store.recordHello('kvm-01', 'id-1', '0.1.0');
-      store.recordDisconnect(null);
+      store.clearConnections();
       expect([tokens.isConnected('kvm-01'), tokens.isConnected('kvm-02')]).toEqual([false, false]);
     });
 

@@ -225,6 +225,7 @@ export class InventoryStore {
       setSeq: db.prepare('UPDATE agents SET last_seq = ? WHERE name = ?'),
       hello: db.prepare('UPDATE agents SET agent_id = ?, agent_version = ?, last_hello_at = ? WHERE name = ?'),
       connected: db.prepare('UPDATE agents SET connected_at = ? WHERE name = ?'),
+      disconnected: db.prepare('UPDATE agents SET connected_at = NULL WHERE name = ? AND connected_at = ?'),
       pollResult: db.prepare(
         'UPDATE agents SET poll_error = ?, connected_at = ?, last_hello_at = COALESCE(?, last_hello_at) WHERE name = ?',
       ),
@@ -267,20 +268,31 @@ export class InventoryStore {
   /**
    * Records a hello (binding the token to this agent id, see `mayUseToken`). The host's snapshots are
    * then diffed against the database, not this store's memory: another collector on the same database
-   * may have stored some since this one last held the agent.
+   * may have stored some since this one last held the agent. Answers the connection's mark, for recordDisconnect.
    */
-  recordHello(agentName: string, agentId: string, agentVersion: string): void {
+  recordHello(agentName: string, agentId: string, agentVersion: string): string {
     this.hosts.delete(agentName);
     const now = new Date().toISOString();
     this.stmts.hello.run(agentId, agentVersion, now, agentName);
     this.stmts.connected.run(now, agentName);
     this.stmts.contactHost.run(now, agentName);
+    return now;
   }
 
-  /** The agent's connection closed (or none survived a restart: `null` clears every agent). */
-  recordDisconnect(agentName: string | null): void {
-    if (agentName === null) this.db.prepare('UPDATE agents SET connected_at = NULL').run();
-    else this.stmts.connected.run(null, agentName);
+  /**
+   * The agent's connection marked at `connectedAt` (recordHello's answer) closed. The mark is cleared
+   * only if it is still that connection's: on a shared database the agent may already hold a newer
+   * one to another collector, which a late close here must not hide. `null`: whichever connection
+   * holds it (its token was revoked: it is connected nowhere).
+   */
+  recordDisconnect(agentName: string, connectedAt: string | null): void {
+    if (connectedAt === null) this.stmts.connected.run(null, agentName);
+    else this.stmts.disconnected.run(agentName, connectedAt);
+  }
+
+  /** No connection survived this collector's restart (on a database of its own). */
+  clearConnections(): void {
+    this.db.prepare('UPDATE agents SET connected_at = NULL').run();
   }
 
   /**
