@@ -3,7 +3,15 @@
  * real agents in-process (the drivers, the run loop, one-shot scans).
  */
 export { AGENT_ID_FILE, loadOrCreateAgentId } from './agent-id.js';
-export { AGENT_DEFAULTS, AGENT_VERSION, helpText, parseCommandLine, TOKEN_ENV, UsageError } from './config.js';
+export {
+  AGENT_DEFAULTS,
+  AGENT_NODE_OPTIONS,
+  AGENT_VERSION,
+  helpText,
+  parseCommandLine,
+  TOKEN_ENV,
+  UsageError,
+} from './config.js';
 export { type AgentOptions, type BackoffOptions, backoffDelay, type RunningAgent, runAgent } from './connection.js';
 export * from './drivers/index.js';
 export { collectHostFacts, toHostFacts } from './host-facts.js';

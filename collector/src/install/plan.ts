@@ -3,6 +3,7 @@
  * Remote runs. Each OS's plan (linux.ts, windows.ts) only builds steps and parses their output, so it
  * is tested on replayed outputs; install.ts decides the order, the checks and the rollback.
  */
+import { AGENT_NODE_OPTIONS } from '@hvmap/agent';
 import type { AgentBundle } from './bundle.js';
 
 /** What a remote command returned. `code` is null when it died of a signal or timed out. */
@@ -143,6 +144,7 @@ export function agentRunArgs(
 ): string[] {
   return [
     node,
+    ...AGENT_NODE_OPTIONS,
     paths.script,
     'run',
     '--collector',
