@@ -1,13 +1,14 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Inventory } from '@hvmap/shared';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectPeer } from '../../test/helpers/agent-peer.js';
+import { esxiRow, localSvvpFile } from '../../test/helpers/local-catalog.js';
 import { BACKENDS, type Backend, databaseTargets } from '../../test/helpers/store-backends.js';
 import { listAlerts } from './alerts/store.js';
-import { type RunningCollector, SHIPPED_CATALOG_DIR, startCollector } from './collector.js';
+import { type RunningCollector, startCollector } from './collector.js';
 import { readReport } from './store/report.js';
 
 let dir: string;
@@ -16,23 +17,6 @@ let dbTarget: string;
 const databases = databaseTargets();
 let backend: Backend;
 let collector: RunningCollector;
-
-/** An operator's own SVVP row, as they would add it after checking the Windows Server Catalog. */
-function localSvvpFile(rows: unknown[]): string {
-  const shipped = JSON.parse(readFileSync(path.join(SHIPPED_CATALOG_DIR, 'ms-svvp.json'), 'utf8'));
-  return JSON.stringify({ ...shipped, rows });
-}
-
-const esxiRow = {
-  hypervisor: { product: 'esxi', versions: ['8.0'] },
-  guest: { distro: ['windows-server'], versions: ['2022'] },
-  conditions: [],
-  source: {
-    title: 'Windows Server Catalog entry checked by the operator',
-    url: 'https://www.windowsservercatalog.com/',
-  },
-  read: '2026-11-20',
-};
 
 describe.each(BACKENDS)('on %s', (name) => {
   beforeEach(() => {

@@ -233,8 +233,22 @@ export async function startCollector(options: CollectorOptions): Promise<Running
           store.forgetHost(null);
           events.emit('storedElsewhere', null);
         },
+        onCatalog: (version) => {
+          // Every collector must judge with the same catalog, or each snapshot would flip the verdicts
+          // another one wrote: this one loads its own files again, and says so when they differ.
+          if (version === evaluator.catalogVersion) return;
+          const result = reloadCatalog();
+          if (result.ok && result.version !== version)
+            logger.error(
+              { code: 'CATALOG_DIFFERS', catalog: result.version, elsewhere: version },
+              'another collector on this database judges with another catalog: give every collector the same catalog files',
+            );
+        },
       });
-  if (feed) events.on('changes', (agentName) => feed.publish(agentName));
+  if (feed) {
+    events.on('changes', (agentName) => feed.publish(agentName));
+    await feed.ready;
+  }
 
   /** Puts a catalog in force and re-evaluates every present guest under it; returns the changes. */
   const reevaluate = (next: Catalog): number => {
@@ -277,6 +291,22 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     );
     return changedGuests;
   };
+  /** Loads the catalog again (shipped + local); one that does not load leaves the running one in force. */
+  function reloadCatalog(): ReturnType<RunningCollector['reloadCatalog']> {
+    let next: Catalog;
+    try {
+      next = loadCollectorCatalog(options.localCatalogDir);
+    } catch (err) {
+      const error = (err as Error).message;
+      logger.error(
+        { code: (err as { code?: string }).code ?? 'CATALOG_INVALID', err: error },
+        'catalog refused; the running one stays',
+      );
+      return { ok: false, error };
+    }
+    const changedGuests = reevaluate(next);
+    return { ok: true, version: next.version, changedGuests };
+  }
   // A collector upgraded with a new catalog judges what it stored under the old one again at once.
   if (store.lastCatalogRun() !== catalog.version) reevaluate(catalog);
   alerts.reconcileAll();
@@ -445,19 +475,9 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     server,
     connections,
     reloadCatalog() {
-      let next: Catalog;
-      try {
-        next = loadCollectorCatalog(options.localCatalogDir);
-      } catch (err) {
-        const error = (err as Error).message;
-        logger.error(
-          { code: (err as { code?: string }).code ?? 'CATALOG_INVALID', err: error },
-          'catalog refused; the running one stays',
-        );
-        return { ok: false, error };
-      }
-      const changedGuests = reevaluate(next);
-      return { ok: true, version: next.version, changedGuests };
+      const result = reloadCatalog();
+      if (result.ok) feed?.publishCatalog(result.version);
+      return result;
     },
     async close() {
       clearInterval(followConnections);

@@ -3,7 +3,7 @@
  * test driver) given both: the page of one follows what the agent sends to the other, the agent
  * moves to the second when the first goes and back when it returns, and nothing is counted twice.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { TokenStore } from '../../collector/src/store/tokens.js';
 import { connectPeer } from '../helpers/agent-peer.js';
 import { inventory as fleetInventory, HYPERVISORS } from '../helpers/fleet.js';
 import { agentArgs, guests, writeHost } from '../helpers/kvm-host.js';
+import { esxiRow, localSvvpFile } from '../helpers/local-catalog.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { AGENT_CLI, COLLECTOR_CLI, startCli, stopProcess, waitFor } from '../helpers/processes.js';
 
@@ -190,6 +191,45 @@ describe('two collectors on one PostgreSQL database', () => {
     }[];
     expect(kinds.filter((k) => k.kind === 'guest-added').map((k) => k.guest_name)).toEqual(['vm000', 'vm001', 'vm002']);
     expect(kinds.filter((k) => k.kind === 'host-added')).toHaveLength(1);
+  });
+
+  it('a catalog put in force on one is loaded by the others, and one with other files says so', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'hvmap-ha-'));
+    const db = await server.createDatabase();
+    const [aDir, bDir] = ['a', 'b'].map((name) => path.join(dir, name));
+    for (const d of [aDir, bDir]) mkdirSync(d);
+    const bLog: { code?: string; catalog?: string; elsewhere?: string }[] = [];
+    const a = await collectorOn(db, undefined, { localCatalogDir: aDir });
+    const b = await collectorOn(db, undefined, {
+      localCatalogDir: bDir,
+      logger: pino({ level: 'info' }, { write: (line: string) => bLog.push(JSON.parse(line)) }),
+    });
+    const inForceOnB: string[] = [];
+    b.events.on('catalog', (version) => inForceOnB.push(version));
+
+    // The operator adds one row to both collectors' files and reloads one of them.
+    for (const d of [aDir, bDir]) writeFileSync(path.join(d, 'ms-svvp.json'), localSvvpFile([esxiRow]));
+    const reloaded = a.reloadCatalog();
+    if (!reloaded.ok) throw new Error(reloaded.error);
+    await waitFor(
+      () => inForceOnB,
+      (v) => v.length > 0,
+      5_000,
+      'B to load the catalog',
+    );
+    expect(inForceOnB).toEqual([reloaded.version]);
+
+    // Then removes it from A's files only: B keeps what its files say, and says they differ.
+    rmSync(path.join(aDir, 'ms-svvp.json'));
+    const again = a.reloadCatalog();
+    if (!again.ok) throw new Error(again.error);
+    const differs = await waitFor(
+      () => bLog.find((l) => l.code === 'CATALOG_DIFFERS'),
+      Boolean,
+      5_000,
+      'B to say its catalog differs',
+    );
+    expect(differs).toMatchObject({ catalog: reloaded.version, elsewhere: again.version });
   });
 
   it('sends each alert transition to the webhook once, whichever collector saw it', async () => {

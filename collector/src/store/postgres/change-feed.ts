@@ -11,6 +11,7 @@ import type { Db } from '../db.js';
 const CHANNEL = 'hvmap_stored';
 /** A LISTEN connection that drops is opened again after this long. */
 const RECONNECT_MS = 1_000;
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface ChangeFeedOptions {
   url: string;
@@ -20,6 +21,8 @@ export interface ChangeFeedOptions {
   onStored(agentName: string): void;
   /** The feed was cut for a while: anything may have been stored meanwhile. */
   onResync(): void;
+  /** Another collector put this catalog in force (and re-judged the fleet under it). */
+  onCatalog(version: string): void;
 }
 
 export class ChangeFeed {
@@ -30,23 +33,39 @@ export class ChangeFeed {
   private retry: NodeJS.Timeout | undefined;
   private readonly notify;
 
+  /**
+   * Settles once the first LISTEN is in place (or failed, and is retried): a collector that serves
+   * before it would miss what the others store meanwhile, until those hosts change again.
+   */
+  readonly ready: Promise<void>;
+
   constructor(private readonly options: ChangeFeedOptions) {
     this.notify = options.db.prepare('SELECT pg_notify(?, ?)');
-    void this.listen(false);
+    this.ready = this.listen(false);
   }
 
   /** Tells the other collectors that this one stored a snapshot of `agentName`'s host. */
   publish(agentName: string): void {
+    // The others then catch up when their feed resyncs, or at this host's next snapshot.
+    this.announce({ agent: agentName }, 'change not announced');
+  }
+
+  /** Tells the other collectors that this one put a catalog in force: they load theirs again. */
+  publishCatalog(version: string): void {
+    this.announce({ catalog: version }, 'catalog not announced');
+  }
+
+  private announce(message: { agent: string } | { catalog: string }, failed: string): void {
     try {
-      this.notify.get(CHANNEL, JSON.stringify({ from: this.collectorId, agent: agentName }));
+      this.notify.get(CHANNEL, JSON.stringify({ from: this.collectorId, ...message }));
     } catch (err) {
-      // The others then catch up when their feed resyncs, or at this host's next snapshot.
-      this.options.logger.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'change not announced');
+      this.options.logger.warn({ code: 'STORE_FAILED', err: (err as Error).message }, failed);
     }
   }
 
   private async listen(resync: boolean): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.url });
+    // Bounded: a server that does not answer must not hold the collector's start.
+    const client = new pg.Client({ connectionString: this.options.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     client.on('notification', (msg) => this.receive(msg.payload));
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client, new Error('connection ended')));
@@ -81,14 +100,16 @@ export class ChangeFeed {
   }
 
   private receive(payload: string | undefined): void {
-    let message: { from?: unknown; agent?: unknown };
+    let message: { from?: unknown; agent?: unknown; catalog?: unknown };
     try {
       message = JSON.parse(payload ?? '');
     } catch {
       return;
     }
-    if (message.from === this.collectorId || typeof message.agent !== 'string') return;
-    this.follow(() => this.options.onStored(message.agent as string));
+    if (message.from === this.collectorId) return;
+    const { agent, catalog } = message;
+    if (typeof agent === 'string') this.follow(() => this.options.onStored(agent));
+    else if (typeof catalog === 'string') this.follow(() => this.options.onCatalog(catalog));
   }
 
   /** Runs what follows another collector's write: its reads may fail (the database away) and must not end this one. */
