@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { AGENT_NODE_OPTIONS } from '../../../../agent/dist/config.js';
 import { type DemoGuest, nodeXml } from '../../../../collector/dist/demo/fleet.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../chromium.js';
 import {
@@ -68,7 +69,10 @@ interface AgentProcess {
   stop(): Promise<void>;
 }
 
-/** The real agent CLI, scanning every `intervalSec`, logging at debug (its `scanned` and `inventory sent` lines). */
+/**
+ * The real agent CLI under the Node options the installer gives it, scanning every `intervalSec`,
+ * logging at debug (its `scanned` and `inventory sent` lines).
+ */
 function startAgent(agentUrl: string, token: string, nodeFile: string, dir: string, intervalSec = 1): AgentProcess {
   const root = path.join(dir, 'root');
   mkdirSync(path.join(root, 'etc'), { recursive: true });
@@ -76,6 +80,7 @@ function startAgent(agentUrl: string, token: string, nodeFile: string, dir: stri
   const child = spawn(
     process.execPath,
     [
+      ...AGENT_NODE_OPTIONS,
       AGENT_CLI,
       'run',
       '--collector',
