@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stopProcess, waitFor } from '../helpers/processes.js';
+import { waitFor } from '../helpers/processes.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const exec = promisify(execFile);
@@ -26,8 +26,9 @@ function sh(line: string, env: NodeJS.ProcessEnv = {}, timeout = 120_000) {
   return exec('sh', ['-c', line], { cwd: clone, env: { ...process.env, ...env }, timeout, maxBuffer: 64 << 20 });
 }
 
+/** A long-running command in a process group of its own: npm and npx run the CLI as their child. */
 function spawnSh(line: string): ChildProcess & { output: () => string } {
-  const child = spawn('sh', ['-c', `exec ${line}`], { cwd: clone, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('sh', ['-c', `exec ${line}`], { cwd: clone, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout?.on('data', (d) => {
     output += d;
@@ -36,6 +37,25 @@ function spawnSh(line: string): ChildProcess & { output: () => string } {
     output += d;
   });
   return Object.assign(child, { output: () => output });
+}
+
+/** Signals the command's whole group and waits until none of it is left (SIGKILL after 10 s). */
+async function stopGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  /** Whether the signal reached anyone of the group (signal 0: whether anyone is left). */
+  const send = (sig: NodeJS.Signals | 0) => {
+    try {
+      process.kill(-(child.pid as number), sig);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!send(signal)) return;
+  const deadline = Date.now() + 10_000;
+  while (send(0)) {
+    if (Date.now() > deadline) send('SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** The set-up line README's "Running it for real" gives: the first fenced line that starts with npm. */
@@ -71,7 +91,7 @@ describe('a fresh clone, after README set-up', () => {
       const out = await waitFor(demo.output, (o) => /^map: 6 hosts/m.test(o), 60_000, 'the demo map');
       expect(out).toMatch(/^map: 6 hosts, \d+ guests/m);
     } finally {
-      await stopProcess(demo, 'SIGINT');
+      await stopGroup(demo, 'SIGINT');
     }
   }, 90_000);
 
@@ -83,7 +103,7 @@ describe('a fresh clone, after README set-up', () => {
       const report = await sh(`npx hvmap report --collector ${url} --format json`, NO_REGISTRY);
       expect(JSON.parse(report.stdout)).toMatchObject({ hosts: [], guests: [] });
     } finally {
-      await stopProcess(serve);
+      await stopGroup(serve);
     }
   }, 60_000);
 });
