@@ -13,7 +13,6 @@ function defaultStateDir(): string {
   return '/var/lib/hvmap-agent';
 }
 
-/** Every default of the agent. `--help` prints them from here. */
 /**
  * Node's options for the agent's service (the installer puts them on its command line). V8's lite
  * mode (no optimising compiler, smaller code space): RSS 55–60 MiB from 10 to 500 domains instead of
@@ -21,6 +20,7 @@ function defaultStateDir(): string {
  */
 export const AGENT_NODE_OPTIONS = ['--lite-mode'] as const;
 
+/** Every default of the agent. `--help` prints them from here. */
 export const AGENT_DEFAULTS = {
   driver: 'auto',
   intervalSec: 60,
