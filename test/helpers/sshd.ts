@@ -5,8 +5,8 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
+import { freePort } from '../bench/src/common.js';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -37,16 +37,7 @@ export function sshFingerprint(pubFile: string): string {
   return fp;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Starts sshd with keys under `dir`; resolves once it listens. */
 export async function startSshd(dir: string): Promise<TestSshd> {

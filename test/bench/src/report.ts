@@ -408,7 +408,7 @@ export function renderResults(r: Results, notes: string): string {
     out.push('## 5. Agent footprint');
     out.push('');
     out.push(
-      'The real agent CLI (`hvmap-agent run --interval 1 --log-level debug`) against a libvirt test-driver node file, through the real virsh. ' +
+      'The real agent CLI (`node --lite-mode hvmap-agent run --interval 1 --log-level debug`, the Node options the installer gives it) against a libvirt test-driver node file, through the real virsh. ' +
         'After a warm-up scan, CPU is read from /proc at scan boundaries: the agent process (utime + stime) and the virsh processes it ran and reaped (cutime + cstime).',
     );
     out.push('');
@@ -427,6 +427,31 @@ export function renderResults(r: Results, notes: string): string {
         `| ${a.domains} | ${a.scans} | ${fmt(a.rssMiB.steady, 1)} | ${fmt(a.rssMiB.peak, 1)} | ${fmt(a.cpuMsPerScan.agent)} | ${fmt(a.cpuMsPerScan.virsh)} | ${fmt(a.scanWallMs)} |`,
       );
     }
+    out.push('');
+  }
+  const pgr = r.postgres;
+  if (pgr) {
+    out.push('## 7. Store backends: SQLite and PostgreSQL, one collector and two');
+    out.push('');
+    out.push(
+      `${fmt(pgr.agents)} simulated agents (the ingest section's snapshots), ${pgr.windowSec} s windows, one load generator per collector; ${pgr.server}. ` +
+        'With two collectors the agents are split between them and the rates add up. PostgreSQL CPU counts its server and backend processes. ' +
+        'Transactions and rows written per snapshot come from pg_stat_database (statements outside a transaction count as one each).',
+    );
+    out.push('');
+    out.push(
+      '| backend | collectors | snapshots/s | collector CPU µs/snapshot | PostgreSQL CPU % of a core | collector RSS MiB | ack p50 / p99 ms | transactions / rows per snapshot |',
+    );
+    out.push('|---|---|---|---|---|---|---|---|');
+    for (const b of pgr.runs) {
+      out.push(
+        `| ${b.backend} | ${b.collectors} | ${fmt(b.snapshotsPerSec)} | ${fmt(b.collectorCpuUsPerSnapshot)} | ${b.postgresCpuPct ?? '–'} | ${b.collectorRssMiB.map((x) => fmt(x, 1)).join(' / ')} | ${b.ackLatencyMs.p50} / ${b.ackLatencyMs.p99} | ${b.perSnapshot ? `${b.perSnapshot.transactions} / ${b.perSnapshot.rowsWritten}` : '–'} |`,
+      );
+    }
+    out.push('');
+    out.push(
+      `Re-evaluation after a catalog change (reloadCatalog, median of 3) over ${fmt(pgr.reevaluation.guests)} guests: SQLite ${fmt(pgr.reevaluation.sqliteMs)} ms, PostgreSQL ${fmt(pgr.reevaluation.postgresMs)} ms.`,
+    );
     out.push('');
   }
   if (Object.keys(r.errors).length) {

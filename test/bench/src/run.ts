@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only ingest,scale,evaluation,freshness,agent,store] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only ingest,scale,evaluation,freshness,agent,store,postgres] [-- --profile]`
  * `node test/bench/dist/run.js --render`: RESULTS.md again from results.json and NOTES.md.
  *
  * Runs every measure of issue 8 on this machine, on loopback only, with bounded loops, and writes
@@ -24,8 +24,9 @@ import {
   runAgentIdle,
   runFreshness,
 } from './sections/live.js';
+import { type PostgresResult, runPostgres } from './sections/postgres.js';
 
-const SECTIONS = ['ingest', 'scale', 'evaluation', 'freshness', 'agent', 'store'] as const;
+const SECTIONS = ['ingest', 'scale', 'evaluation', 'freshness', 'agent', 'store', 'postgres'] as const;
 type Section = (typeof SECTIONS)[number];
 
 export interface Machine {
@@ -52,6 +53,7 @@ export interface Results {
   agentIdle?: AgentIdle;
   /** RSS of an idle Node process on this machine, for scale against the agent's. */
   idleNodeRssMiB?: number;
+  postgres?: PostgresResult;
   errors: Record<string, string>;
 }
 
@@ -186,6 +188,15 @@ async function main(): Promise<void> {
     results.idleNodeRssMiB = await idleNodeRssMiB();
     results.agent = await runAgentFootprint({ sizes: [10, 100, 500], scans: quick ? 2 : 5 });
     results.agentIdle = await runAgentIdle({ windowSec: quick ? 15 : 45 });
+  });
+
+  await attempt('postgres', async () => {
+    results.postgres = await runPostgres({
+      agents: quick ? 100 : 200,
+      warmupMs: quick ? 1500 : 3000,
+      windowMs: quick ? 4000 : 10_000,
+      reevaluation: quick ? { hosts: 100, guestsPerHost: 50 } : { hosts: 400, guestsPerHost: 50 },
+    });
   });
 
   results.durationSec = Math.round((performance.now() - started) / 1000);

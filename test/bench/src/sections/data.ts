@@ -19,7 +19,7 @@ export interface DataResult {
     alertsMs: number;
     firingAlerts: number;
     heapPerGuest: { totalBytes: number; evaluatorMemoBytes: number; storeCacheAndRestBytes: number };
-    db: { pages: number };
+    db: { pages: number } | null;
     byStatus: { status: string; n: number }[];
   };
   reload: {

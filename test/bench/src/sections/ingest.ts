@@ -67,18 +67,25 @@ export interface IngestResult {
   profile: ProfileSummary | null;
 }
 
-async function startServer(kind: ServerKind, dir: string, extra: string[] = [], intervalSec = 60): Promise<Child> {
+/** A collector on a fresh SQLite file under `dir`, or on `db` (a PostgreSQL URL); or the bare server. */
+export async function startServer(
+  kind: ServerKind,
+  dir: string,
+  extra: string[] = [],
+  intervalSec = 60,
+  db = path.join(dir, `collector-${Date.now()}.db`),
+): Promise<Child> {
   if (kind === 'collector') {
     return startChild(
       './children/collector-server.js',
-      [path.join(dir, `collector-${Date.now()}.db`), path.join(dir, 'collector.log'), String(intervalSec)],
+      [db, path.join(dir, `collector-${Date.now()}.log`), String(intervalSec)],
       { execArgv: extra },
     );
   }
   return startChild('./children/bare-server.js', [], { execArgv: extra });
 }
 
-async function oneWindow(
+export async function oneWindow(
   kind: ServerKind,
   server: Child,
   agentUrl: string,
