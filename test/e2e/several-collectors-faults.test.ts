@@ -6,27 +6,24 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { type Db, openDatabase } from '../../collector/src/store/db.js';
 import { TokenStore } from '../../collector/src/store/tokens.js';
 import { agentArgs, guests, writeHost } from '../helpers/kvm-host.js';
-import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { AGENT_CLI, COLLECTOR_CLI, startCli, stopProcess, waitFor } from '../helpers/processes.js';
+import { databaseTargets } from '../helpers/store-backends.js';
 
 const HOSTS = ['kvm-f0', 'kvm-f1', 'kvm-f2', 'kvm-f3'];
 /** Each host grows to this many guests, one more at each edit. */
 const FINAL_GUESTS = 8;
 
-let server: TestPostgres;
+/** One PostgreSQL server for this file (started on first use), a database per test. */
+const databases = databaseTargets();
 let dir: string;
 let db: Db | undefined;
 const children: ReturnType<typeof startCli>[] = [];
 
-beforeAll(async () => {
-  server = await startPostgres();
-});
-afterAll(() => server?.destroy());
 afterEach(async () => {
   await Promise.all(children.splice(0).map((c) => stopProcess(c)));
   db?.close();
@@ -134,7 +131,7 @@ function growHosts(from: number, everyMs: number): Promise<void> {
 describe('faults of a shared PostgreSQL store', () => {
   it('PostgreSQL restarted under load: snapshots refused with STORE_FAILED are resent, nothing lost or doubled', async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'hvmap-faults-'));
-    const url = await server.createDatabase();
+    const url = await databases.target('postgres');
     db = openDatabase(url);
     const [a, b] = await Promise.all([serve(url), serve(url)]);
     const agents = startAgents(
@@ -153,6 +150,7 @@ describe('faults of a shared PostgreSQL store', () => {
     const pages = await Promise.all([followPage(a.pageUrl), followPage(b.pageUrl)]);
     const growing = growHosts(1, 400);
     await new Promise((r) => setTimeout(r, 600));
+    const server = await databases.postgres();
     server.stop();
     await new Promise((r) => setTimeout(r, 11_000));
     server.start();
@@ -177,7 +175,7 @@ describe('faults of a shared PostgreSQL store', () => {
 
   it('one collector SIGKILLed: its agents move to the other within the backoff, nothing lost or doubled', async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'hvmap-faults-'));
-    const url = await server.createDatabase();
+    const url = await databases.target('postgres');
     db = openDatabase(url);
     const [a, b] = await Promise.all([serve(url), serve(url)]);
     startAgents(() => [a.agentUrl, b.agentUrl], new TokenStore(db));

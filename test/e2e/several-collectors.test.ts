@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { type RunningCollector, startCollector } from '../../collector/src/collector.js';
 import { openDatabase } from '../../collector/src/store/db.js';
@@ -18,18 +18,15 @@ import { connectPeer } from '../helpers/agent-peer.js';
 import { inventory as fleetInventory, HYPERVISORS } from '../helpers/fleet.js';
 import { agentArgs, guests, writeHost } from '../helpers/kvm-host.js';
 import { esxiRow, localSvvpFile } from '../helpers/local-catalog.js';
-import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { AGENT_CLI, COLLECTOR_CLI, startCli, stopProcess, waitFor } from '../helpers/processes.js';
+import { databaseTargets } from '../helpers/store-backends.js';
 
-let server: TestPostgres;
+/** One PostgreSQL server for this file (started on first use), a database per test. */
+const databases = databaseTargets();
 let dir: string;
 const collectors: RunningCollector[] = [];
 const children: ReturnType<typeof startCli>[] = [];
 
-beforeAll(async () => {
-  server = await startPostgres();
-});
-afterAll(() => server?.destroy());
 afterEach(async () => {
   await Promise.all(children.splice(0).map((c) => stopProcess(c)));
   await Promise.all(collectors.splice(0).map((c) => c.close()));
@@ -93,7 +90,7 @@ const presentGuests = (c: RunningCollector) =>
 describe('two collectors on one PostgreSQL database', () => {
   it('the page of one follows what an agent sends to the other, within 2 s', async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'hvmap-ha-'));
-    const db = await server.createDatabase();
+    const db = await databases.target('postgres');
     const [a, b] = [await collectorOn(db), await collectorOn(db)];
     writeNode(hostGuests(1));
     const agent = startAgent([a.agentUrl, b.agentUrl], a.tokens.create('kvm-ha').token, 3600);
@@ -147,7 +144,7 @@ describe('two collectors on one PostgreSQL database', () => {
 
   it('the agent moves to the second when the first goes, back when it returns; every change counted once', async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'hvmap-ha-'));
-    const db = await server.createDatabase();
+    const db = await databases.target('postgres');
     let a = await collectorOn(db);
     const b = await collectorOn(db);
     const aListen = new URL(a.url).host;
@@ -195,7 +192,7 @@ describe('two collectors on one PostgreSQL database', () => {
 
   it('a catalog put in force on one is loaded by the others, and one with other files says so', async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'hvmap-ha-'));
-    const db = await server.createDatabase();
+    const db = await databases.target('postgres');
     const [aDir, bDir] = ['a', 'b'].map((name) => path.join(dir, name));
     for (const d of [aDir, bDir]) mkdirSync(d);
     const bLog: { code?: string; catalog?: string; elsewhere?: string }[] = [];
@@ -248,7 +245,7 @@ describe('two collectors on one PostgreSQL database', () => {
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
     const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-    const url = await server.createDatabase();
+    const url = await databases.target('postgres');
     const db = openDatabase(url);
     try {
       // Two collector processes: their periodic checks and their webhook queues really run side by side.

@@ -4,7 +4,7 @@
  * change, one snapshot's incremental evaluation, the matrix query, and a day of one host's history.
  * argv: DIR
  */
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Inventory } from '@hvmap/shared';
@@ -17,6 +17,7 @@ import {
   startCollector,
 } from '../../../../collector/dist/collector.js';
 import { median, REPO, serveParent } from '../common.js';
+import { esxiRow, localSvvpFile } from '../local-catalog.js';
 import { startProfile, stopProfile } from '../profile.js';
 import { agentName, inventoryOf, prng, SIM_OSES, type SimAgent, simAgent, VARIANTS } from '../snapshots.js';
 
@@ -29,20 +30,12 @@ let fleetAgents: SimAgent[] = [];
 
 const ms = (since: number) => performance.now() - since;
 
-/** An operator's local SVVP row (as in catalog-reload.test.ts): a real catalog change, a new version. */
+/** An operator's local SVVP row added or edited: a real catalog change, a new version. */
 function writeLocalCatalog(variant: number): void {
-  const shipped = JSON.parse(readFileSync(path.join(SHIPPED_CATALOG_DIR, 'ms-svvp.json'), 'utf8'));
-  const row = {
-    hypervisor: { product: 'esxi', versions: [variant % 2 ? '8.0' : '7.0'] },
-    guest: { distro: ['windows-server'], versions: ['2022'] },
-    conditions: [],
-    source: {
-      title: 'Windows Server Catalog entry checked by the operator',
-      url: 'https://www.windowsservercatalog.com/',
-    },
-    read: '2026-11-20',
-  };
-  writeFileSync(path.join(localCatalogDir, 'svvp-local.json'), JSON.stringify({ ...shipped, rows: [row] }));
+  writeFileSync(
+    path.join(localCatalogDir, 'svvp-local.json'),
+    localSvvpFile(SHIPPED_CATALOG_DIR, [esxiRow(variant % 2 ? '8.0' : '7.0')]),
+  );
 }
 
 function dbBytes(c: RunningCollector): { file: number; pages: number; freePages: number } {
