@@ -1,6 +1,7 @@
 /** RESULTS.md: the machine, the date, the commit, the headline on a line of its own, then every figure. */
 import type { ProfileSummary } from './profile.js';
 import type { Results } from './run.js';
+import type { BackendRun, PostgresFigures, PostgresResult } from './sections/postgres.js';
 
 type Status = 'met' | 'missed' | '—';
 
@@ -38,6 +39,77 @@ function profileTable(p: ProfileSummary, title: string): string[] {
     ...p.topInclusive.slice(0, 15).map((f) => `| \`${f.fn || '(anonymous)'}\` | ${f.where} | ${fmt(f.pct, 1)} |`),
     '',
   ];
+  return lines;
+}
+
+/** A statement's head and tail: statements that start alike (two reads of a host's guests) differ at their end. */
+function statementLabel(sql: string): string {
+  const label = sql.length > 110 ? `${sql.slice(0, 60)} … ${sql.slice(-45)}` : sql;
+  return label.replaceAll('|', '\\|');
+}
+
+/** Section 7: one column per configuration (backend × collectors), one row per measure. */
+function postgresSection(p: PostgresResult): string[] {
+  const column = (b: BackendRun) =>
+    `${b.backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'}, ${b.collectors} collector${b.collectors > 1 ? 's' : ''}`;
+  const onPostgres = (figure: (c: PostgresFigures) => string) => (b: BackendRun) =>
+    b.postgres ? figure(b.postgres) : '–';
+  const measures: [string, (b: BackendRun) => string][] = [
+    ['snapshots stored/s, all collectors', (b) => fmt(b.snapshotsPerSec)],
+    ['collector CPU per snapshot, µs', (b) => fmt(b.collectorCpuUsPerSnapshot)],
+    ['collector RSS after ingest, MiB (each)', (b) => b.collectorRssMiB.map((x) => fmt(x, 1)).join(' / ')],
+    ['ack latency p50 / p99, ms', (b) => `${fmt(b.ackLatencyMs.p50)} / ${fmt(b.ackLatencyMs.p99)}`],
+    ['connections to PostgreSQL per collector', onPostgres((c) => fmt(c.connectionsPerCollector, 1))],
+    ['PostgreSQL CPU, % of a core', onPostgres((c) => fmt(c.cpuPct))],
+    ['PostgreSQL CPU per snapshot, µs', onPostgres((c) => fmt(c.cpuUsPerSnapshot))],
+    ['statements per snapshot (BEGIN, COMMIT included)', onPostgres((c) => fmt(c.statements, 1))],
+    ['transactions per snapshot', onPostgres((c) => fmt(c.transactions, 1))],
+    ['collector wait per statement, µs (mean)', onPostgres((c) => fmt(c.waitUsPerStatement))],
+    ['collector wait per COMMIT, µs', onPostgres((c) => fmt(c.commitWaitUs))],
+    ['PostgreSQL executing, µs per statement', onPostgres((c) => fmt(c.serverUsPerStatement))],
+    ["collector's event loop waiting on PostgreSQL, ms per snapshot", onPostgres((c) => fmt(c.waitMsPerSnapshot, 2))],
+    ['rows written per snapshot', onPostgres((c) => fmt(c.rowsWritten, 1))],
+    ['WAL bytes / WAL flushes per snapshot', onPostgres((c) => `${fmt(c.walBytes)} / ${fmt(c.walSyncs, 2)}`)],
+  ];
+  const runs = p.runs;
+  const lines = [
+    '## 7. Store backends: SQLite and PostgreSQL, one collector and two',
+    '',
+    `${fmt(p.agents)} simulated agents (the ingest section's load generator and snapshots; fewer than its 1,000, so that ` +
+      "a PostgreSQL collector's first snapshot of every host and the acks queued behind them fit the time budget), " +
+      `one load generator per collector, a ${p.warmupSec} s warm-up after every agent's first ack, then a ${p.windowSec} s window. ` +
+      'With two collectors the agents are split between them, their windows start and end together, and the rates add up; ' +
+      'the two-collector run uses the database the one-collector run filled. ' +
+      'The database is analysed once every host is stored (as autovacuum does within about a minute of a fresh database being filled; NOTES.md says why). ' +
+      `${p.server} (PostgreSQL's defaults, max_connections aside), on this machine's loopback; ` +
+      'SQLite as the collector opens it (WAL, synchronous=NORMAL: a commit is not flushed to disk, PostgreSQL flushes each one). ' +
+      'Statements and their waits are counted in the collectors (every call of the store to PostgreSQL, timed where the collector waits for it); ' +
+      "CPU from /proc over every PostgreSQL process; rows, WAL and execution time from pg_stat_database and pg_stat_wal, read at the window's edges. " +
+      'Per snapshot means over the snapshots stored in the window, all collectors together.',
+    '',
+    `| measure | ${runs.map(column).join(' | ')} |`,
+    `|---|${runs.map(() => '---|').join('')}`,
+    ...measures.map(([name, figure]) => `| ${name} | ${runs.map(figure).join(' | ')} |`),
+    `| re-evaluation of ${fmt(p.reevaluation.guests)} guests (${fmt(p.reevaluation.hosts)} hosts) after a catalog change, ms (median of 3) | ${runs
+      .map((b) =>
+        b.collectors > 1 ? '–' : fmt(b.backend === 'sqlite' ? p.reevaluation.sqliteMs : p.reevaluation.postgresMs),
+      )
+      .join(' | ')} |`,
+    '',
+  ];
+  for (const b of runs) {
+    if (!b.postgres) continue;
+    lines.push(
+      `Where the collectors wait (${column(b)}): the statements with the longest total wait, per snapshot stored:`,
+      '',
+      '| statement | calls per snapshot | mean wait µs |',
+      '|---|---|---|',
+      ...b.postgres.topStatements.map(
+        (t) => `| \`${statementLabel(t.sql)}\` | ${fmt(t.callsPerSnapshot, 2)} | ${fmt(t.meanWaitUs)} |`,
+      ),
+      '',
+    );
+  }
   return lines;
 }
 
@@ -431,31 +503,7 @@ export function renderResults(r: Results, notes: string): string {
     }
     out.push('');
   }
-  const pgr = r.postgres;
-  if (pgr) {
-    out.push('## 7. Store backends: SQLite and PostgreSQL, one collector and two');
-    out.push('');
-    out.push(
-      `${fmt(pgr.agents)} simulated agents (the ingest section's snapshots), ${pgr.windowSec} s windows, one load generator per collector; ${pgr.server}. ` +
-        'With two collectors the agents are split between them and the rates add up. PostgreSQL CPU counts its server and backend processes. ' +
-        'Transactions and rows written per snapshot come from pg_stat_database (statements outside a transaction count as one each).',
-    );
-    out.push('');
-    out.push(
-      '| backend | collectors | snapshots/s | collector CPU µs/snapshot | PostgreSQL CPU % of a core | collector RSS MiB | ack p50 / p99 ms | transactions / rows per snapshot |',
-    );
-    out.push('|---|---|---|---|---|---|---|---|');
-    for (const b of pgr.runs) {
-      out.push(
-        `| ${b.backend} | ${b.collectors} | ${fmt(b.snapshotsPerSec)} | ${fmt(b.collectorCpuUsPerSnapshot)} | ${b.postgresCpuPct ?? '–'} | ${b.collectorRssMiB.map((x) => fmt(x, 1)).join(' / ')} | ${b.ackLatencyMs.p50} / ${b.ackLatencyMs.p99} | ${b.perSnapshot ? `${b.perSnapshot.transactions} / ${b.perSnapshot.rowsWritten}` : '–'} |`,
-      );
-    }
-    out.push('');
-    out.push(
-      `Re-evaluation after a catalog change (reloadCatalog, median of 3) over ${fmt(pgr.reevaluation.guests)} guests: SQLite ${fmt(pgr.reevaluation.sqliteMs)} ms, PostgreSQL ${fmt(pgr.reevaluation.postgresMs)} ms.`,
-    );
-    out.push('');
-  }
+  if (r.postgres) out.push(...postgresSection(r.postgres));
   if (Object.keys(r.errors).length) {
     out.push('## Failures');
     out.push('');

@@ -1,10 +1,13 @@
 /**
  * Benchmark child: the real collector (startCollector: validation, diff, SQLite, evaluation,
- * alerts) on a fresh database, logging at info to a file as `hvmap serve` logs to stderr.
- * argv: DB_PATH LOG_PATH [INTERVAL_SEC]
+ * alerts) on a fresh database (an SQLite file, or a PostgreSQL URL), logging at info to a file as
+ * `hvmap serve` logs to stderr.
+ * argv: DB_PATH_OR_URL LOG_PATH [INTERVAL_SEC]
  */
 import { pino } from 'pino';
 import { startCollector } from '../../../../collector/dist/collector.js';
+import type { Db } from '../../../../collector/dist/store/db.js';
+import { PostgresDatabase } from '../../../../collector/dist/store/postgres/database.js';
 import { emitToParent, serveParent } from '../common.js';
 import { startProfile, stopProfile } from '../profile.js';
 
@@ -25,6 +28,46 @@ collector.events.on('changes', (agent, changes) =>
   }),
 );
 
+/** What the collector sent PostgreSQL, by statement: calls, and how long its event loop waited on them. */
+export interface StatementCounts {
+  /** BEGINs, and statements sent outside a transaction (each one autocommitted). */
+  transactions: number;
+  /** By SQL text (whitespace collapsed); BEGIN and COMMIT are round trips too and counted as such. */
+  bySql: Record<string, { calls: number; waitMs: number }>;
+}
+
+/**
+ * Counts every statement the store sends PostgreSQL, timing each where the collector waits for it:
+ * the store is synchronous, so that wait is the event loop's. The client is wrapped after start-up,
+ * so migrations and the first reads are not counted; the bench diffs two readings anyway.
+ */
+function countStatements(db: Db): StatementCounts | null {
+  if (!(db instanceof PostgresDatabase)) return null;
+  const counts: StatementCounts = { transactions: 0, bySql: {} };
+  const client = db.client;
+  const query = client.query.bind(client);
+  let inTransaction = false;
+  client.query = (request) => {
+    const started = performance.now();
+    try {
+      return query(request);
+    } finally {
+      const sql = request.sql.replace(/\s+/g, ' ').trim();
+      const tally = counts.bySql[sql] ?? { calls: 0, waitMs: 0 };
+      counts.bySql[sql] = tally;
+      tally.calls++;
+      tally.waitMs += performance.now() - started;
+      if (sql === 'BEGIN') {
+        inTransaction = true;
+        counts.transactions++;
+      } else if (sql === 'COMMIT' || sql === 'ROLLBACK') inTransaction = false;
+      else if (!inTransaction) counts.transactions++;
+    }
+  };
+  return counts;
+}
+const statements = countStatements(collector.db);
+
 const gc = (globalThis as { gc?: () => void }).gc;
 
 serveParent(
@@ -35,7 +78,7 @@ serveParent(
       const { names } = args as { names: string[] };
       return collector.db.transaction(() => names.map((name) => collector.tokens.create(name).token))();
     },
-    counters: () => ({ ...collector.sessions.counters, connected: collector.sessions.connected }),
+    counters: () => ({ ...collector.sessions.counters, connected: collector.sessions.connected, statements }),
     memory: () => {
       // Twice: a second pass collects what the first one's finalizers released.
       gc?.();

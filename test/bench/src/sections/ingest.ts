@@ -85,6 +85,9 @@ export async function startServer(
   return startChild('./children/bare-server.js', [], { execArgv: extra });
 }
 
+/** Moments of a window: every agent acknowledged once (the warm-up begins), its start, its end. */
+export type WindowMark = 'warm-up' | 'start' | 'end';
+
 export async function oneWindow(
   kind: ServerKind,
   server: Child,
@@ -94,8 +97,16 @@ export async function oneWindow(
   warmupMs: number,
   windowMs: number,
   rep: number,
-  profileFile?: string,
+  options: {
+    profileFile?: string;
+    /**
+     * Awaited at each mark, next to the window's own readings: another server's window can be lined
+     * up with this one, and readings of a shared database taken at the window's start and end.
+     */
+    atWindowMark?: (mark: WindowMark) => Promise<void>;
+  } = {},
 ): Promise<{ window: IngestWindow; frameBytes: number; guests: number }> {
+  const { profileFile, atWindowMark } = options;
   const gen = await startChild('./children/loadgen.js');
   try {
     const conn = await gen.call<{ connected: number; failed: number; frameBytes: number; guests: number }>('connect', {
@@ -115,8 +126,10 @@ export async function oneWindow(
       `a first ack for each of ${indices.length} agents`,
       250,
     );
+    await atWindowMark?.('warm-up');
     await sleep(warmupMs);
     if (profileFile) await server.call('profileStart');
+    await atWindowMark?.('start');
     const c0 = await gen.call<LoadCounters>('counters', { resetLatency: true });
     const s0 = readProc(server.pid);
     const l0 = readProc(gen.pid);
@@ -124,6 +137,7 @@ export async function oneWindow(
     const c1 = await gen.call<LoadCounters>('counters');
     const s1 = readProc(server.pid);
     const l1 = readProc(gen.pid);
+    await atWindowMark?.('end');
     if (profileFile) await server.call('profileStop', { file: profileFile });
     await gen.call('pause');
     await gen.call('close');
@@ -199,7 +213,9 @@ export async function runIngest(opts: {
       const file = path.join(opts.profileDir, 'collector-ingest.cpuprofile');
       progress('ingest: profiling the collector under the same load (not counted in the figures)');
       const s = servers.collector;
-      await oneWindow('collector', s.child, s.url, s.tokens, indices, opts.warmupMs, opts.windowMs, -1, file);
+      await oneWindow('collector', s.child, s.url, s.tokens, indices, opts.warmupMs, opts.windowMs, -1, {
+        profileFile: file,
+      });
       profile = summarizeProfile(file);
     }
     const counters = await collector.call<{ snapshotsStored: number; framesRejected: number }>('counters');
