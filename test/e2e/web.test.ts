@@ -33,9 +33,9 @@ const UNIDENTIFIED = 'unidentified';
 /** Each fleet guest as the collector's own evaluator sees it (the page must show the same). */
 function expectations(c: RunningCollector): Expected[] {
   return fleet.flatMap((host) => {
-    const evaluated = c.evaluator.evaluateInventory(inventory(host, 1));
-    return evaluated.guests.map((g) => ({
-      hypervisor: evaluated.hypervisor?.id ?? UNIDENTIFIED,
+    const judged = c.evaluator.judgeInventory(inventory(host, 1));
+    return judged.inventory.guests.map(judged.judge).map((g) => ({
+      hypervisor: judged.hypervisor?.id ?? UNIDENTIFIED,
       os: g.os?.id ?? UNIDENTIFIED,
       status: g.status,
       eol: g.eolDate !== null,
@@ -200,9 +200,8 @@ describe('the live page in Chromium', () => {
       .evaluateAll((links) => links.map((a) => (a as HTMLAnchorElement).href));
     expect(sources.length).toBeGreaterThan(0);
     for (const s of sources) expect(s).toMatch(/^https:\/\//);
-    const rh01 = collector.evaluator
-      .evaluateInventory(inventory(fleet[2], 1))
-      .guests.find((g) => g.guest.name === 'rh01');
+    const rh01Guest = inventory(fleet[2], 1).guests.find((g) => g.name === 'rh01');
+    const rh01 = rh01Guest && collector.evaluator.judgeInventory(inventory(fleet[2], 1)).judge(rh01Guest);
     expect(await page.locator('#drawer [data-status]').getAttribute('data-status')).toBe(rh01?.status);
     await page.keyboard.press('Escape');
     await page.locator('#drawer').waitFor({ state: 'hidden' });

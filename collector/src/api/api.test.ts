@@ -87,16 +87,18 @@ describe.each(BACKENDS)('the API on %s', (name) => {
     });
     fleet = testFleet();
     expected = fleet.flatMap((host) => {
-      const evaluated = collector.evaluator.evaluateInventory(inventory(host, 1));
-      return evaluated.guests.map((e) => ({
-        host: host.hostname,
-        hypervisor: evaluated.hypervisor?.id ?? null,
-        name: e.guest.name,
-        uuid: e.guest.uuid,
-        os: e.os?.id ?? null,
-        status: e.status,
-        eol: e.eolDate !== null,
-      }));
+      const judged = collector.evaluator.judgeInventory(inventory(host, 1));
+      return judged.inventory.guests
+        .map((guest) => ({ guest, ...judged.judge(guest) }))
+        .map((e) => ({
+          host: host.hostname,
+          hypervisor: judged.hypervisor?.id ?? null,
+          name: e.guest.name,
+          uuid: e.guest.uuid,
+          os: e.os?.id ?? null,
+          status: e.status,
+          eol: e.eolDate !== null,
+        }));
     });
     // The fleet is chosen to hold every kind of verdict; a catalog change that loses one must be seen here.
     for (const status of ['certified', 'not-certified', 'unknown'])

@@ -35,7 +35,7 @@ function report(agent: string, hostOs: string, guests: Guest[], product = 'kvm')
     errors: [],
     partial: false,
   };
-  new InventoryStore(db).apply(agent, evaluator.evaluateInventory(inventory));
+  new InventoryStore(db).apply(agent, evaluator.judgeInventory(inventory));
 }
 
 beforeEach(() => {

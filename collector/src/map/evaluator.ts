@@ -8,7 +8,7 @@ import {
 } from '@hvmap/shared';
 import type { Catalog } from '../catalog/load.js';
 import { evaluate } from '../compat/evaluate.js';
-import { type EvaluatedGuest, type EvaluatedInventory, guestKeys } from '../store/inventory.js';
+import type { EvaluatedGuest, JudgedInventory } from '../store/inventory.js';
 
 /** Today's date as the evaluation date (UTC), YYYY-MM-DD. */
 export function today(): string {
@@ -77,16 +77,21 @@ export class Evaluator {
     this.results.clear();
   }
 
-  evaluateInventory(inventory: Inventory): EvaluatedInventory {
+  /**
+   * A snapshot with its judge: the store calls it for the guests that need a verdict (new or changed
+   * ones, all of them under a new catalog or on a new day), not for every guest of every snapshot.
+   */
+  judgeInventory(inventory: Inventory): JudgedInventory {
     const hypervisor = identifyHypervisor(inventory.hypervisor);
-    const keys = guestKeys(inventory.guests);
     const date = today();
-    const guests = inventory.guests.map((guest, i) => ({
-      key: keys[i],
-      guest,
-      ...this.evaluateGuest(guest, hypervisor, date),
-    }));
-    return { inventory, hypervisor, guests, catalogVersion: this.catalog.version };
+    const catalogVersion = this.catalog.version;
+    return {
+      inventory,
+      hypervisor,
+      catalogVersion,
+      judgedUnder: `${catalogVersion}\u0000${date}`,
+      judge: (guest) => this.evaluateGuest(guest, hypervisor, date),
+    };
   }
 
   /** Identifies and evaluates one guest on an identified hypervisor (the date defaults to today). */

@@ -81,7 +81,7 @@ export function renderMetrics(src: MetricsSource): string {
   metric(
     'hvmap_evaluation_duration_seconds',
     'histogram',
-    "Time to identify and evaluate one snapshot's guests against the catalog.",
+    'Time to identify and evaluate the guests of one stored snapshot that needed a verdict (new or changed ones; all of them under a new catalog or on a new day).',
     src.evaluationSeconds.lines('hvmap_evaluation_duration_seconds'),
   );
   metric('hvmap_alerts_firing', 'gauge', 'Firing alerts, by severity.', [

@@ -16,7 +16,7 @@ export interface IngestOptions {
   pingIntervalMs: number;
   /** Called after each stored snapshot with what changed (the live map and alerts hang here). */
   onChanges?: (agentName: string, changes: Change[]) => void;
-  /** Called with how long each snapshot's evaluation took, seconds (the /metrics histogram). */
+  /** Called with how long judging each stored snapshot's new or changed guests took, seconds (/metrics). */
   observeEvaluation?: (seconds: number) => void;
   /** Frames one connection may send: a sustained rate and a burst (an agent sends one per interval). */
   frameRate?: { perSecond: number; burst: number };
@@ -245,12 +245,22 @@ export class AgentSessions {
    */
   storeSnapshot(agentName: string, inventory: Inventory): Change[] | null {
     const { store, evaluator } = this.options;
-    const started = performance.now();
-    const evaluated = evaluator.evaluateInventory(inventory);
-    this.options.observeEvaluation?.((performance.now() - started) / 1000);
-    const changes = store.apply(agentName, evaluated);
+    const judged = evaluator.judgeInventory(inventory);
+    // Only the guests the store has to judge are (see JudgedInventory): their time is the evaluation's.
+    let judging = 0;
+    const judge = judged.judge;
+    judged.judge = (guest) => {
+      const started = performance.now();
+      const result = judge(guest);
+      judging += performance.now() - started;
+      return result;
+    };
+    const changes = store.apply(agentName, judged);
     if (changes === null) this.counters.snapshotsDuplicate++;
-    else this.counters.snapshotsStored++;
+    else {
+      this.counters.snapshotsStored++;
+      this.options.observeEvaluation?.(judging / 1000);
+    }
     return changes;
   }
 

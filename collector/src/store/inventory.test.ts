@@ -11,7 +11,7 @@ import {
 import { loadCollectorCatalog } from '../collector.js';
 import { Evaluator } from '../map/evaluator.js';
 import { type Db, openDatabase } from './db.js';
-import { type EvaluatedInventory, guestKeys, InventoryStore } from './inventory.js';
+import { guestKeys, InventoryStore, type JudgedInventory } from './inventory.js';
 import { readReport } from './report.js';
 import { TokenStore } from './tokens.js';
 
@@ -38,12 +38,15 @@ function guest(name: string, uuid: string, osId: string | null, state: Guest['st
   };
 }
 
-/** Each guest's status: certified when its OS is known, unless `statusOf` says otherwise. */
+/**
+ * Each guest's status: certified when its OS is known, unless `statusOf` says otherwise. Another
+ * `statusOf` stands for another catalog (its text is the snapshot's `judgedUnder`).
+ */
 function snapshot(
   seq: number,
   guests: Guest[],
   statusOf: (osId: string | null) => string = (osId) => (osId ? 'certified' : 'unknown'),
-): EvaluatedInventory {
+): JudgedInventory {
   const inventory: Inventory = {
     type: 'inventory',
     seq,
@@ -54,22 +57,20 @@ function snapshot(
     errors: [],
     partial: false,
   };
-  const keys = guestKeys(guests);
   return {
     inventory,
     hypervisor: { id: 'kvm-rhel-9.2', product: 'kvm', version: 'RHEL 9.2', name: 'KVM on RHEL 9.2' },
     catalogVersion: 'test',
-    guests: guests.map((g, i) => {
+    judgedUnder: statusOf.toString(),
+    judge: (g) => {
       const text = g.os.evidence[0]?.text ?? null;
       return {
-        key: keys[i],
-        guest: g,
         os: text ? { id: text, family: 'linux', distro: text.split('-')[0], version: '', name: text } : null,
         status: statusOf(text),
         eolDate: null,
         verdict: { programs: [] },
       };
-    }),
+    },
   };
 }
 
@@ -217,6 +218,40 @@ describe.each(BACKENDS)('the store on %s', (name) => {
       const unsized = { ...guest('a', 'u-1', 'rhel-9.2'), vcpus: undefined, memoryBytes: undefined };
       store.apply('kvm-01', snapshot(3, [unsized]));
       expect(db.prepare('SELECT vcpus, memory_bytes FROM guests').get()).toEqual({ vcpus: null, memory_bytes: null });
+    });
+
+    it('stores every column a guest changed, the indexed ones included (an update names only those that moved)', () => {
+      const eolOf = (osId: string | null) => (osId === 'rhel-8.6' ? '2025-05-31' : null);
+      const judgedWithEol = (seq: number, guests: Guest[]) => {
+        const s = snapshot(seq, guests);
+        const judge = s.judge;
+        return { ...s, judge: (g: Guest) => ({ ...judge(g), eolDate: eolOf(g.os.evidence[0]?.text ?? null) }) };
+      };
+      const columns = () => db.prepare('SELECT name, state, os_id, status, eol_date, removed_at FROM guests').all();
+      store.apply('kvm-01', judgedWithEol(1, [guest('a', 'u-1', 'rhel-8.6')]));
+      store.apply('kvm-01', judgedWithEol(2, [guest('renamed', 'u-1', null, 'shutoff')]));
+      expect(columns()).toEqual([
+        { name: 'renamed', state: 'shutoff', os_id: null, status: 'unknown', eol_date: null, removed_at: null },
+      ]);
+      store.apply('kvm-01', judgedWithEol(3, []));
+      store.apply('kvm-01', judgedWithEol(4, [guest('a', 'u-1', 'rhel-8.6')]));
+      expect(columns()).toEqual([
+        {
+          name: 'a',
+          state: 'running',
+          os_id: 'rhel-8.6',
+          status: 'certified',
+          eol_date: '2025-05-31',
+          removed_at: null,
+        },
+      ]);
+      // What the indexes hold agrees with the rows.
+      expect(
+        db.prepare("SELECT count(*) AS n FROM guests WHERE status = 'certified' AND removed_at IS NULL").get(),
+      ).toEqual({ n: 1 });
+      expect(db.prepare("SELECT name FROM guests WHERE os_id = 'rhel-8.6' AND removed_at IS NULL").all()).toEqual([
+        { name: 'a' },
+      ]);
     });
 
     it('reports the host changed when its hypervisor or facts did, and not when they did not', () => {
@@ -409,7 +444,7 @@ describe.each(BACKENDS)('the store on %s', (name) => {
 
   describe('InventoryStore: re-evaluation from the inputs it keeps', () => {
     const evaluator = new Evaluator(loadCollectorCatalog());
-    const judged = (seq: number, guests: Guest[]) => evaluator.evaluateInventory(snapshot(seq, guests).inventory);
+    const judged = (seq: number, guests: Guest[]) => evaluator.judgeInventory(snapshot(seq, guests).inventory);
     const libosinfo = (name: string, uuid: string, id: string): Guest => ({
       ...guest(name, uuid, null),
       os: { evidence: [{ source: 'libosinfo', text: id }] },
@@ -500,7 +535,7 @@ describe.each(BACKENDS)('the store on %s', (name) => {
     const second = () => snapshot(2, [guest('a', 'u-1', 'rhel-9.2', 'shutoff'), guest('c', 'u-3', null)]);
 
     /** How many row writes the snapshot makes when nothing fails. */
-    function writesOf(before: EvaluatedInventory[], next: EvaluatedInventory): number {
+    function writesOf(before: JudgedInventory[], next: JudgedInventory): number {
       for (const b of before) store.apply('kvm-01', b, NOW);
       const left = failWrite(1_000_000);
       store.apply('kvm-01', next, NOW);

@@ -210,7 +210,7 @@ export function renderResults(r: Results, notes: string): string {
     );
     out.push(
       row(
-        `3. incremental: one snapshot (${d.incremental.guests} guests, 2 changed): evaluate + store + alerts`,
+        `3. incremental: one snapshot (${d.incremental.guests} guests, 2 changed): identify its hypervisor + store (judging the changed guests) + alerts`,
         `${fmt(d.incremental.totalUs)} (${fmt(d.incremental.warmEvaluateUs)} + ${fmt(d.incremental.applyUs)} + ${fmt(d.incremental.alertsUs)})`,
         'µs',
         '—',
@@ -420,8 +420,8 @@ export function renderResults(r: Results, notes: string): string {
     out.push('## 3. Evaluation');
     out.push('');
     out.push(
-      `${fmt(d.populate.guests)} guests on ${fmt(d.populate.hosts)} hosts stored through the store API (evaluateInventory, then store.apply, ` +
-        `then alerts) in ${fmt(d.populate.totalMs)} ms (evaluate ${fmt(d.populate.evaluateMs)}, apply ${fmt(d.populate.applyMs)}, alerts ${fmt(d.populate.alertsMs)}); ` +
+      `${fmt(d.populate.guests)} guests on ${fmt(d.populate.hosts)} hosts stored through the store API (judgeInventory, then store.apply, which judges each new guest, ` +
+        `then alerts) in ${fmt(d.populate.totalMs)} ms (judgeInventory ${fmt(d.populate.evaluateMs)}, apply ${fmt(d.populate.applyMs)}, alerts ${fmt(d.populate.alertsMs)}); ` +
         `${fmt(d.populate.firingAlerts)} alerts firing. Statuses: ${d.populate.byStatus.map((s) => `${s.status} ${fmt(s.n)}`).join(', ')}. ` +
         `Collector JS heap per stored guest: ${fmt(d.populate.heapPerGuest.totalBytes)} bytes, of which the evaluator's memo ${fmt(d.populate.heapPerGuest.evaluatorMemoBytes)} ` +
         `and the store's diff cache (and the rest) ${fmt(d.populate.heapPerGuest.storeCacheAndRestBytes)}.`,

@@ -83,7 +83,7 @@ async function populate(args: { hosts: number; guestsPerHost: number; db?: strin
   for (let i = 0; i < names.length; i++) {
     const inv: Inventory = { ...inventoryOf(fleetAgents[i], null), seq: 1, collectedAt: new Date().toISOString() };
     const t0 = performance.now();
-    const evaluated = c.evaluator.evaluateInventory(inv);
+    const evaluated = c.evaluator.judgeInventory(inv);
     const t1 = performance.now();
     c.store.apply(names[i], evaluated);
     applyMs += performance.now() - t1;
@@ -203,12 +203,13 @@ function incremental(args: { iterations: number }) {
       // Cold: every verdict evaluated again (a catalog change or a new day just cleared them).
       c.evaluator.setCatalog(catalog);
       const t = performance.now();
-      c.evaluator.evaluateInventory(inv);
+      const judged = c.evaluator.judgeInventory(inv);
+      for (const g of inv.guests) judged.judge(g);
       cold.evaluate.push(ms(t));
       continue;
     }
     const t0 = performance.now();
-    const evaluated = c.evaluator.evaluateInventory(inv);
+    const evaluated = c.evaluator.judgeInventory(inv);
     const t1 = performance.now();
     // null for a seq already stored (newer store), [] for nothing changed (older one).
     const changes = c.store.apply(name, evaluated) ?? [];
@@ -251,7 +252,7 @@ function groupCommit(args: { hosts: number; group: number }) {
         seq,
         collectedAt: new Date().toISOString(),
       };
-      return { name, e: c.evaluator.evaluateInventory(inv) };
+      return { name, e: c.evaluator.judgeInventory(inv) };
     });
     const t0 = performance.now();
     for (let i = 0; i < evaluated.length; i += group) {
@@ -372,7 +373,7 @@ async function storeDay(args: { guests: number; intervals: number; changeRate: n
     let seq = 0;
     const snapshot = (t: number) => {
       const inv: Inventory = { ...inventoryOf(agent, null), seq: ++seq, collectedAt: new Date(t).toISOString() };
-      const changes = c.store.apply(name, c.evaluator.evaluateInventory(inv), new Date(t).toISOString()) ?? [];
+      const changes = c.store.apply(name, c.evaluator.judgeInventory(inv), new Date(t).toISOString()) ?? [];
       if (changes.length) c.alerts.hostChanged(name, changes);
       return changes.length;
     };
