@@ -16,6 +16,7 @@ import { Histogram } from './metrics/histogram.js';
 import { createHttpServer, ListenError, listen, parseListen } from './server/http.js';
 import { AgentSessions } from './server/ingest.js';
 import { type ConnectionCounters, newConnectionCounters } from './server/limits.js';
+import { checkpointInBackground } from './store/checkpoints.js';
 import { creationUndo, type Db, isPostgresUrl, openDatabase, redactedUrl, type Statement } from './store/db.js';
 import { type Change, DEFAULT_STORE_LIMITS, type HostJudge, InventoryStore } from './store/inventory.js';
 import { advisoryLock } from './store/postgres/advisory-lock.js';
@@ -446,6 +447,10 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       throw new PollFileError(loaded.error);
     }
   }
+  const checkpoints =
+    onFile && options.db !== ':memory:'
+      ? checkpointInBackground(options.db, db, logger.child({ component: 'store' }))
+      : null;
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const secure = options.tls ? 's' : '';
   const url = `http${secure}://${hostPart}:${address.port}`;
@@ -490,6 +495,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       sessions.closeAll();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await checkpoints?.stop();
       db.close();
       unlock();
     },

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Guest, GuestOsIdentity, Hypervisor, HypervisorIdentity, Inventory } from '@hvmap/shared';
 import type { EvaluationInput, GuestEvaluation } from '../map/evaluator.js';
 import type { Db, Statement } from './db.js';
-import { ReportedGuests, sameJson } from './reported.js';
+import { ReportedGuests, type ReportedRest, sameReport } from './reported.js';
 
 /** A guest as the collector understood it: identified and evaluated, ready to store. */
 export interface EvaluatedGuest {
@@ -60,6 +60,7 @@ export interface Change {
 
 interface StoredGuest {
   id: number;
+  uuid: string;
   name: string;
   state: string;
   osId: string | null;
@@ -68,8 +69,8 @@ interface StoredGuest {
   osJson: string | null;
   verdictJson: string;
   eolDate: string | null;
-  /** The guest as last reported (ReportedGuests' copy); null when read back from the database. */
-  reported: Guest | null;
+  /** What the guest last reported besides its UUID and name (ReportedGuests' shared copy); null when read back from the database. */
+  reported: ReportedRest | null;
   /** Until it is reported again after a restart, a digest of its stored own columns (`ownDigest`). */
   own: string | null;
   removed: boolean;
@@ -85,6 +86,8 @@ interface HostCache {
   guests: Map<string, StoredGuest>;
   /** Change rows written since the host's history was last trimmed to its cap. */
   changesSinceTrim: number;
+  /** The agent's last stored seq once this store wrote one (the cache is dropped at each hello). */
+  lastSeq?: number;
 }
 
 /** How much one host may keep: an agent that churns guests cannot fill the disk or the memory. */
@@ -127,6 +130,16 @@ function guestColumns(e: EvaluatedGuest, catalogVersion: string, sharedJson: Sha
     verdict_json: sharedJson(e.verdict),
     catalog_version: catalogVersion,
   };
+}
+
+/** Whether a guest reports what it reported last (its key, UUID/name for clones, does not imply both). */
+function reportedAsBefore(stored: StoredGuest, guest: Guest): boolean {
+  return (
+    stored.reported !== null &&
+    stored.uuid === guest.uuid &&
+    stored.name === guest.name &&
+    sameReport(stored.reported, guest)
+  );
 }
 
 /**
@@ -332,7 +345,7 @@ export class InventoryStore {
    */
   apply(agentName: string, judged: JudgedInventory, now = new Date().toISOString()): Change[] | null {
     const seq = judged.inventory.seq;
-    const last = this.lastSeq(agentName);
+    const last = this.hosts.get(agentName)?.lastSeq ?? this.lastSeq(agentName);
     if (last !== null && seq <= last) return null;
     // The cache follows the database only when the transaction commits: a write the database refuses
     // (full disk, read-only) drops this host's cache, which is then reloaded from what was stored.
@@ -420,7 +433,7 @@ export class InventoryStore {
         const guest = guests[i];
         seen.add(key);
         const stored = cache.guests.get(key);
-        if (!rejudge && stored?.reported && !stored.removed && sameJson(stored.reported, guest)) continue;
+        if (!rejudge && stored && !stored.removed && reportedAsBefore(stored, guest)) continue;
         this.applyGuest(cache, { key, guest, ...judged.judge(guest) }, judged.catalogVersion, now, changes);
       }
       cache.judgedUnder = judged.judgedUnder;
@@ -435,6 +448,7 @@ export class InventoryStore {
       }
       this.trim(cache, changes);
       this.stmts.setSeq.run(seq, agentName);
+      cache.lastSeq = seq;
       return changes;
     })();
   }
@@ -638,6 +652,7 @@ export class InventoryStore {
     for (const r of this.stmts.guestsOfHost.all(host.id) as Record<string, unknown>[]) {
       cache.guests.set(r.guest_key as string, {
         id: r.id as number,
+        uuid: r.uuid as string,
         name: r.name as string,
         state: r.state as string,
         osId: (r.os_id as string | null) ?? null,
@@ -672,7 +687,7 @@ export class InventoryStore {
     ) {
       // Judged again (a new day or catalog, a restart) to the verdict it has: written only if it moved.
       let same: boolean;
-      if (stored.reported) same = sameJson(stored.reported, e.guest);
+      if (stored.reported) same = reportedAsBefore(stored, e.guest);
       else {
         cols = guestColumns(e, catalogVersion, this.sharedJson);
         same = stored.own === ownDigest(cols);
@@ -686,6 +701,7 @@ export class InventoryStore {
     cols ??= guestColumns(e, catalogVersion, this.sharedJson);
     const name = e.guest.name;
     const known = {
+      uuid: e.guest.uuid,
       name,
       state: cols.state,
       osId: cols.os_id,

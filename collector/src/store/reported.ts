@@ -29,46 +29,93 @@ export function sameJson(a: unknown, b: unknown): boolean {
 /** Shared copies beyond this many are dropped and made again: a fleet repeats a few thousand. */
 const MAX_SHARED = 100_000;
 
+/** A guest's report less its UUID and name, shared by every guest that reports the same. */
+export type ReportedRest = Readonly<Record<string, unknown>>;
+
+/** Stands in a kept report for a name hint that repeats the guest's name (JSON cannot make it). */
+const NAME_HINT = Object.freeze({ source: 'name-hint' });
+
+/** An evidence item that is exactly the name hint `name` (counted without allocating: it runs per guest). */
+function isNameHint(e: unknown, name: string): boolean {
+  if (typeof e !== 'object' || e === null) return false;
+  const item = e as { source?: unknown; text?: unknown };
+  if (item.source !== 'name-hint' || item.text !== name) return false;
+  let keys = 0;
+  for (const _ in item) keys++;
+  return keys === 2;
+}
+
 /**
- * Keeps each guest as it was last reported, for `sameJson`, in as little memory as it can: the parts
- * that thousands of guests repeat (an OS's evidence, its fields, a machine type) are one shared copy,
- * so what a guest holds of its own is little more than its object, UUID and name (test/bench).
- * The copies are the store's: a caller that changes its objects later cannot change them.
+ * Keeps what each guest last reported, for `sameReport`, in as little memory as it can: a report
+ * less its UUID and name (the store holds those), with its name hint standing for "the name", is
+ * what thousands of guests repeat (an OS, its state, its size), so they share one copy and a guest
+ * holds a pointer (test/bench: ~220 bytes a guest kept whole). The copies are the store's: a
+ * caller that changes its objects later cannot change them.
  */
 export class ReportedGuests {
-  private readonly shared = new Map<string, unknown>();
+  private readonly shared = new Map<string, ReportedRest>();
 
-  keep(guest: Guest): Guest {
-    const kept: Record<string, unknown> = {};
+  keep(guest: Guest): ReportedRest {
+    const hints: number[] = [];
+    const rest: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(guest)) {
-      if (k === 'os') continue;
-      kept[k] = k === 'uuid' || k === 'name' ? v : this.share(v);
+      if (k === 'uuid' || k === 'name') continue;
+      if (k !== 'os') rest[k] = v;
+      else
+        rest.os = {
+          ...guest.os,
+          evidence: guest.os.evidence.map((e, i) => {
+            if (!isNameHint(e, guest.name)) return e;
+            hints.push(i);
+            return null;
+          }),
+        };
     }
-    const os: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(guest.os)) {
-      // The name hint repeats the guest's name: it holds the name's string, not a copy of its own.
-      os[k] =
-        k === 'evidence'
-          ? guest.os.evidence.map((e) =>
-              e.source === 'name-hint' && Object.keys(e).length === 2 && e.text === guest.name
-                ? { source: e.source, text: guest.name }
-                : this.share(e),
-            )
-          : this.share(v);
-    }
-    kept.os = os;
-    return kept as Guest;
-  }
-
-  /** One copy of an equal value for all who hold it (values are never changed once kept). */
-  private share(value: unknown): unknown {
-    if (typeof value !== 'object' && typeof value !== 'string') return value;
-    const key = JSON.stringify(value);
-    const known = this.shared.get(key);
-    if (known !== undefined) return known;
+    // Evidence items are objects (the schema's): a null in the key is a name hint, and where they
+    // stand is said before the JSON, which cannot begin with a digit or a bar.
+    const key = `${hints.join()}|${JSON.stringify(rest)}`;
+    let kept = this.shared.get(key);
+    if (kept) return kept;
     if (this.shared.size >= MAX_SHARED) this.shared.clear();
-    const copy = JSON.parse(key) as unknown;
-    this.shared.set(key, copy);
-    return copy;
+    const copy = JSON.parse(key.slice(key.indexOf('|') + 1)) as { os: { evidence: unknown[] } };
+    for (const i of hints) copy.os.evidence[i] = NAME_HINT;
+    kept = copy as ReportedRest;
+    this.shared.set(key, kept);
+    return kept;
   }
+}
+
+/** Whether a guest reports what was kept of it (`ReportedGuests.keep`), its UUID and name aside. */
+export function sameReport(kept: ReportedRest, guest: Guest): boolean {
+  let keys = 0;
+  for (const k in guest) {
+    if (k === 'uuid' || k === 'name') continue;
+    keys++;
+    const value = (guest as Record<string, unknown>)[k];
+    if (!Object.hasOwn(kept, k)) return false;
+    if (k === 'os' ? !sameOs(kept.os as Guest['os'], value, guest.name) : !sameJson(kept[k], value)) return false;
+  }
+  for (const _ in kept) keys--;
+  return keys === 0;
+}
+
+function sameOs(kept: Guest['os'], os: unknown, name: string): boolean {
+  if (typeof os !== 'object' || os === null || Array.isArray(os)) return false;
+  let keys = 0;
+  for (const k in os) {
+    keys++;
+    const value = (os as Record<string, unknown>)[k];
+    if (!Object.hasOwn(kept, k)) return false;
+    if (k !== 'evidence') {
+      if (!sameJson((kept as Record<string, unknown>)[k], value)) return false;
+      continue;
+    }
+    if (!Array.isArray(value) || value.length !== kept.evidence.length) return false;
+    for (let i = 0; i < value.length; i++) {
+      const e = kept.evidence[i];
+      if (e === NAME_HINT ? !isNameHint(value[i], name) : !sameJson(e, value[i])) return false;
+    }
+  }
+  for (const _ in kept) keys--;
+  return keys === 0;
 }
