@@ -1,8 +1,10 @@
 import type { Db } from '../store/db.js';
 import {
+  ALERT_KINDS,
   type AlertDelta,
   type AlertPolicy,
   alertDelta,
+  alertKey,
   type DesiredAlert,
   desiredAlerts,
   type FiringAlert,
@@ -90,6 +92,15 @@ export interface AlertNotice {
   alert: AlertRecord;
 }
 
+const GUEST_KINDS = ALERT_KINDS.filter((k) => k.startsWith('guest-'));
+const HOST_KINDS = ALERT_KINDS.filter((k) => !k.startsWith('guest-'));
+
+const firingByKey = (db: Db, keys: number) =>
+  db.prepare(
+    `SELECT alert_key, kind, guest_key, severity, message FROM alerts
+     WHERE alert_key IN (${Array(keys).fill('?').join(', ')}) AND state = 'firing'`,
+  );
+
 interface FiringRow {
   alert_key: string;
   kind: string;
@@ -130,12 +141,9 @@ export class AlertStore {
       firing: db.prepare(
         "SELECT alert_key, kind, guest_key, severity, message FROM alerts WHERE agent_name = ? AND state = 'firing'",
       ),
-      firingOfGuest: db.prepare(
-        "SELECT alert_key, kind, guest_key, severity, message FROM alerts WHERE agent_name = ? AND state = 'firing' AND guest_key = ?",
-      ),
-      firingOfHost: db.prepare(
-        "SELECT alert_key, kind, guest_key, severity, message FROM alerts WHERE agent_name = ? AND state = 'firing' AND guest_key IS NULL",
-      ),
+      // By key, the unique index: the agent's other firing alerts are not read (test/bench).
+      firingOfGuest: firingByKey(db, GUEST_KINDS.length),
+      firingOfHost: firingByKey(db, HOST_KINDS.length),
       upsert: db.prepare(
         `INSERT INTO alerts (alert_key, kind, agent_name, hostname, guest_key, guest_name, severity, state, message, fired_at, updated_at)
          VALUES (@key, @kind, @agentName, @hostname, @guestKey, @guestName, @severity, 'firing', @message, @now, @now)
@@ -227,8 +235,11 @@ export class AlertStore {
     const inScope = (guestKey: string | null) => (guestKey === null ? hostChanged : guestKeys.has(guestKey));
     const desired = desiredAlerts(state, policy).filter((a) => inScope(a.guestKey));
     // Read by guest: a host with many alerts firing costs no more than one with none (test/bench).
-    const rows = [...guestKeys].flatMap((key) => this.stmts.firingOfGuest.all(agentName, key));
-    if (hostChanged) rows.push(...this.stmts.firingOfHost.all(agentName));
+    const rows = [...guestKeys].flatMap((key) =>
+      this.stmts.firingOfGuest.all(...GUEST_KINDS.map((kind) => alertKey(kind, agentName, key))),
+    );
+    if (hostChanged)
+      rows.push(...this.stmts.firingOfHost.all(...HOST_KINDS.map((kind) => alertKey(kind, agentName, null))));
     const firing = toFiring(rows as FiringRow[]);
     return this.apply(alertDelta(firing, desired), firing, new Date(policy.now).toISOString());
   }

@@ -104,10 +104,14 @@ export class Web {
     this.live = new LiveHub({ logger: this.log, catalogVersion: () => options.catalog().version, ...options.live });
     const hostnameOf = options.db.prepare('SELECT hostname FROM hosts WHERE agent_name = ?');
     this.map = new LiveMap(options.db);
-    const hostChanged = (agentName: string, mapMoved: boolean) => {
+    /** Hostnames by agent, read once: a snapshot that changes guests does not change its host's name. */
+    const hostnames = new Map<string, string | undefined>();
+    const hostChanged = (agentName: string, mapMoved: boolean, hostMoved: boolean) => {
       if (mapMoved) this.map.refreshHost(agentName);
-      const row = hostnameOf.get(agentName) as { hostname: string } | undefined;
-      this.live.notify(LIVE_VIEWS, row ? [row.hostname] : []);
+      if (hostMoved || !hostnames.has(agentName))
+        hostnames.set(agentName, (hostnameOf.get(agentName) as { hostname: string } | undefined)?.hostname);
+      const hostname = hostnames.get(agentName);
+      this.live.notify(LIVE_VIEWS, hostname !== undefined ? [hostname] : []);
     };
     // The map counts guests by hypervisor, OS, status and end of support: a guest that only stopped
     // or started leaves it as it was (its share is not read again: ~40 µs a snapshot, test/bench).
@@ -115,13 +119,15 @@ export class Web {
       hostChanged(
         agentName,
         changes.some((c) => c.kind !== 'state-changed'),
+        changes.some((c) => c.guestKey === null),
       );
     this.onCatalog = (version) => {
       this.map.reload();
       this.live.notify(LIVE_VIEWS, [], version);
     };
     this.onStoredElsewhere = (agentName) => {
-      if (agentName !== null) return hostChanged(agentName, true);
+      if (agentName !== null) return hostChanged(agentName, true, true);
+      hostnames.clear();
       this.map.reload();
       this.live.notify(LIVE_VIEWS);
     };
