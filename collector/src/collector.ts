@@ -247,7 +247,9 @@ export async function startCollector(options: CollectorOptions): Promise<Running
         },
       });
   if (feed) {
-    events.on('changes', (agentName) => feed.publish(agentName));
+    // After the snapshot's commit (ingest commits it with its alerts), and outside it: a failed
+    // notification must not abort the transaction that stores the snapshot.
+    events.on('changes', (agentName) => queueMicrotask(() => feed.publish(agentName)));
     await feed.ready;
   }
 

@@ -354,6 +354,14 @@ export class InventoryStore {
   }
 
   /**
+   * Runs `write` (an `apply` and what follows from it) in one transaction, so that all it writes is
+   * committed at once; should the commit fail, this host's cache is dropped as in `apply`.
+   */
+  inOneCommit<T>(agentName: string, write: () => T): T {
+    return this.forgettingOnFailure(agentName, this.db.transaction(write));
+  }
+
+  /**
    * Keeps a host within its limits: the oldest removed guests beyond `maxRemovedGuestsPerHost` go (when
    * this snapshot removed some), and the oldest change rows beyond `maxChangesPerHost` (checked once a
    * tenth of the cap was written since the last check, so a normal snapshot pays nothing).
