@@ -85,6 +85,7 @@ export class AlertNotifier {
 
   private readonly claim: Statement;
   private readonly nextDue: Statement;
+  private readonly enqueue: Statement;
 
   /**
    * `shared`: other collectors take deliveries from the same queue (PostgreSQL); a delivery is then
@@ -112,6 +113,10 @@ export class AlertNotifier {
       `SELECT MIN(next_attempt_at) AS at FROM alert_deliveries WHERE id IN
          (SELECT MIN(id) FROM alert_deliveries WHERE status IN ('pending', 'sending') GROUP BY channel)`,
     );
+    this.enqueue = db.prepare(
+      `INSERT INTO alert_deliveries (alert_id, event, channel, payload, status, next_attempt_at, created_at)
+       VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+    );
     // Deliveries left pending by a previous run go out now.
     this.schedule(0);
   }
@@ -119,11 +124,8 @@ export class AlertNotifier {
   notify(notices: readonly AlertNotice[]): void {
     if (!notices.length) return;
     const now = new Date().toISOString();
-    const insert = this.db.prepare(
-      `INSERT INTO alert_deliveries (alert_id, event, channel, payload, status, next_attempt_at, created_at)
-       VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
-    );
-    this.db.transaction(() => {
+    const { urls } = this.opts;
+    const logAndQueue = () => {
       for (const n of notices) {
         const silenced = n.alert.silencedUntil !== null && n.alert.silencedUntil > now;
         if (this.logLines.take(n.alert.agent))
@@ -131,12 +133,15 @@ export class AlertNotifier {
             { alert: n.alert.key, event: n.event, severity: n.alert.severity, silenced },
             alertText(n),
           );
-        if (silenced) continue;
+        if (silenced || !urls.length) continue;
         const payload = JSON.stringify({ text: alertText(n), event: n.event, alert: n.alert });
-        for (const url of this.opts.urls) insert.run(n.alertId, n.event, url, payload, now, now);
+        for (const url of urls) this.enqueue.run(n.alertId, n.event, url, payload, now, now);
       }
-    })();
-    if (this.opts.urls.length) this.schedule(0);
+    };
+    // Notices come with every snapshot that moves an alert: without webhooks, they only reach the log.
+    if (!urls.length) return logAndQueue();
+    this.db.transaction(logAndQueue)();
+    this.schedule(0);
   }
 
   /** Looks at the queue now (a delivery another collector left may be due). */
