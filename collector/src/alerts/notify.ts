@@ -139,7 +139,10 @@ export class AlertNotifier {
       }
     };
     // Notices come with every snapshot that moves an alert: without webhooks, they only reach the log.
-    if (!urls.length) return logAndQueue();
+    if (!urls.length) {
+      logAndQueue();
+      return;
+    }
     this.db.transaction(logAndQueue)();
     this.schedule(0);
   }
