@@ -39,7 +39,7 @@ describe('WAL checkpoints in the background', () => {
         note.run('x'.repeat(3000), `host-${i}`);
       }
     })();
-    expect(fileBytes()).toBe(before);
+    // (The worker may already have copied them: only the WAL is sure to hold them now.)
     expect(walBytes()).toBeGreaterThan(4_000_000);
     const deadline = Date.now() + 10_000;
     while (fileBytes() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

@@ -66,6 +66,9 @@ export function checkpointInBackground(file: string, db: Db, logger: Logger): { 
       new Promise<void>((resolve) => {
         if (stopping) return resolve();
         stopping = true;
+        // Held until it has closed its connection: unreferenced, the process could end meanwhile
+        // and skip what its shutdown does after this.
+        worker.ref();
         worker.once('exit', () => resolve());
         worker.postMessage('stop');
       }),
