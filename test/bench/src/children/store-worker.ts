@@ -263,6 +263,10 @@ function groupCommit(args: { hosts: number; group: number }) {
     }
     return Math.round(((performance.now() - t0) * 1000) / evaluated.length);
   };
+  // A first pass each, untimed: after the catalog reload before this, a host's next snapshot judges
+  // all its guests again (once), which is not what grouping changes.
+  run(0, 1);
+  run(args.hosts, args.group);
   const single = run(0, 1);
   const grouped = run(args.hosts, args.group);
   return { hosts: args.hosts, group: args.group, applyUsSingle: single, applyUsGrouped: grouped };
