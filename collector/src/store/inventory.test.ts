@@ -542,11 +542,18 @@ describe.each(BACKENDS)('the store on %s', (name) => {
       return 1_000_000 - left();
     }
 
-    for (const [title, before, next] of [
-      ['the first snapshot of a new host', [], first],
-      ['a snapshot that changes, adds and removes guests', [first], second],
+    // As ingest stores it (in one commit with what follows, without a savepoint of its own), and alone.
+    const ways = {
+      alone: (s: JudgedInventory) => store.apply('kvm-01', s, NOW),
+      'in one commit': (s: JudgedInventory) => store.inOneCommit('kvm-01', () => store.apply('kvm-01', s, NOW)),
+    };
+    for (const [title, before, next, way] of [
+      ['the first snapshot of a new host', [], first, 'alone'],
+      ['a snapshot that changes, adds and removes guests', [first], second, 'alone'],
+      ['a snapshot that changes, adds and removes guests', [first], second, 'in one commit'],
     ] as const) {
-      it(`${title}: whichever write fails, nothing is stored, and the resend is stored exactly once`, async () => {
+      const applyNext = (s: JudgedInventory) => ways[way](s);
+      it(`${title} (${way}): whichever write fails, nothing is stored, and the resend is stored exactly once`, async () => {
         const writes = writesOf(
           before.map((f) => f()),
           next(),
@@ -559,12 +566,12 @@ describe.each(BACKENDS)('the store on %s', (name) => {
           for (const b of before) store.apply('kvm-01', b(), NOW);
           const untouched = dump();
           failWrite(k);
-          expect(() => store.apply('kvm-01', next(), NOW), `write ${k} of ${writes}`).toThrow(/injected write failure/);
+          expect(() => applyNext(next()), `write ${k} of ${writes}`).toThrow(/injected write failure/);
           expect(dump(), `write ${k}: nothing stored`).toEqual(untouched);
           failWrite(-1);
-          expect(store.apply('kvm-01', next(), NOW), `write ${k}: the resend`).not.toBeNull();
+          expect(applyNext(next()), `write ${k}: the resend`).not.toBeNull();
           expect(dump(), `write ${k}: stored once`).toEqual(expected);
-          expect(store.apply('kvm-01', next(), NOW), `write ${k}: a second resend`).toBeNull();
+          expect(applyNext(next()), `write ${k}: a second resend`).toBeNull();
           // The agent's next snapshot is stored too (no stale host id, no foreign-key error).
           expect(store.apply('kvm-01', snapshot(3, [guest('d', 'u-4', null)]), NOW)).not.toBeNull();
         }

@@ -189,6 +189,8 @@ export class InventoryStore {
   private readonly reported = new ReportedGuests();
   /** Guest updates by the indexed columns they name (`updateGuest`). */
   private readonly guestUpdates = new Map<string, Statement>();
+  /** Within `inOneCommit`: a snapshot's writes need no transaction (a savepoint) of their own. */
+  private inOneCommitNow = false;
   private readonly stmts;
   /** One copy of each verdict and OS JSON read back from the database (a fleet repeats a few). */
   private readonly interned = new Map<string, string>();
@@ -358,7 +360,17 @@ export class InventoryStore {
    * committed at once; should the commit fail, this host's cache is dropped as in `apply`.
    */
   inOneCommit<T>(agentName: string, write: () => T): T {
-    return this.forgettingOnFailure(agentName, this.db.transaction(write));
+    return this.forgettingOnFailure(
+      agentName,
+      this.db.transaction(() => {
+        this.inOneCommitNow = true;
+        try {
+          return write();
+        } finally {
+          this.inOneCommitNow = false;
+        }
+      }),
+    );
   }
 
   /**
@@ -427,7 +439,7 @@ export class InventoryStore {
   }
 
   private writeSnapshot(agentName: string, judged: JudgedInventory, seq: number, now: string): Change[] {
-    return this.db.transaction(() => {
+    const write = () => {
       const changes: Change[] = [];
       const cache = this.upsertHost(agentName, judged, now, changes);
       // Most guests are as they were: compared with their last report, they are neither judged,
@@ -458,7 +470,10 @@ export class InventoryStore {
       this.stmts.setSeq.run(seq, agentName);
       cache.lastSeq = seq;
       return changes;
-    })();
+    };
+    // In `inOneCommit`, a failure rolls the whole transaction back: a savepoint would only add two
+    // statements a snapshot (two round trips on PostgreSQL).
+    return this.inOneCommitNow ? write() : this.db.transaction(write)();
   }
 
   /**
