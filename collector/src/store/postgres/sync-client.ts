@@ -29,7 +29,8 @@ interface Request {
   params?: unknown[];
 }
 
-type Reply = { ok: QueryResult } | { error: { message: string; code?: string } };
+/** `id`: the request it answers (requests are numbered as they are sent). */
+type Reply = { id: number } & ({ ok: QueryResult } | { error: { message: string; code?: string } });
 
 // The worker is plain JavaScript given as text, so it runs the same from the TypeScript sources
 // (tests) and from dist; node-postgres is loaded from the path this module resolves.
@@ -58,10 +59,10 @@ port.on('message', async (req) => {
     const c = await connected();
     const r = await c.query(req.name ? { name: req.name, text: req.sql, values: req.params } : { text: req.sql, values: req.params });
     const last = Array.isArray(r) ? r[r.length - 1] : r;
-    reply = { ok: { rows: last ? last.rows : [], rowCount: last && last.rowCount != null ? last.rowCount : 0 } };
+    reply = { id: req.id, ok: { rows: last ? last.rows : [], rowCount: last && last.rowCount != null ? last.rowCount : 0 } };
   } catch (err) {
     if (!err.code && client) { const c = client; client = null; c.end().catch(() => {}); }
-    reply = { error: { message: String(err.message || err), code: err.code } };
+    reply = { id: req.id, error: { message: String(err.message || err), code: err.code } };
   }
   port.postMessage(reply);
   Atomics.store(flag, 0, 1);
@@ -83,6 +84,7 @@ export class SyncPostgresClient {
   private readonly timeoutMs: number;
   private readonly connectTimeoutMs: number;
   private closed = false;
+  private lastId = 0;
 
   constructor(
     private readonly url: string,
@@ -117,18 +119,35 @@ export class SyncPostgresClient {
   query(req: Request): QueryResult {
     // As better-sqlite3 after close(): at once, not after the timeout (a message to a closed port is dropped).
     if (this.closed) throw new PostgresError('the database connection is not open', undefined);
+    const id = ++this.lastId;
     Atomics.store(this.flag, 0, 0);
-    this.port.postMessage(req);
-    if (Atomics.wait(this.flag, 0, 0, this.timeoutMs) === 'timed-out') {
-      // The worker may still be waiting on the server: replace it, so the next statement starts clean.
-      this.stop();
-      this.start();
-      throw new PostgresError(`PostgreSQL did not answer within ${this.timeoutMs / 1000} s`, 'TIMEOUT');
+    this.port.postMessage({ ...req, id });
+    // A wake-up is not an answer: the worker sets the flag, then notifies, and a worker descheduled
+    // between the two wakes the wait of the next statement before its answer exists. That statement
+    // then found no answer and each later one took the answer of the one before (a CI run's collector
+    // failed every snapshot and token until it restarted). Only the flag says the answer is there.
+    const deadline = performance.now() + this.timeoutMs;
+    while (Atomics.load(this.flag, 0) === 0) {
+      const left = deadline - performance.now();
+      if (left <= 0 || Atomics.wait(this.flag, 0, 0, left) === 'timed-out') {
+        this.restart();
+        throw new PostgresError(`PostgreSQL did not answer within ${this.timeoutMs / 1000} s`, 'TIMEOUT');
+      }
     }
     const reply = receiveMessageOnPort(this.port)?.message as Reply | undefined;
-    if (!reply) throw new PostgresError('the PostgreSQL worker gave no answer', undefined);
+    if (reply?.id !== id) {
+      // Never hand a statement another one's rows: start over with a worker that owes nothing.
+      this.restart();
+      throw new PostgresError('the PostgreSQL worker answered out of turn', undefined);
+    }
     if ('error' in reply) throw new PostgresError(reply.error.message, reply.error.code);
     return reply.ok;
+  }
+
+  /** Replaces the worker (its connection too): one that may still be waiting on the server, or out of turn, is left behind. */
+  private restart(): void {
+    this.stop();
+    this.start();
   }
 
   close(): void {
