@@ -1,9 +1,15 @@
+import type { Guest, Inventory } from '@hvmap/shared';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { databaseTargets } from '../../../test/helpers/store-backends.js';
+import { today } from '../map/evaluator.js';
 import { type Db, openDatabase } from '../store/db.js';
+import { InventoryStore, type JudgedInventory } from '../store/inventory.js';
 import { advisoryLock } from '../store/postgres/advisory-lock.js';
+import { TokenStore } from '../store/tokens.js';
 import { AlertEngine } from './engine.js';
+import { listAlerts } from './store.js';
 
 const databases = databaseTargets();
 const CHECKS_LOCK = 42;
@@ -55,5 +61,105 @@ describe('alert checks shared by collectors on one PostgreSQL database', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(b.passes).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('alerts after each snapshot', () => {
+  /**
+   * Each guest's OS decides its verdict: not certified and past its end of support, certified with
+   * an end of support near (a warning while it is in the future) or far, or no OS known. Both RHEL
+   * are certified, so a move between them changes the OS and not the status.
+   */
+  const VERDICTS: Record<string, { status: string; eolDate: string | null }> = {
+    'win-2008': { status: 'not-certified', eolDate: '2020-01-14' },
+    'rhel-8.10': { status: 'certified', eolDate: new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10) },
+    'rhel-9.4': { status: 'certified', eolDate: '2032-05-31' },
+  };
+  const guestArb = fc.record({
+    present: fc.boolean(),
+    running: fc.boolean(),
+    os: fc.constantFrom('win-2008', 'rhel-8.10', 'rhel-9.4', null),
+  });
+
+  function judged(seq: number, guests: { present: boolean; running: boolean; os: string | null }[]): JudgedInventory {
+    const reported: Guest[] = guests.flatMap((g, i) =>
+      g.present
+        ? [
+            {
+              uuid: `0d2b8f3e-1111-4222-8333-94444444444${i}`,
+              name: `vm${i}`,
+              state: g.running ? 'running' : 'shutoff',
+              os: { evidence: g.os ? [{ source: 'libosinfo', text: g.os }] : [] },
+            } as Guest,
+          ]
+        : [],
+    );
+    const inventory: Inventory = {
+      type: 'inventory',
+      seq,
+      collectedAt: new Date().toISOString(),
+      host: { hostname: 'kvm-01.example', os: { platform: 'linux' }, cpu: {} },
+      hypervisor: { driver: 'libvirt', product: 'kvm', version: '8.2.0' },
+      guests: reported,
+      errors: [],
+      partial: false,
+    };
+    return {
+      inventory,
+      hypervisor: { id: 'kvm-rhel-9.2', product: 'kvm', version: 'RHEL 9.2', name: 'KVM on RHEL 9.2' },
+      catalogVersion: 'test',
+      judgedUnder: 'test',
+      judge: (g) => {
+        const id = g.os.evidence[0]?.text ?? null;
+        return {
+          os: id ? { id, family: 'linux', distro: id.split('-')[0], version: '', name: id } : null,
+          status: id ? VERDICTS[id].status : 'unknown',
+          eolDate: id ? VERDICTS[id].eolDate : null,
+          verdict: id
+            ? { programs: [], lifecycle: { end: VERDICTS[id].eolDate } }
+            : { programs: [], osUnknownReason: 'no evidence' },
+        };
+      },
+    };
+  }
+
+  it('are those a full reconciliation of the host would leave, whatever each snapshot changed', async () => {
+    const db = openDatabase(await databases.target('sqlite'), { create: true });
+    const engine = new AlertEngine(db, pino({ level: 'silent' }), {
+      eolWarnDays: 90,
+      silentAfterMs: 3_600_000,
+      checkIntervalMs: 3_600_000,
+    });
+    open.push({ db, engine });
+    new TokenStore(db).create('kvm-01');
+    const store = new InventoryStore(db);
+    const firing = () =>
+      listAlerts(db, { state: 'firing' })
+        .map((a) => `${a.key} ${a.severity} ${a.message}`)
+        .sort();
+    let seq = 0;
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(guestArb, { minLength: 3, maxLength: 3 }), { minLength: 1, maxLength: 8 }),
+        (steps) => {
+          for (const guests of steps) {
+            const changes = store.apply('kvm-01', judged(++seq, guests)) ?? [];
+            engine.hostChanged('kvm-01', changes);
+            const incremental = firing();
+            engine.store.reconcile('kvm-01', {
+              today: today(),
+              eolWarnDays: 90,
+              silentAfterMs: 3_600_000,
+              now: Date.now(),
+            });
+            expect(incremental).toEqual(firing());
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+    // The runs raised alerts of each guest kind, so the comparison had something to compare.
+    const kinds = new Set(listAlerts(db).map((a) => a.kind));
+    expect([...kinds].sort()).toEqual(['guest-eol', 'guest-not-certified', 'guest-os-unknown']);
   });
 });

@@ -19,14 +19,19 @@ const collector = await startCollector({
   logger,
   intervalSec: Number(interval ?? 60),
 });
-// The live map: when a snapshot changed something, the parent hears when (freshness).
-collector.events.on('changes', (agent, changes) =>
-  emitToParent('changes', {
-    at: Date.now(),
-    agent,
-    changes: changes.map((c) => ({ kind: c.kind, guest: c.guestName, new: c.new })),
-  }),
-);
+/**
+ * The live map: when a snapshot changed something, the parent hears when (freshness). Only when asked:
+ * a message to the parent per snapshot cost ~3 % of the collector's CPU under the ingest load (its profile).
+ */
+function emitChanges(): void {
+  collector.events.on('changes', (agent, changes) =>
+    emitToParent('changes', {
+      at: Date.now(),
+      agent,
+      changes: changes.map((c) => ({ kind: c.kind, guest: c.guestName, new: c.new })),
+    }),
+  );
+}
 
 /** What the collector sent PostgreSQL, by statement: calls, and how long its event loop waited on them. */
 export interface StatementCounts {
@@ -73,6 +78,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 serveParent(
   {
     info: () => ({ url: collector.url, agentUrl: collector.agentUrl }),
+    emitChanges,
     /** One token per simulated agent, created in one transaction. */
     tokens: (args) => {
       const { names } = args as { names: string[] };

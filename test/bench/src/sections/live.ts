@@ -215,6 +215,7 @@ async function withCollector<T>(dir: string, f: (c: Child, agentUrl: string, url
   ]);
   try {
     const info = await c.call<{ agentUrl: string; url: string }>('info');
+    await c.call('emitChanges');
     return await f(c, info.agentUrl, info.url);
   } finally {
     await c.stop();
