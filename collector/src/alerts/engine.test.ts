@@ -32,8 +32,10 @@ function engineOn(url: string) {
     shared: { runsChecks: advisoryLock(db, CHECKS_LOCK) },
   });
   open.push({ db, engine });
-  // Each pass (silence, or the hourly full one) starts by listing the hosts.
-  return { db, engine, passes: vi.spyOn(engine.store, 'agentNames') };
+  // Each pass starts by listing hosts: all of them (the hourly full one), or those that may be silent.
+  const full = vi.spyOn(engine.store, 'agentNames');
+  const silence = vi.spyOn(engine.store, 'silenceCandidates');
+  return { db, engine, passes: () => full.mock.calls.length + silence.mock.calls.length };
 }
 
 describe('alert checks shared by collectors on one PostgreSQL database', () => {
@@ -44,8 +46,8 @@ describe('alert checks shared by collectors on one PostgreSQL database', () => {
     a.engine.check();
     b.engine.check();
     a.engine.check();
-    expect(a.passes).toHaveBeenCalledTimes(2);
-    expect(b.passes).not.toHaveBeenCalled();
+    expect(a.passes()).toBe(2);
+    expect(b.passes()).toBe(0);
 
     // A's collector dies: its connection, and with it the lock, is gone; B takes the checks at its next one.
     const gone = open.splice(
@@ -56,72 +58,74 @@ describe('alert checks shared by collectors on one PostgreSQL database', () => {
     gone.db.close();
     // The server frees the lock when it sees the connection closed, a moment later.
     const deadline = Date.now() + 5_000;
-    while (b.passes.mock.calls.length === 0 && Date.now() < deadline) {
+    while (b.passes() === 0 && Date.now() < deadline) {
       b.engine.check();
       await new Promise((r) => setTimeout(r, 100));
     }
-    expect(b.passes).toHaveBeenCalledTimes(1);
+    expect(b.passes()).toBe(1);
   });
 });
 
-describe('alerts after each snapshot', () => {
-  /**
-   * Each guest's OS decides its verdict: not certified and past its end of support, certified with
-   * an end of support near (a warning while it is in the future) or far, or no OS known. Both RHEL
-   * are certified, so a move between them changes the OS and not the status.
-   */
-  const VERDICTS: Record<string, { status: string; eolDate: string | null }> = {
-    'win-2008': { status: 'not-certified', eolDate: '2020-01-14' },
-    'rhel-8.10': { status: 'certified', eolDate: new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10) },
-    'rhel-9.4': { status: 'certified', eolDate: '2032-05-31' },
+/**
+ * Each guest's OS decides its verdict: not certified and past its end of support, certified with
+ * an end of support near (a warning while it is in the future) or far, or no OS known. Both RHEL
+ * are certified, so a move between them changes the OS and not the status.
+ */
+const VERDICTS: Record<string, { status: string; eolDate: string | null }> = {
+  'win-2008': { status: 'not-certified', eolDate: '2020-01-14' },
+  'rhel-8.10': { status: 'certified', eolDate: new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10) },
+  'rhel-9.4': { status: 'certified', eolDate: '2032-05-31' },
+};
+
+/** A snapshot of kvm-01.example with these guests (vm0, vm1, … by position), judged by VERDICTS. */
+function judged(seq: number, guests: { present: boolean; running: boolean; os: string | null }[]): JudgedInventory {
+  const reported: Guest[] = guests.flatMap((g, i) =>
+    g.present
+      ? [
+          {
+            uuid: `0d2b8f3e-1111-4222-8333-94444444444${i}`,
+            name: `vm${i}`,
+            state: g.running ? 'running' : 'shutoff',
+            os: { evidence: g.os ? [{ source: 'libosinfo', text: g.os }] : [] },
+          } as Guest,
+        ]
+      : [],
+  );
+  const inventory: Inventory = {
+    type: 'inventory',
+    seq,
+    collectedAt: new Date().toISOString(),
+    host: { hostname: 'kvm-01.example', os: { platform: 'linux' }, cpu: {} },
+    hypervisor: { driver: 'libvirt', product: 'kvm', version: '8.2.0' },
+    guests: reported,
+    errors: [],
+    partial: false,
   };
+  return {
+    inventory,
+    hypervisor: { id: 'kvm-rhel-9.2', product: 'kvm', version: 'RHEL 9.2', name: 'KVM on RHEL 9.2' },
+    catalogVersion: 'test',
+    judgedUnder: 'test',
+    judge: (g) => {
+      const id = g.os.evidence[0]?.text ?? null;
+      return {
+        os: id ? { id, family: 'linux', distro: id.split('-')[0], version: '', name: id } : null,
+        status: id ? VERDICTS[id].status : 'unknown',
+        eolDate: id ? VERDICTS[id].eolDate : null,
+        verdict: id
+          ? { programs: [], lifecycle: { end: VERDICTS[id].eolDate } }
+          : { programs: [], osUnknownReason: 'no evidence' },
+      };
+    },
+  };
+}
+
+describe('alerts after each snapshot', () => {
   const guestArb = fc.record({
     present: fc.boolean(),
     running: fc.boolean(),
     os: fc.constantFrom('win-2008', 'rhel-8.10', 'rhel-9.4', null),
   });
-
-  function judged(seq: number, guests: { present: boolean; running: boolean; os: string | null }[]): JudgedInventory {
-    const reported: Guest[] = guests.flatMap((g, i) =>
-      g.present
-        ? [
-            {
-              uuid: `0d2b8f3e-1111-4222-8333-94444444444${i}`,
-              name: `vm${i}`,
-              state: g.running ? 'running' : 'shutoff',
-              os: { evidence: g.os ? [{ source: 'libosinfo', text: g.os }] : [] },
-            } as Guest,
-          ]
-        : [],
-    );
-    const inventory: Inventory = {
-      type: 'inventory',
-      seq,
-      collectedAt: new Date().toISOString(),
-      host: { hostname: 'kvm-01.example', os: { platform: 'linux' }, cpu: {} },
-      hypervisor: { driver: 'libvirt', product: 'kvm', version: '8.2.0' },
-      guests: reported,
-      errors: [],
-      partial: false,
-    };
-    return {
-      inventory,
-      hypervisor: { id: 'kvm-rhel-9.2', product: 'kvm', version: 'RHEL 9.2', name: 'KVM on RHEL 9.2' },
-      catalogVersion: 'test',
-      judgedUnder: 'test',
-      judge: (g) => {
-        const id = g.os.evidence[0]?.text ?? null;
-        return {
-          os: id ? { id, family: 'linux', distro: id.split('-')[0], version: '', name: id } : null,
-          status: id ? VERDICTS[id].status : 'unknown',
-          eolDate: id ? VERDICTS[id].eolDate : null,
-          verdict: id
-            ? { programs: [], lifecycle: { end: VERDICTS[id].eolDate } }
-            : { programs: [], osUnknownReason: 'no evidence' },
-        };
-      },
-    };
-  }
 
   it('are those a full reconciliation of the host would leave, whatever each snapshot changed', async () => {
     const db = openDatabase(await databases.target('sqlite'), { create: true });
@@ -161,5 +165,53 @@ describe('alerts after each snapshot', () => {
     // The runs raised alerts of each guest kind, so the comparison had something to compare.
     const kinds = new Set(listAlerts(db).map((a) => a.kind));
     expect([...kinds].sort()).toEqual(['guest-eol', 'guest-not-certified', 'guest-os-unknown']);
+  });
+});
+
+describe('the silence check', () => {
+  it('raises host-silent for exactly the hosts not heard from within the limit, and resolves it when they are heard again', async () => {
+    const db = openDatabase(await databases.target('sqlite'), { create: true });
+    const silentAfterMs = 60_000;
+    const engine = new AlertEngine(db, pino({ level: 'silent' }), {
+      eolWarnDays: 90,
+      silentAfterMs,
+      checkIntervalMs: 3_600_000,
+    });
+    open.push({ db, engine });
+    const tokens = new TokenStore(db);
+    const store = new InventoryStore(db);
+    const silent = () =>
+      listAlerts(db, { state: 'firing', kind: 'host-silent' })
+        .map((a) => a.agent)
+        .sort();
+    // The first check is the hourly full pass; the ones after it are silence checks.
+    engine.check();
+    let seq = 0;
+    fc.assert(
+      fc.property(
+        // Seconds since each host was last heard from, never within 2 s of the limit (the check reads the clock).
+        fc.array(
+          fc.integer({ min: 0, max: 7_200 }).filter((s) => Math.abs(s * 1000 - silentAfterMs) > 2_000),
+          {
+            minLength: 1,
+            maxLength: 6,
+          },
+        ),
+        (ages) => {
+          const now = Date.now();
+          ages.forEach((age, i) => {
+            const agent = `kvm-${i}`;
+            if (!store.lastSeq(agent)) tokens.create(agent);
+            store.apply(agent, judged(++seq, []), new Date(now - age * 1000).toISOString());
+          });
+          engine.check();
+          const expected = ages.flatMap((age, i) => (age * 1000 > silentAfterMs ? [`kvm-${i}`] : [])).sort();
+          // Hosts of earlier runs beyond this one's count keep their state: only this run's are compared.
+          expect(silent().filter((a) => Number(a.slice(4)) < ages.length)).toEqual(expected);
+        },
+      ),
+      { numRuns: 40 },
+    );
+    expect(engine.store.silenceCandidates(new Date(0).toISOString()).length).toBeGreaterThan(0);
   });
 });

@@ -87,8 +87,9 @@ export class AlertEngine {
       return;
     }
     const policy = this.policy();
+    const before = new Date(policy.now - this.options.silentAfterMs).toISOString();
     this.run(() => {
-      for (const agent of this.store.agentNames())
+      for (const agent of this.store.silenceCandidates(before))
         this.notifier.notify(this.store.reconcile(agent, policy, ['host-silent']));
     });
   }

@@ -141,6 +141,10 @@ export class AlertStore {
       firing: db.prepare(
         "SELECT alert_key, kind, guest_key, severity, message FROM alerts WHERE agent_name = ? AND state = 'firing'",
       ),
+      silenceCandidates: db.prepare(
+        `SELECT agent_name FROM hosts WHERE last_contact_at < ?
+         UNION SELECT agent_name FROM alerts WHERE state = 'firing' AND kind = 'host-silent'`,
+      ),
       // By key, the unique index: the agent's other firing alerts are not read (test/bench).
       firingOfGuest: firingByKey(db, GUEST_KINDS.length),
       firingOfHost: firingByKey(db, HOST_KINDS.length),
@@ -208,6 +212,15 @@ export class AlertStore {
         lifecycleEnd: g.lifecycle_end,
       })),
     };
+  }
+
+  /**
+   * The hosts the silence check looks at: those not heard from since `before` (ISO time, as stored),
+   * and those whose host-silent alert is firing (to resolve it). The others can neither raise nor
+   * resolve one, and are not read: at 10,000 hosts, every 10 s, that was ~0.7 s of the event loop.
+   */
+  silenceCandidates(before: string): string[] {
+    return (this.stmts.silenceCandidates.all(before) as { agent_name: string }[]).map((r) => r.agent_name);
   }
 
   agentNames(): string[] {
