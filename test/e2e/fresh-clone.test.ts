@@ -73,7 +73,7 @@ beforeAll(async () => {
   await exec('git', ['clone', '--quiet', ROOT, clone]);
   // The packages were just fetched for this run (.ci/run's npm ci): taken from npm's cache without
   // asking the registry again. What is tested is README's line in a clean tree, not the registry: a
-  // CI run waited on a revalidation request the registry never answered until this test's timeout.
+  // run here waited on a revalidation request the registry never answered until this test's timeout.
   await sh(
     readmeSetUp(),
     { npm_config_audit: 'false', npm_config_fund: 'false', npm_config_prefer_offline: 'true' },
