@@ -1,7 +1,8 @@
-import type { Guest, Inventory } from '@hvmap/shared';
+import type { Guest } from '@hvmap/shared';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { judgedSnapshot } from '../../../test/helpers/judged-snapshot.js';
 import { databaseTargets } from '../../../test/helpers/store-backends.js';
 import { today } from '../map/evaluator.js';
 import { type Db, openDatabase } from '../store/db.js';
@@ -91,33 +92,15 @@ function judged(seq: number, guests: { present: boolean; running: boolean; os: s
         ]
       : [],
   );
-  const inventory: Inventory = {
-    type: 'inventory',
+  return judgedSnapshot(
     seq,
-    collectedAt: new Date().toISOString(),
-    host: { hostname: 'kvm-01.example', os: { platform: 'linux' }, cpu: {} },
-    hypervisor: { driver: 'libvirt', product: 'kvm', version: '8.2.0' },
-    guests: reported,
-    errors: [],
-    partial: false,
-  };
-  return {
-    inventory,
-    hypervisor: { id: 'kvm-rhel-9.2', product: 'kvm', version: 'RHEL 9.2', name: 'KVM on RHEL 9.2' },
-    catalogVersion: 'test',
-    judgedUnder: 'test',
-    judge: (g) => {
-      const id = g.os.evidence[0]?.text ?? null;
-      return {
-        os: id ? { id, family: 'linux', distro: id.split('-')[0], version: '', name: id } : null,
-        status: id ? VERDICTS[id].status : 'unknown',
-        eolDate: id ? VERDICTS[id].eolDate : null,
-        verdict: id
-          ? { programs: [], lifecycle: { end: VERDICTS[id].eolDate } }
-          : { programs: [], osUnknownReason: 'no evidence' },
-      };
-    },
-  };
+    reported,
+    (id) =>
+      id
+        ? { ...VERDICTS[id], verdict: { programs: [], lifecycle: { end: VERDICTS[id].eolDate } } }
+        : { status: 'unknown', eolDate: null, verdict: { programs: [], osUnknownReason: 'no evidence' } },
+    'test',
+  );
 }
 
 describe('alerts after each snapshot', () => {

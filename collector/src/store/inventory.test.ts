@@ -1,6 +1,7 @@
-import type { Guest, Inventory } from '@hvmap/shared';
+import type { Guest } from '@hvmap/shared';
 import { identifyHypervisor } from '@hvmap/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { judgedSnapshot } from '../../../test/helpers/judged-snapshot.js';
 import {
   BACKENDS,
   type Backend,
@@ -47,31 +48,12 @@ function snapshot(
   guests: Guest[],
   statusOf: (osId: string | null) => string = (osId) => (osId ? 'certified' : 'unknown'),
 ): JudgedInventory {
-  const inventory: Inventory = {
-    type: 'inventory',
+  return judgedSnapshot(
     seq,
-    collectedAt: new Date().toISOString(),
-    host: { hostname: 'kvm-01.example', os: { platform: 'linux' }, cpu: {} },
-    hypervisor: { driver: 'libvirt', product: 'kvm', version: '8.2.0' },
     guests,
-    errors: [],
-    partial: false,
-  };
-  return {
-    inventory,
-    hypervisor: { id: 'kvm-rhel-9.2', product: 'kvm', version: 'RHEL 9.2', name: 'KVM on RHEL 9.2' },
-    catalogVersion: 'test',
-    judgedUnder: statusOf.toString(),
-    judge: (g) => {
-      const text = g.os.evidence[0]?.text ?? null;
-      return {
-        os: text ? { id: text, family: 'linux', distro: text.split('-')[0], version: '', name: text } : null,
-        status: statusOf(text),
-        eolDate: null,
-        verdict: { programs: [] },
-      };
-    },
-  };
+    (osId) => ({ status: statusOf(osId), eolDate: null, verdict: { programs: [] } }),
+    statusOf.toString(),
+  );
 }
 
 describe.each(BACKENDS)('the store on %s', (name) => {
