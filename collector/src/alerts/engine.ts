@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { today } from '../map/evaluator.js';
 import type { Db } from '../store/db.js';
-import type { Change } from '../store/inventory.js';
+import { type Change, movesJudgement } from '../store/inventory.js';
 import { AlertNotifier, type WebhookOptions } from './notify.js';
 import type { AlertPolicy } from './rules.js';
 import { AlertStore } from './store.js';
@@ -49,15 +49,13 @@ export class AlertEngine {
     };
   }
 
-  /** A snapshot changed this host: these guests, and the host itself when a change has no guest. */
+  /** A snapshot changed this host: the guests whose judgement it may have moved, and the host itself when a change has no guest. */
   hostChanged(agentName: string, changes: readonly Change[]): void {
     const guestKeys = new Set<string>();
     let hostLevel = false;
     for (const c of changes) {
       if (c.guestKey === null) hostLevel = true;
-      // A guest that only stopped or started moves no alert: the rules read its name, status, OS and
-      // end of support, not its power state. Three changed guests in four in test/bench only did that.
-      else if (c.kind !== 'state-changed') guestKeys.add(c.guestKey);
+      else if (movesJudgement(c)) guestKeys.add(c.guestKey);
     }
     if (!hostLevel && guestKeys.size === 0) return;
     this.run(() => this.notifier.notify(this.store.reconcileChanged(agentName, this.policy(), guestKeys, hostLevel)));

@@ -19,6 +19,7 @@ import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../metrics/prometheus.js
 import type { IngestCounters } from '../server/ingest.js';
 import { type ConnectionCounters, countRefusal } from '../server/limits.js';
 import type { Db } from '../store/db.js';
+import { movesJudgement } from '../store/inventory.js';
 import { LIVE_VIEWS, LiveHub, type LiveOptions } from './live.js';
 
 /**
@@ -113,12 +114,12 @@ export class Web {
       const hostname = hostnames.get(agentName);
       this.live.notify(LIVE_VIEWS, hostname !== undefined ? [hostname] : []);
     };
-    // The map counts guests by hypervisor, OS, status and end of support: a guest that only stopped
-    // or started leaves it as it was (its share is not read again: ~40 µs a snapshot, test/bench).
+    // The map counts guests by hypervisor, OS, status and end of support: a snapshot that moved none
+    // of them leaves the host's share as it was (not read again: ~40 µs a snapshot, test/bench).
     this.onChanges = (agentName, changes) =>
       hostChanged(
         agentName,
-        changes.some((c) => c.kind !== 'state-changed'),
+        changes.some(movesJudgement),
         changes.some((c) => c.guestKey === null),
       );
     this.onCatalog = (version) => {
