@@ -427,6 +427,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     });
     address = await listen(server, host, port);
   } catch (err) {
+    await sessions.closeAll();
     web.close();
     feed?.close();
     alerts.close();
@@ -440,6 +441,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     const loaded = poller.load();
     if (!loaded.ok) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await sessions.closeAll();
       web.close();
       feed?.close();
       alerts.close();
@@ -494,9 +496,10 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       clearInterval(pruning);
       web.close();
       alerts.close();
-      sessions.closeAll();
+      const stopping = sessions.closeAll();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stopping;
       await checkpoints?.stop();
       db.close();
       unlock();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Inventory } from '@hvmap/shared';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { connectPeer } from '../../../test/helpers/agent-peer.js';
 import { type RunningCollector, startCollector } from '../collector.js';
 import { readReport } from '../store/report.js';
@@ -82,6 +82,37 @@ describe('agent ingest', () => {
     second.send(hello);
     expect(await second.next('welcome')).toMatchObject({ lastSeq: 7 });
     second.ws.close();
+  });
+
+  it('stores each snapshot as reported when the ingest worker sends only what changed, and when the store dropped its copy', async () => {
+    const peer = await connect();
+    peer.send(hello);
+    await peer.next('welcome');
+    const names = () =>
+      (
+        collector.db.prepare('SELECT name FROM guests WHERE removed_at IS NULL ORDER BY name').all() as {
+          name: string;
+        }[]
+      ).map((g) => g.name);
+    const sendAndAck = async (seq: number, guests: string[]) => {
+      peer.send(inventory(seq, guests));
+      expect(await peer.next('ack')).toEqual({ type: 'ack', seq });
+    };
+    await sendAndAck(1, ['web01', 'web02', 'web03']);
+    const judged = vi.spyOn(collector.evaluator, 'judgeInventory');
+    await sendAndAck(2, ['web01', 'web02', 'db03']);
+    // The worker sent the third guest only (the other two are as in snapshot 1).
+    expect(judged.mock.calls[0][0].guests.map((g) => g.name)).toEqual(['db03']);
+    expect(names()).toEqual(['db03', 'web01', 'web02']);
+    // Dropped as after a failed write or another collector's: the snapshot is read whole instead.
+    collector.store.forgetHost('kvm-01');
+    await sendAndAck(3, ['web01', 'app02']);
+    expect(judged.mock.calls[1][0].guests.map((g) => g.name)).toEqual(['web01', 'app02']);
+    expect(names()).toEqual(['app02', 'web01']);
+    await sendAndAck(4, ['web01']);
+    expect(judged.mock.calls[2][0].guests).toEqual([]);
+    expect(names()).toEqual(['web01']);
+    peer.ws.close();
   });
 
   it.each([

@@ -1,10 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import { type AgentFrame, CLOSE_CODES, type CollectorFrame, type Inventory, PROTOCOL_VERSION } from '@hvmap/shared';
+import { CLOSE_CODES, type CollectorFrame, type Inventory, PROTOCOL_VERSION } from '@hvmap/shared';
 import { parseAgentFrame } from '@hvmap/shared/schema';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Evaluator } from '../map/evaluator.js';
-import type { Change, InventoryStore } from '../store/inventory.js';
+import type { Change, InventoryStore, SnapshotDelta } from '../store/inventory.js';
+import { FrameReader } from './frame-reader.js';
+import type { FrameOutcome } from './snapshot-deltas.js';
 
 export interface IngestOptions {
   store: InventoryStore;
@@ -51,8 +53,12 @@ export class AgentSessions {
     rejectedByCode: {},
   };
   private readonly open = new Map<string, WebSocket>();
+  private readonly frames: FrameReader;
+  private connections = 0;
 
-  constructor(private readonly options: IngestOptions) {}
+  constructor(private readonly options: IngestOptions) {
+    this.frames = new FrameReader(options.logger);
+  }
 
   get connected(): number {
     return this.open.size;
@@ -97,13 +103,16 @@ export class AgentSessions {
     return n;
   }
 
-  closeAll(): void {
+  /** Closes every agent's connection and stops the ingest worker. */
+  closeAll(): Promise<void> {
     for (const socket of this.open.values()) socket.close(1001, 'collector shutting down');
+    return this.frames.stop();
   }
 
   attach(socket: WebSocket, agentName: string, request: IncomingMessage): void {
     const { store, logger: parentLogger } = this.options;
     const log = parentLogger.child({ agent: agentName, remote: request.socket.remoteAddress });
+    const connection = ++this.connections;
     /** This connection's mark in the store (recordHello), cleared when it closes if still its own. */
     let connectedAt: string | undefined;
     let helloDone = false;
@@ -141,6 +150,7 @@ export class AgentSessions {
     });
 
     socket.on('close', (code, reason) => {
+      this.frames.close(connection);
       clearTimeout(helloTimer);
       clearInterval(pingTimer);
       if (this.open.get(agentName) === socket) {
@@ -152,19 +162,24 @@ export class AgentSessions {
     });
 
     socket.on('message', (data, isBinary) => {
+      // Once refused, a connection is closing: frames already on the wire behind the refused one are
+      // neither applied nor counted again (a flood of 100 is one RATE_LIMITED, not 70).
+      if (socket.readyState !== socket.OPEN) return;
+      const now = performance.now();
+      tokens = Math.min(rate.burst, tokens + ((now - refilledAt) / 1000) * rate.perSecond);
+      refilledAt = now;
+      if (tokens < 1) return reject('RATE_LIMITED', `more than ${rate.perSecond} frames/s`, CLOSE_CODES.rateLimited);
+      tokens--;
+      if (isBinary) return reject('BINARY_FRAME', 'frames are JSON text', CLOSE_CODES.badFrame);
+      this.frames.read(connection, data as Buffer);
+    });
+
+    this.frames.open(connection, (outcome, bytes) => {
       try {
-        // Once refused, a connection is closing: frames already on the wire behind the refused one are
-        // neither applied nor counted again (a flood of 100 is one RATE_LIMITED, not 70).
         if (socket.readyState !== socket.OPEN) return;
-        const now = performance.now();
-        tokens = Math.min(rate.burst, tokens + ((now - refilledAt) / 1000) * rate.perSecond);
-        refilledAt = now;
-        if (tokens < 1) return reject('RATE_LIMITED', `more than ${rate.perSecond} frames/s`, CLOSE_CODES.rateLimited);
-        tokens--;
-        if (isBinary) return reject('BINARY_FRAME', 'frames are JSON text', CLOSE_CODES.badFrame);
-        const parsed = parseAgentFrame(data.toString());
-        if (!parsed.ok) return reject(parsed.code, parsed.reason, CLOSE_CODES.badFrame);
-        const frame: AgentFrame = parsed.frame;
+        const read = readFrame(outcome, bytes);
+        if (read.kind === 'refused') return reject(read.code, read.reason, CLOSE_CODES.badFrame);
+        const { frame } = read;
         if (!helloDone) {
           if (frame.type !== 'hello')
             return reject('HELLO_EXPECTED', `expected hello, got ${frame.type}`, CLOSE_CODES.badFrame);
@@ -210,13 +225,14 @@ export class AgentSessions {
         if (frame.type === 'hello') return reject('HELLO_REPEATED', 'hello was already received', CLOSE_CODES.badFrame);
         if (frame.type === 'heartbeat') return this.recordContact(log, () => store.recordContact(agentName));
         const maxGuests = this.options.maxGuestsPerHost;
-        if (maxGuests !== undefined && frame.guests.length > maxGuests)
+        const guests = guestCount(frame, read.delta);
+        if (maxGuests !== undefined && guests > maxGuests)
           return reject(
             'TOO_MANY_GUESTS',
-            `${frame.guests.length} guests in one snapshot; this collector takes at most ${maxGuests} per host (--max-guests-per-host)`,
+            `${guests} guests in one snapshot; this collector takes at most ${maxGuests} per host (--max-guests-per-host)`,
             CLOSE_CODES.tooLarge,
           );
-        this.ingest(socket, agentName, frame, log);
+        this.ingest(socket, connection, agentName, { frame, delta: read.delta }, bytes, log);
       } catch (err) {
         // A write the store refuses (read-only database, full disk) during hello or a heartbeat: the
         // agent is told and reconnects with backoff; the collector itself goes on serving.
@@ -243,9 +259,10 @@ export class AgentSessions {
    * Evaluates and stores one snapshot, an agent's or a polled host's: the changes, or null for a seq
    * already stored. Throws when the store refuses it (nothing is then stored).
    */
-  storeSnapshot(agentName: string, inventory: Inventory): Change[] | null {
+  storeSnapshot(agentName: string, inventory: Inventory, delta?: SnapshotDelta): Change[] | null {
     const { store, evaluator } = this.options;
     const judged = evaluator.judgeInventory(inventory);
+    if (delta) judged.delta = delta;
     // Only the guests the store has to judge are (see JudgedInventory): their time is the evaluation's.
     let judging = 0;
     const judge = judged.judge;
@@ -265,24 +282,46 @@ export class AgentSessions {
   }
 
   /** Tells the live map and alerts what a stored snapshot changed. */
-  announce(agentName: string, inventory: Inventory, changes: Change[] | null, log: Logger): void {
+  announce(
+    agentName: string,
+    inventory: Inventory,
+    changes: Change[] | null,
+    log: Logger,
+    guests = inventory.guests.length,
+  ): void {
     if (changes?.length) {
-      log.info(
-        { seq: inventory.seq, changes: changes.length, guests: inventory.guests.length, partial: inventory.partial },
-        'snapshot stored',
-      );
+      log.info({ seq: inventory.seq, changes: changes.length, guests, partial: inventory.partial }, 'snapshot stored');
       this.options.onChanges?.(agentName, changes);
     }
   }
 
-  private ingest(socket: WebSocket, agentName: string, inventory: Inventory, log: Logger): void {
+  private ingest(
+    socket: WebSocket,
+    connection: number,
+    agentName: string,
+    read: { frame: Inventory; delta?: SnapshotDelta },
+    bytes: Buffer,
+    log: Logger,
+  ): void {
+    let { frame: inventory, delta } = read;
+    if (delta && !this.options.store.holdsSnapshot(agentName, delta.since)) {
+      // The store holds another state of this host than the snapshot the worker compared with (its
+      // cache was dropped after a failed write, or another collector wrote): it takes the whole one.
+      const whole = readFrame({ kind: 'whole' }, bytes);
+      if (whole.kind !== 'frame' || whole.frame.type !== 'inventory') throw new Error('snapshot no longer parses');
+      inventory = whole.frame;
+      delta = undefined;
+    }
+    const guests = guestCount(inventory, delta);
+    let changes: Change[] | null = null;
     try {
       // The snapshot and what follows from it (its alerts) are committed together: a commit and its
       // WAL writes cost more than the statements of a snapshot (test/bench NOTES §1). The ack waits
       // for that commit; a commit that fails refuses the snapshot as a store failure would.
-      this.options.store.inOneCommit(agentName, () =>
-        this.announce(agentName, inventory, this.storeSnapshot(agentName, inventory), log),
-      );
+      this.options.store.inOneCommit(agentName, () => {
+        changes = this.storeSnapshot(agentName, inventory, delta);
+        this.announce(agentName, inventory, changes, log, guests);
+      });
     } catch (err) {
       // Not acknowledged, and the connection closed: the agent keeps the snapshot, reconnects with
       // backoff and resends it, until the store takes it (disk space back, database writable again).
@@ -295,8 +334,24 @@ export class AgentSessions {
       socket.close(CLOSE_CODES.storeFailed, 'STORE_FAILED');
       return;
     }
+    // A seq already stored (a resend) was compared as if it were: the next is compared with nothing.
+    if (changes === null) this.frames.reset(connection);
     send(socket, { type: 'ack', seq: inventory.seq });
   }
+}
+
+/** A frame as the main thread uses it: a `whole` one is parsed here, from its bytes. */
+function readFrame(outcome: FrameOutcome, bytes: Buffer): Exclude<FrameOutcome, { kind: 'whole' }> {
+  if (outcome.kind !== 'whole') return outcome;
+  const parsed = parseAgentFrame(bytes.toString());
+  return parsed.ok
+    ? { kind: 'frame', frame: parsed.frame }
+    : { kind: 'refused', code: parsed.code, reason: parsed.reason };
+}
+
+/** How many guests a snapshot reported (a delta sends only the changed ones). */
+function guestCount(inventory: Inventory, delta: SnapshotDelta | undefined): number {
+  return inventory.guests.length + (delta?.unchanged.length ?? 0);
 }
 
 function send(socket: WebSocket, frame: CollectorFrame): void {

@@ -12,8 +12,9 @@ import {
 import { loadCollectorCatalog } from '../collector.js';
 import { Evaluator } from '../map/evaluator.js';
 import { type Db, openDatabase } from './db.js';
-import { guestKeys, InventoryStore, type JudgedInventory } from './inventory.js';
+import { InventoryStore, type JudgedInventory } from './inventory.js';
 import { readReport } from './report.js';
+import { guestKeys } from './reported.js';
 import { TokenStore } from './tokens.js';
 
 const databases = databaseTargets();

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Guest, GuestOsIdentity, Hypervisor, HypervisorIdentity, Inventory } from '@hvmap/shared';
 import type { EvaluationInput, GuestEvaluation } from '../map/evaluator.js';
 import type { Db, Statement } from './db.js';
-import { ReportedGuests, type ReportedRest, sameReport } from './reported.js';
+import { guestKeys, ReportedGuests, type ReportedRest, reportedGuest, reportsAsKept } from './reported.js';
 
 /** A guest as the collector understood it: identified and evaluated, ready to store. */
 export interface EvaluatedGuest {
@@ -39,6 +39,23 @@ export interface JudgedInventory {
    */
   judgedUnder: string;
   judge(guest: Guest): GuestEvaluation;
+  /** Set when `inventory.guests` holds only the guests that changed since an earlier snapshot. */
+  delta?: SnapshotDelta;
+}
+
+/**
+ * What an ingest worker found of a snapshot against the one before it on the same connection
+ * (server/frame-worker.ts): the snapshot's guests are only those new or changed, and the rest are
+ * named by key. The store takes it only as the successor of the snapshot it last stored for the host
+ * (`holdsSnapshot`), whose guests it then holds as they were reported.
+ */
+export interface SnapshotDelta {
+  /** The seq of the snapshot compared with. */
+  since: number;
+  /** The keys of the guests sent (`guestKeys` of the whole snapshot: clones keep UUID/name). */
+  keys: readonly string[];
+  /** The keys of the guests reported as in snapshot `since`. */
+  unchanged: readonly string[];
 }
 
 export type ChangeKind =
@@ -109,16 +126,6 @@ export interface StoreLimits {
 
 export const DEFAULT_STORE_LIMITS: StoreLimits = { maxRemovedGuestsPerHost: 10_000, maxChangesPerHost: 100_000 };
 
-/**
- * Keys guests by UUID; where two guests of one snapshot share a UUID (clones), each gets UUID/name so
- * both stay distinct guests.
- */
-export function guestKeys(guests: readonly Guest[]): string[] {
-  const counts = new Map<string, number>();
-  for (const g of guests) counts.set(g.uuid, (counts.get(g.uuid) ?? 0) + 1);
-  return guests.map((g) => ((counts.get(g.uuid) ?? 0) > 1 ? `${g.uuid}/${g.name}` : g.uuid));
-}
-
 /** JSON.stringify for values shared across snapshots, serialised once per object (see `sharedJson`). */
 type SharedJson = (value: unknown) => string;
 
@@ -139,16 +146,6 @@ function guestColumns(e: EvaluatedGuest, catalogVersion: string, sharedJson: Sha
     verdict_json: sharedJson(e.verdict),
     catalog_version: catalogVersion,
   };
-}
-
-/** Whether a guest reports what it reported last (its key, UUID/name for clones, does not imply both). */
-function reportedAsBefore(stored: StoredGuest, guest: Guest): boolean {
-  return (
-    stored.reported !== null &&
-    stored.uuid === guest.uuid &&
-    stored.name === guest.name &&
-    sameReport(stored.reported, guest)
-  );
 }
 
 /**
@@ -351,7 +348,16 @@ export class InventoryStore {
   }
 
   /**
-   * Applies one complete snapshot; returns what changed, or null for a seq already stored (a resend
+   * Whether this store holds the host as the agent reported it in snapshot `seq`, its last one stored:
+   * a delta against that snapshot (`SnapshotDelta`) can then be applied. False once the host's cache
+   * was dropped (a failed write, another collector's write, a restart).
+   */
+  holdsSnapshot(agentName: string, seq: number): boolean {
+    return this.hosts.get(agentName)?.lastSeq === seq;
+  }
+
+  /**
+   * Applies one complete snapshot (or a delta, see `SnapshotDelta`); returns what changed, or null for a seq already stored (a resend
    * after a lost ack, a replayed frame): nothing is applied twice.
    */
   apply(agentName: string, judged: JudgedInventory, now = new Date().toISOString()): Change[] | null {
@@ -455,15 +461,27 @@ export class InventoryStore {
       // serialised nor written (test/bench: ~1 µs a guest instead of ~10).
       const rejudge = cache.judgedUnder !== judged.judgedUnder;
       const guests = judged.inventory.guests;
-      const keys = guestKeys(guests);
+      const keys = judged.delta?.keys ?? guestKeys(guests);
       const seen = new Set<string>();
       for (let i = 0; i < guests.length; i++) {
         const key = keys[i];
         const guest = guests[i];
         seen.add(key);
         const stored = cache.guests.get(key);
-        if (!rejudge && stored && !stored.removed && reportedAsBefore(stored, guest)) continue;
+        if (!rejudge && stored && !stored.removed && reportsAsKept(stored, guest)) continue;
         this.applyGuest(cache, { key, guest, ...judged.judge(guest) }, judged.catalogVersion, now, changes);
+      }
+      for (const key of judged.delta?.unchanged ?? []) {
+        const stored = cache.guests.get(key);
+        // `holdsSnapshot` said this store wrote snapshot `since`: a key it does not hold as reported
+        // means the worker and the store disagree, and nothing of this snapshot may be stored.
+        if (!stored || stored.removed || !stored.reported)
+          throw new Error(`guest ${key} was sent as unchanged but is not stored as last reported`);
+        seen.add(key);
+        if (rejudge) {
+          const guest = reportedGuest(stored.uuid, stored.name, stored.reported);
+          this.applyGuest(cache, { key, guest, ...judged.judge(guest) }, judged.catalogVersion, now, changes);
+        }
       }
       cache.judgedUnder = judged.judgedUnder;
       for (const [key, stored] of cache.guests) {
@@ -719,7 +737,7 @@ export class InventoryStore {
     ) {
       // Judged again (a new day or catalog, a restart) to the verdict it has: written only if it moved.
       let same: boolean;
-      if (stored.reported) same = reportedAsBefore(stored, e.guest);
+      if (stored.reported) same = reportsAsKept(stored, e.guest);
       else {
         cols = guestColumns(e, catalogVersion, this.sharedJson);
         same = stored.own === ownDigest(cols);

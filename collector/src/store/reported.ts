@@ -85,6 +85,44 @@ export class ReportedGuests {
   }
 }
 
+/** A guest's UUID and name with what is kept of the rest of its last report (null: not kept). */
+export interface KeptGuest {
+  uuid: string;
+  name: string;
+  reported: ReportedRest | null;
+}
+
+/** Whether a guest reports what it reported last (its key, UUID/name for clones, does not imply both). */
+export function reportsAsKept(kept: KeptGuest, guest: Guest): boolean {
+  return (
+    kept.reported !== null && kept.uuid === guest.uuid && kept.name === guest.name && sameReport(kept.reported, guest)
+  );
+}
+
+/**
+ * The guest a kept report stands for (`ReportedGuests.keep` undone): what a guest reported as before
+ * is judged from when its verdict must be made again and the ingest worker sent only its key.
+ */
+export function reportedGuest(uuid: string, name: string, kept: ReportedRest): Guest {
+  const os = kept.os as Guest['os'];
+  return {
+    ...(kept as Omit<Guest, 'uuid' | 'name'>),
+    uuid,
+    name,
+    os: { ...os, evidence: os.evidence.map((e) => (e === NAME_HINT ? { source: 'name-hint', text: name } : e)) },
+  };
+}
+
+/**
+ * Keys guests by UUID; where two guests of one snapshot share a UUID (clones), each gets UUID/name so
+ * both stay distinct guests.
+ */
+export function guestKeys(guests: readonly Guest[]): string[] {
+  const counts = new Map<string, number>();
+  for (const g of guests) counts.set(g.uuid, (counts.get(g.uuid) ?? 0) + 1);
+  return guests.map((g) => ((counts.get(g.uuid) ?? 0) > 1 ? `${g.uuid}/${g.name}` : g.uuid));
+}
+
 /** Whether a guest reports what was kept of it (`ReportedGuests.keep`), its UUID and name aside. */
 export function sameReport(kept: ReportedRest, guest: Guest): boolean {
   let keys = 0;

@@ -1,0 +1,83 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { FrameReader } from './frame-reader.js';
+import type { FrameOutcome } from './snapshot-deltas.js';
+
+const hello = { type: 'hello', protocol: 1, agentId: 'agent-A', agentVersion: '0.1.0', hostname: 'kvm-01' };
+const snapshot = (seq: number, states: string[]) => ({
+  type: 'inventory',
+  seq,
+  collectedAt: '2026-12-04T10:00:00.000Z',
+  host: { hostname: 'kvm-01', os: { platform: 'linux' }, cpu: {} },
+  hypervisor: { driver: 'libvirt', product: 'kvm', version: '8.2.0' },
+  guests: states.map((state, i) => ({ uuid: `u-${i}`, name: `vm${i}`, state, os: { evidence: [] } })),
+  errors: [],
+  partial: false,
+});
+const bytes = (frame: unknown) => Buffer.from(JSON.stringify(frame));
+
+/** What each connection's handler was given, in order: the outcome's kind, and the frame's seq or type. */
+function recorder(reader: FrameReader, connections: number[]) {
+  const seen = new Map<number, string[]>(connections.map((c) => [c, []]));
+  let count = 0;
+  let wake: () => void = () => {};
+  for (const c of connections)
+    reader.open(c, (outcome: FrameOutcome, data) => {
+      const frame = outcome.kind === 'refused' ? { type: outcome.code } : JSON.parse(data.toString());
+      const unchanged = outcome.kind === 'frame' && outcome.delta ? ` unchanged ${outcome.delta.unchanged.length}` : '';
+      seen.get(c)?.push(`${outcome.kind} ${frame.seq ?? frame.type}${unchanged}`);
+      count++;
+      wake();
+    });
+  const until = (n: number) =>
+    new Promise<void>((resolve) => {
+      wake = () => count >= n && resolve();
+      wake();
+    });
+  return { seen, until };
+}
+
+describe('FrameReader', () => {
+  it("gives each connection its frames in order, snapshots after a connection's first as deltas", async () => {
+    const reader = new FrameReader(pino({ level: 'silent' }));
+    const { seen, until } = recorder(reader, [1, 2]);
+    reader.read(1, bytes(hello));
+    reader.read(2, bytes(hello));
+    reader.read(1, bytes(snapshot(1, ['running', 'running'])));
+    reader.read(2, bytes(snapshot(5, ['running'])));
+    reader.read(1, bytes(snapshot(2, ['running', 'shutoff'])));
+    reader.read(1, Buffer.from('{"type":'));
+    await until(6);
+    expect(seen.get(1)).toEqual(['frame hello', 'whole 1', 'frame 2 unchanged 1', 'refused BAD_JSON']);
+    expect(seen.get(2)).toEqual(['frame hello', 'whole 5']);
+    // A closed connection's frames are no one's; its next one compares with nothing.
+    reader.close(2);
+    reader.read(2, bytes(snapshot(6, ['running'])));
+    reader.reset(1);
+    reader.read(1, bytes(snapshot(3, ['running', 'shutoff'])));
+    await until(7);
+    expect(seen.get(1)?.at(-1)).toBe('whole 3');
+    expect(seen.get(2)).toHaveLength(2);
+    await reader.stop();
+  });
+
+  it('hands frames over whole, in order, once the worker fails, and says so once', async () => {
+    const warnings: unknown[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line)) });
+    const failing = new URL(
+      `data:text/javascript,${encodeURIComponent("import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => { throw new Error('worker broke'); });")}`,
+    );
+    const reader = new FrameReader(logger, failing);
+    const { seen, until } = recorder(reader, [1]);
+    reader.read(1, bytes(hello));
+    reader.read(1, bytes(snapshot(1, ['running'])));
+    reader.read(1, bytes(snapshot(2, ['running'])));
+    await until(3);
+    reader.read(1, bytes(snapshot(3, ['running'])));
+    expect(seen.get(1)).toEqual(['whole hello', 'whole 1', 'whole 2', 'whole 3']);
+    expect(warnings).toEqual([
+      expect.objectContaining({ code: 'INGEST_WORKER_FAILED', err: expect.stringContaining('worker broke') }),
+    ]);
+    await reader.stop();
+  });
+});

@@ -1,0 +1,180 @@
+import type { Guest } from '@hvmap/shared';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { judgedSnapshot } from '../../../test/helpers/judged-snapshot.js';
+import { type Db, openDatabase } from '../store/db.js';
+import { type Change, InventoryStore, type JudgedInventory } from '../store/inventory.js';
+import { TokenStore } from '../store/tokens.js';
+import { SnapshotDeltas } from './snapshot-deltas.js';
+
+const NOW = '2026-12-04T10:00:00.000Z';
+
+function freshStore(): { db: Db; store: InventoryStore } {
+  const db = openDatabase(':memory:', { create: true });
+  new TokenStore(db).create('kvm-01');
+  return { db, store: new InventoryStore(db) };
+}
+
+/** What a store holds: its rows (changes without their order, which a delta may change) and the agent's seq. */
+function dump(db: Db): unknown {
+  const changes = db
+    .prepare('SELECT host_id, guest_key, guest_name, kind, old_value, new_value, at FROM changes')
+    .all();
+  return {
+    hosts: db.prepare('SELECT * FROM hosts ORDER BY id').all(),
+    guests: db.prepare('SELECT * FROM guests ORDER BY id').all(),
+    changes: changes.map((c) => JSON.stringify(c)).sort(),
+    agents: db.prepare('SELECT name, last_seq FROM agents').all(),
+  };
+}
+
+const sorted = (changes: Change[] | null) => changes?.map((c) => JSON.stringify(c)).sort();
+
+const guestArb: fc.Arbitrary<Guest> = fc
+  .record({
+    uuid: fc.constantFrom('u-1', 'u-2', 'u-3', 'u-4'),
+    name: fc.constantFrom('web01', 'db01', 'app01'),
+    state: fc.constantFrom('running', 'shutoff') as fc.Arbitrary<Guest['state']>,
+    vcpus: fc.constantFrom(2, 4),
+    os: fc.constantFrom(null, 'rhel-9.2', 'rhel-8.6'),
+    hinted: fc.boolean(),
+  })
+  .map(({ os, hinted, ...g }) => ({
+    ...g,
+    os: {
+      evidence: [
+        ...(os ? [{ source: 'libosinfo' as const, text: os }] : []),
+        // A name hint repeating the name: kept as "the name", to be made again when judged again.
+        ...(hinted ? [{ source: 'name-hint' as const, text: g.name }] : []),
+      ],
+    },
+  }));
+
+/** A snapshot's guests as edits of the last one's: most guests stay as they were, as on a real host. */
+const editsArb = fc.array(
+  fc.record({ op: fc.constantFrom('replace', 'remove', 'add'), at: fc.nat(), guest: guestArb }),
+  { maxLength: 2 },
+);
+
+function edited(guests: Guest[], edits: { op: string; at: number; guest: Guest }[]): Guest[] {
+  const next = [...guests];
+  for (const { op, at, guest } of edits) {
+    if (op === 'add' || next.length === 0) next.push(guest);
+    else if (op === 'remove') next.splice(at % next.length, 1);
+    else next[at % next.length] = guest;
+  }
+  return next;
+}
+
+const stepArb = fc.record({
+  edits: editsArb,
+  /** Another hypervisor version: the host changed, its guests are judged again. */
+  upgraded: fc.boolean(),
+  /** Another catalog: every guest is judged again. */
+  catalog: fc.constantFrom('c1', 'c2'),
+  /**
+   * forget: the store dropped its cache (a failed write, another collector); resend: the last snapshot
+   * again; replay: other guests under the last seq (an agent that lies, or a bug), stored by no one.
+   */
+  event: fc.constantFrom('none', 'none', 'none', 'forget', 'resend', 'replay'),
+});
+
+/** A snapshot judged under `catalog`: c2 holds rhel-8.6 not certified. */
+function judged(seq: number, step: { guests: Guest[]; upgraded: boolean; catalog: string }): JudgedInventory {
+  const snapshot = judgedSnapshot(
+    seq,
+    step.guests,
+    (osId) => ({
+      status: osId === null ? 'unknown' : step.catalog === 'c2' && osId === 'rhel-8.6' ? 'not-certified' : 'certified',
+      eolDate: null,
+      verdict: { programs: [], catalog: step.catalog },
+    }),
+    step.catalog,
+  );
+  if (step.upgraded) snapshot.inventory.hypervisor.version = '9.0.0';
+  return snapshot;
+}
+
+describe('SnapshotDeltas with the store', () => {
+  it('stores what the whole snapshots store, whatever the snapshots, resends and dropped caches', () => {
+    let deltasTaken = 0;
+    let unchangedSent = 0;
+    fc.assert(
+      fc.property(
+        fc.array(guestArb, { maxLength: 6 }),
+        fc.array(stepArb, { minLength: 1, maxLength: 12 }),
+        (first, steps) => {
+          const whole = freshStore();
+          const viaDeltas = freshStore();
+          const deltas = new SnapshotDeltas();
+          let seq = 0;
+          let last: { guests: Guest[]; upgraded: boolean; catalog: string } | undefined;
+          for (const step of steps) {
+            const again = (step.event === 'resend' || step.event === 'replay') && last !== undefined;
+            const guests = edited(last?.guests ?? first, step.edits);
+            const taken = step.event === 'resend' && last ? last : { ...step, guests };
+            if (!again) seq++;
+            if (step.event === 'forget') viaDeltas.store.forgetHost('kvm-01');
+            const full = judged(seq, taken);
+            const outcome = deltas.read(1, JSON.stringify(full.inventory));
+            expect(outcome.kind).not.toBe('refused');
+            let sent = judged(seq, taken);
+            // As ingest does: a delta only when the store holds the snapshot it was compared with.
+            if (outcome.kind === 'frame' && outcome.frame.type === 'inventory' && outcome.delta) {
+              if (viaDeltas.store.holdsSnapshot('kvm-01', outcome.delta.since)) {
+                sent = { ...judged(seq, { ...taken, guests: outcome.frame.guests }), delta: outcome.delta };
+                deltasTaken++;
+                unchangedSent += outcome.delta.unchanged.length;
+              }
+            }
+            const expected = whole.store.apply('kvm-01', full, NOW);
+            const got = viaDeltas.store.apply('kvm-01', sent, NOW);
+            if (got === null) deltas.forget(1);
+            expect(sorted(got)).toEqual(sorted(expected));
+            expect(dump(viaDeltas.db)).toEqual(dump(whole.db));
+            last = taken;
+          }
+          whole.db.close();
+          viaDeltas.db.close();
+        },
+      ),
+      { numRuns: 400 },
+    );
+    // The runs went through deltas, with guests left out of them.
+    expect(deltasTaken).toBeGreaterThan(400);
+    expect(unchangedSent).toBeGreaterThan(400);
+  });
+
+  it('sends only the guests that changed, and names the rest by key', () => {
+    const deltas = new SnapshotDeltas();
+    const g = (name: string, uuid: string, state: Guest['state'] = 'running'): Guest => ({
+      uuid,
+      name,
+      state,
+      os: { evidence: [] },
+    });
+    const text = (seq: number, guests: Guest[]) =>
+      JSON.stringify(judged(seq, { guests, upgraded: false, catalog: 'c1' }).inventory);
+    expect(deltas.read(7, text(1, [g('a', 'u-1'), g('b', 'u-2')]))).toEqual({ kind: 'whole' });
+    const second = deltas.read(7, text(2, [g('a', 'u-1', 'shutoff'), g('b', 'u-2'), g('c', 'u-2')]));
+    expect(second).toMatchObject({
+      kind: 'frame',
+      frame: { seq: 2, guests: [g('a', 'u-1', 'shutoff'), g('b', 'u-2'), g('c', 'u-2')] },
+      delta: { since: 1, keys: ['u-1', 'u-2/b', 'u-2/c'], unchanged: [] },
+    });
+    const third = deltas.read(7, text(3, [g('a', 'u-1', 'shutoff'), g('c', 'u-2')]));
+    expect(third).toMatchObject({
+      kind: 'frame',
+      frame: { guests: [g('c', 'u-2')] },
+      delta: { since: 2, keys: ['u-2'], unchanged: ['u-1'] },
+    });
+    // Another connection compares with nothing; a forgotten one neither.
+    expect(deltas.read(8, text(3, [g('a', 'u-1', 'shutoff')]))).toEqual({ kind: 'whole' });
+    deltas.forget(7);
+    expect(deltas.read(7, text(4, [g('a', 'u-1', 'shutoff')]))).toEqual({ kind: 'whole' });
+    // Two guests with one UUID and one name: whole, and the next is compared with nothing.
+    expect(deltas.read(7, text(5, [g('a', 'u-1'), g('a', 'u-1')]))).toEqual({ kind: 'whole' });
+    expect(deltas.read(7, text(6, [g('a', 'u-1')]))).toEqual({ kind: 'whole' });
+    expect(deltas.read(7, '{"type":"inventory"')).toMatchObject({ kind: 'refused', code: 'BAD_JSON' });
+  });
+});
