@@ -50,14 +50,16 @@ describe('FrameReader', () => {
     await until(6);
     expect(seen.get(1)).toEqual(['frame hello', 'whole 1', 'frame 2 unchanged 1', 'refused BAD_JSON']);
     expect(seen.get(2)).toEqual(['frame hello', 'whole 5']);
-    // A closed connection's frames are no one's; its next one compares with nothing.
-    reader.close(2);
+    // A connection closed with a frame still in the worker: that frame is handed over, later ones not.
     reader.read(2, bytes(snapshot(6, ['running'])));
+    reader.close(2);
+    reader.read(2, bytes(snapshot(7, ['running'])));
+    // Reset: the next snapshot compares with nothing.
     reader.reset(1);
     reader.read(1, bytes(snapshot(3, ['running', 'shutoff'])));
-    await until(7);
+    await until(8);
     expect(seen.get(1)?.at(-1)).toBe('whole 3');
-    expect(seen.get(2)).toHaveLength(2);
+    expect(seen.get(2)).toEqual(['frame hello', 'whole 5', 'frame 6 unchanged 1']);
     await reader.stop();
   });
 

@@ -26,7 +26,8 @@ function workerModule(): URL {
  */
 export class FrameReader {
   private worker: Worker | null;
-  private readonly waiting = new Map<number, { handler: FrameHandler; bytes: Buffer[] }>();
+  /** Per open connection, its handler and the frames the worker has not answered yet. */
+  private readonly waiting = new Map<number, { handler: FrameHandler; bytes: Buffer[]; closed: boolean }>();
   private stopping = false;
 
   /** `module`: the worker's code (tests give one that fails). */
@@ -38,21 +39,22 @@ export class FrameReader {
     this.worker.unref();
     this.worker.on('message', ({ connection, outcome }: FromFrameWorker) => {
       const open = this.waiting.get(connection);
-      // A connection closed meanwhile: its frames are no one's.
       const bytes = open?.bytes.shift();
-      if (open && bytes) open.handler(outcome, bytes);
+      if (!open || !bytes) return;
+      if (open.closed && open.bytes.length === 0) this.waiting.delete(connection);
+      open.handler(outcome, bytes);
     });
     this.worker.on('error', (err) => this.fallBack(err.message));
     this.worker.on('exit', (code) => this.fallBack(`ingest worker exited (${code})`));
   }
 
   open(connection: number, handler: FrameHandler): void {
-    this.waiting.set(connection, { handler, bytes: [] });
+    this.waiting.set(connection, { handler, bytes: [], closed: false });
   }
 
   read(connection: number, data: Buffer): void {
     const open = this.waiting.get(connection);
-    if (!open) return;
+    if (!open || open.closed) return;
     if (!this.worker) {
       open.handler({ kind: 'whole' }, data);
       return;
@@ -68,8 +70,16 @@ export class FrameReader {
     this.worker?.postMessage({ forget: connection } satisfies ToFrameWorker);
   }
 
+  /**
+   * No more frames come from this connection. Those it sent before are still handed over: a snapshot
+   * received in full is stored even if its agent is gone before the ack (test/e2e/faults).
+   */
   close(connection: number): void {
-    if (this.waiting.delete(connection)) this.reset(connection);
+    const open = this.waiting.get(connection);
+    if (!open) return;
+    open.closed = true;
+    if (open.bytes.length === 0) this.waiting.delete(connection);
+    this.reset(connection);
   }
 
   stop(): Promise<void> {
@@ -83,8 +93,9 @@ export class FrameReader {
     if (this.stopping || !this.worker) return;
     this.worker = null;
     this.logger.warn({ code: 'INGEST_WORKER_FAILED', err: reason }, 'frames are read in the main thread again');
-    for (const open of this.waiting.values()) {
+    for (const [connection, open] of this.waiting) {
       for (const bytes of open.bytes.splice(0)) open.handler({ kind: 'whole' }, bytes);
+      if (open.closed) this.waiting.delete(connection);
     }
   }
 }

@@ -115,6 +115,21 @@ describe('agent ingest', () => {
     peer.ws.close();
   });
 
+  it('stores a snapshot received in full even when its agent is gone before the ack', async () => {
+    const peer = await connect();
+    peer.send(hello);
+    await peer.next('welcome');
+    peer.send(inventory(1, ['web01']));
+    await peer.next('ack');
+    // Sent, then the connection cut at once: the close overtakes the frame in the ingest worker.
+    peer.send(inventory(2, ['web01', 'web02']));
+    peer.ws.terminate();
+    const deadline = Date.now() + 5000;
+    while (collector.store.lastSeq('kvm-01') !== 2 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(readReport(collector.db).guests.map((g) => g.name)).toEqual(['web01', 'web02']);
+  });
+
   it.each([
     ['no token', null, 401],
     ['an unknown token', 'hvm_not-a-token', 401],
