@@ -41,14 +41,18 @@ describe('FrameReader', () => {
   it("gives each connection its frames in order, snapshots after a connection's first as deltas", async () => {
     const reader = new FrameReader(pino({ level: 'silent' }));
     const { seen, until } = recorder(reader, [1, 2]);
+    // Before the worker has loaded, frames are read in the main thread.
+    reader.read(1, bytes(snapshot(0, ['running'])));
+    expect(seen.get(1)).toEqual(['whole 0']);
+    await reader.ready;
     reader.read(1, bytes(hello));
     reader.read(2, bytes(hello));
     reader.read(1, bytes(snapshot(1, ['running', 'running'])));
     reader.read(2, bytes(snapshot(5, ['running'])));
     reader.read(1, bytes(snapshot(2, ['running', 'shutoff'])));
     reader.read(1, Buffer.from('{"type":'));
-    await until(6);
-    expect(seen.get(1)).toEqual(['frame hello', 'whole 1', 'frame 2 unchanged 1', 'refused BAD_JSON']);
+    await until(7);
+    expect(seen.get(1)).toEqual(['whole 0', 'frame hello', 'whole 1', 'frame 2 unchanged 1', 'refused BAD_JSON']);
     expect(seen.get(2)).toEqual(['frame hello', 'whole 5']);
     // A connection closed with a frame still in the worker: that frame is handed over, later ones not.
     reader.read(2, bytes(snapshot(6, ['running'])));
@@ -57,7 +61,7 @@ describe('FrameReader', () => {
     // Reset: the next snapshot compares with nothing.
     reader.reset(1);
     reader.read(1, bytes(snapshot(3, ['running', 'shutoff'])));
-    await until(8);
+    await until(9);
     expect(seen.get(1)?.at(-1)).toBe('whole 3');
     expect(seen.get(2)).toEqual(['frame hello', 'whole 5', 'frame 6 unchanged 1']);
     await reader.stop();
@@ -67,10 +71,11 @@ describe('FrameReader', () => {
     const warnings: unknown[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line)) });
     const failing = new URL(
-      `data:text/javascript,${encodeURIComponent("import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => { throw new Error('worker broke'); });")}`,
+      `data:text/javascript,${encodeURIComponent("import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => { throw new Error('worker broke'); }); parentPort.postMessage({ ready: true });")}`,
     );
     const reader = new FrameReader(logger, failing);
     const { seen, until } = recorder(reader, [1]);
+    await reader.ready;
     reader.read(1, bytes(hello));
     reader.read(1, bytes(snapshot(1, ['running'])));
     reader.read(1, bytes(snapshot(2, ['running'])));

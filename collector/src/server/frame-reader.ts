@@ -22,22 +22,37 @@ function workerModule(): URL {
  * connection's last snapshot (snapshot-deltas.ts), and gives each connection its frames back in
  * order. The main thread then skips the parse (~130 µs a bench snapshot) and the comparison of every
  * guest (~90 µs): test/bench NOTES §1. Should the worker fail, the frames waiting for it and all
- * later ones are handed over as `whole`, for the main thread to parse as it did before.
+ * later ones are handed over as `whole`, for the main thread to parse as it did before; so are those
+ * read before the worker is ready.
  */
 export class FrameReader {
   private worker: Worker | null;
   /** Per open connection, its handler and the frames the worker has not answered yet. */
   private readonly waiting = new Map<number, { handler: FrameHandler; bytes: Buffer[]; closed: boolean }>();
   private stopping = false;
+  /** Whether the worker has loaded: until then (~300 ms), frames are read in the main thread. */
+  private loaded = false;
+  /** Settles once frames go to the worker (or never will: it failed). */
+  readonly ready: Promise<void>;
+  private markReady: () => void = () => {};
 
   /** `module`: the worker's code (tests give one that fails). */
   constructor(
     private readonly logger: Logger,
     module: URL = workerModule(),
   ) {
+    this.ready = new Promise((resolve) => {
+      this.markReady = resolve;
+    });
     this.worker = new Worker(module);
     this.worker.unref();
-    this.worker.on('message', ({ connection, outcome }: FromFrameWorker) => {
+    this.worker.on('message', (message: FromFrameWorker) => {
+      if ('ready' in message) {
+        this.loaded = true;
+        this.markReady();
+        return;
+      }
+      const { connection, outcome } = message;
       const open = this.waiting.get(connection);
       const bytes = open?.bytes.shift();
       if (!open || !bytes) return;
@@ -55,7 +70,7 @@ export class FrameReader {
   read(connection: number, data: Buffer): void {
     const open = this.waiting.get(connection);
     if (!open || open.closed) return;
-    if (!this.worker) {
+    if (!this.worker || !this.loaded) {
       open.handler({ kind: 'whole' }, data);
       return;
     }
@@ -92,6 +107,7 @@ export class FrameReader {
   private fallBack(reason: string): void {
     if (this.stopping || !this.worker) return;
     this.worker = null;
+    this.markReady();
     this.logger.warn({ code: 'INGEST_WORKER_FAILED', err: reason }, 'frames are read in the main thread again');
     for (const [connection, open] of this.waiting) {
       for (const bytes of open.bytes.splice(0)) open.handler({ kind: 'whole' }, bytes);

@@ -6,7 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { type FrameOutcome, SnapshotDeltas } from './snapshot-deltas.js';
 
 export type ToFrameWorker = { connection: number; bytes: Uint8Array } | { forget: number };
-export type FromFrameWorker = { connection: number; outcome: FrameOutcome };
+export type FromFrameWorker = { connection: number; outcome: FrameOutcome } | { ready: true };
 
 const deltas = new SnapshotDeltas();
 const port = parentPort;
@@ -24,3 +24,5 @@ port.on('message', (message: ToFrameWorker) => {
   }
   port.postMessage({ connection, outcome } satisfies FromFrameWorker);
 });
+// Loading the schemas takes ~300 ms (~600 on a busy machine): frames are read in the main thread until then.
+port.postMessage({ ready: true } satisfies FromFrameWorker);

@@ -85,6 +85,7 @@ describe('agent ingest', () => {
   });
 
   it('stores each snapshot as reported when the ingest worker sends only what changed, and when the store dropped its copy', async () => {
+    await collector.sessions.framesInWorker;
     const peer = await connect();
     peer.send(hello);
     await peer.next('welcome');
@@ -113,6 +114,45 @@ describe('agent ingest', () => {
     expect(judged.mock.calls[2][0].guests).toEqual([]);
     expect(names()).toEqual(['web01']);
     peer.ws.close();
+  });
+
+  it('refuses every snapshot whose commit fails, and stores each once when resent', async () => {
+    const second = collector.tokens.create('kvm-02').token;
+    const helloOf = (agentId: string) => ({ ...hello, agentId });
+    const peers = [await connect(), await connectPeer(collector.agentUrl, second)];
+    for (const [i, peer] of peers.entries()) {
+      peer.send(helloOf(`agent-${i}`));
+      await peer.next('welcome');
+      peer.send(inventory(1, ['web01']));
+      await peer.next('ack');
+    }
+    const commit = collector.store.inOneCommit.bind(collector.store);
+    // What every statement wrote, then a commit that fails (a full disk at the WAL's write, say).
+    const failing = vi.spyOn(collector.store, 'inOneCommit').mockImplementation((write) =>
+      commit(() => {
+        write();
+        throw new Error('injected commit failure');
+      }),
+    );
+    for (const peer of peers) peer.send(inventory(2, ['web01', 'web02']));
+    for (const peer of peers) {
+      expect(await peer.next('error')).toMatchObject({ code: 'STORE_FAILED' });
+      expect((await peer.closed).code).toBe(4503);
+    }
+    const stored = () =>
+      collector.db.prepare('SELECT COUNT(*) AS n FROM guests WHERE removed_at IS NULL').get() as { n: number };
+    expect(stored().n).toBe(2);
+    failing.mockRestore();
+    const again = [await connect(), await connectPeer(collector.agentUrl, second)];
+    for (const [i, peer] of again.entries()) {
+      peer.send(helloOf(`agent-${i}`));
+      expect(await peer.next('welcome')).toMatchObject({ lastSeq: 1 });
+      peer.send(inventory(2, ['web01', 'web02']));
+      expect(await peer.next('ack')).toEqual({ type: 'ack', seq: 2 });
+      peer.ws.close();
+    }
+    expect(stored().n).toBe(4);
+    expect(collector.sessions.counters.snapshotsDuplicate).toBe(0);
   });
 
   it('stores a snapshot received in full even when its agent is gone before the ack', async () => {

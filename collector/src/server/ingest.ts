@@ -55,9 +55,18 @@ export class AgentSessions {
   private readonly open = new Map<string, WebSocket>();
   private readonly frames: FrameReader;
   private connections = 0;
+  /** Frames the worker answered, handled together at the end of this turn of the event loop. */
+  private inbox: (() => void)[] = [];
+  /** While the inbox is handled: what each snapshot stored in it does once its commit is known. */
+  private settling: ((failure: Error | null) => void)[] = [];
 
   constructor(private readonly options: IngestOptions) {
     this.frames = new FrameReader(options.logger);
+  }
+
+  /** Settles once agents' frames are read by the ingest worker (until then, in the main thread). */
+  get framesInWorker(): Promise<void> {
+    return this.frames.ready;
   }
 
   get connected(): number {
@@ -177,7 +186,8 @@ export class AgentSessions {
       this.frames.read(connection, data as Buffer);
     });
 
-    this.frames.open(connection, (outcome, bytes) => {
+    this.frames.open(connection, (outcome, bytes) => this.handleTogether(() => handle(outcome, bytes)));
+    const handle = (outcome: FrameOutcome, bytes: Buffer) => {
       try {
         if (refused) return;
         const read = readFrame(outcome, bytes);
@@ -238,7 +248,9 @@ export class AgentSessions {
             `${guests} guests in one snapshot; this collector takes at most ${maxGuests} per host (--max-guests-per-host)`,
             CLOSE_CODES.tooLarge,
           );
-        if (!this.ingest(socket, connection, agentName, { frame, delta: read.delta }, bytes, log)) refused = true;
+        this.ingest(socket, connection, agentName, { frame, delta: read.delta }, bytes, log, () => {
+          refused = true;
+        });
       } catch (err) {
         // A write the store refuses (read-only database, full disk) during hello or a heartbeat: the
         // agent is told and reconnects with backoff; the collector itself goes on serving.
@@ -251,7 +263,36 @@ export class AgentSessions {
         socket.close(CLOSE_CODES.storeFailed, 'STORE_FAILED');
         refused = true;
       }
-    });
+    };
+  }
+
+  private handleTogether(handle: () => void): void {
+    if (this.inbox.push(handle) === 1) setImmediate(() => this.handleInbox());
+  }
+
+  /**
+   * Handles the frames the worker answered since the last turn of the event loop, in order, in one
+   * transaction: one commit for all the snapshots among them (a commit and its WAL writes cost more
+   * than a snapshot's statements, test/bench NOTES §1), each in a savepoint of its own so that one the
+   * database refuses takes no other with it. Their acks wait for that commit; if it fails, every one
+   * of them is refused as a store failure (STORE_FAILED, the agents resend).
+   */
+  private handleInbox(): void {
+    const handles = this.inbox;
+    this.inbox = [];
+    const settling: typeof this.settling = [];
+    this.settling = settling;
+    let failure: Error | null = null;
+    try {
+      this.options.store.inOneCommit(() => {
+        for (const handle of handles) handle();
+      });
+    } catch (err) {
+      failure = err as Error;
+    } finally {
+      this.settling = [];
+    }
+    for (const settle of settling) settle(failure);
   }
 
   private recordContact(log: Logger, write: () => void): void {
@@ -304,7 +345,10 @@ export class AgentSessions {
     }
   }
 
-  /** Stores a snapshot, then acknowledges it; false when it was refused (the connection is closing). */
+  /**
+   * Stores a snapshot within the inbox's transaction, and acknowledges it once that commits; a snapshot
+   * the store refuses, or whose commit fails, is refused instead (`refused`: the connection is closing).
+   */
   private ingest(
     socket: WebSocket,
     connection: number,
@@ -312,7 +356,8 @@ export class AgentSessions {
     read: { frame: Inventory; delta?: SnapshotDelta },
     bytes: Buffer,
     log: Logger,
-  ): boolean {
+    refused: () => void,
+  ): void {
     let { frame: inventory, delta } = read;
     if (delta && !this.options.store.holdsSnapshot(agentName, delta.since)) {
       // The store holds another state of this host than the snapshot the worker compared with (its
@@ -322,32 +367,32 @@ export class AgentSessions {
       inventory = whole.frame;
       delta = undefined;
     }
-    const guests = guestCount(inventory, delta);
-    let changes: Change[] | null = null;
-    try {
-      // The snapshot and what follows from it (its alerts) are committed together: a commit and its
-      // WAL writes cost more than the statements of a snapshot (test/bench NOTES §1). The ack waits
-      // for that commit; a commit that fails refuses the snapshot as a store failure would.
-      this.options.store.inOneCommit(agentName, () => {
-        changes = this.storeSnapshot(agentName, inventory, delta);
-        this.announce(agentName, inventory, changes, log, guests);
-      });
-    } catch (err) {
+    const refuse = (err: Error) => {
       // Not acknowledged, and the connection closed: the agent keeps the snapshot, reconnects with
       // backoff and resends it, until the store takes it (disk space back, database writable again).
-      log.error({ code: 'STORE_FAILED', err: (err as Error).message, seq: inventory.seq }, 'snapshot not stored');
+      log.error({ code: 'STORE_FAILED', err: err.message, seq: inventory.seq }, 'snapshot not stored');
       send(socket, {
         type: 'error',
         code: 'STORE_FAILED',
-        message: `the collector could not store this snapshot (${(err as Error).message}); resend it later`,
+        message: `the collector could not store this snapshot (${err.message}); resend it later`,
       });
       socket.close(CLOSE_CODES.storeFailed, 'STORE_FAILED');
-      return false;
+      refused();
+    };
+    let changes: Change[] | null;
+    try {
+      changes = this.storeSnapshot(agentName, inventory, delta);
+      this.announce(agentName, inventory, changes, log, guestCount(inventory, delta));
+    } catch (err) {
+      refuse(err as Error);
+      return;
     }
     // A seq already stored (a resend) was compared as if it were: the next is compared with nothing.
     if (changes === null) this.frames.reset(connection);
-    send(socket, { type: 'ack', seq: inventory.seq });
-    return true;
+    this.settling.push((failure) => {
+      if (failure) refuse(failure);
+      else send(socket, { type: 'ack', seq: inventory.seq });
+    });
   }
 }
 

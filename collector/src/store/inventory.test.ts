@@ -528,7 +528,7 @@ describe.each(BACKENDS)('the store on %s', (name) => {
     // As ingest stores it (in one commit with what follows, without a savepoint of its own), and alone.
     const ways = {
       alone: (s: JudgedInventory) => store.apply('kvm-01', s, NOW),
-      'in one commit': (s: JudgedInventory) => store.inOneCommit('kvm-01', () => store.apply('kvm-01', s, NOW)),
+      'in one commit': (s: JudgedInventory) => store.inOneCommit(() => store.apply('kvm-01', s, NOW)),
     };
     for (const [title, before, next, way] of [
       ['the first snapshot of a new host', [], first, 'alone'],

@@ -195,8 +195,8 @@ export class InventoryStore {
   private readonly reported = new ReportedGuests();
   /** Guest updates by the indexed columns they name (`updateGuest`). */
   private readonly guestUpdates = new Map<string, Statement>();
-  /** Within `inOneCommit`: a snapshot's writes need no transaction (a savepoint) of their own. */
-  private inOneCommitNow = false;
+  /** Within `inOneCommit`: the hosts written so far, whose caches a failed commit drops. */
+  private writtenInCommit: Set<string> | null = null;
   private readonly stmts;
   /** One copy of each verdict and OS JSON read back from the database (a fleet repeats a few). */
   private readonly interned = new Map<string, string>();
@@ -364,6 +364,7 @@ export class InventoryStore {
     const seq = judged.inventory.seq;
     const last = this.hosts.get(agentName)?.lastSeq ?? this.lastSeq(agentName);
     if (last !== null && seq <= last) return null;
+    this.writtenInCommit?.add(agentName);
     // The cache follows the database only when the transaction commits: a write the database refuses
     // (full disk, read-only) drops this host's cache, which is then reloaded from what was stored.
     // Kept, it would hold the refused snapshot, and its resend would be acknowledged but never written.
@@ -371,21 +372,23 @@ export class InventoryStore {
   }
 
   /**
-   * Runs `write` (an `apply` and what follows from it) in one transaction, so that all it writes is
-   * committed at once; should the commit fail, this host's cache is dropped as in `apply`.
+   * Runs `write` (snapshots' `apply` and what follows from them) in one transaction, so that all it
+   * writes is committed at once: a commit and its WAL writes cost more than a snapshot's statements
+   * (test/bench NOTES §1). Each `apply` still has a savepoint of its own, so a snapshot the database
+   * refuses takes nothing else with it. Should the transaction fail, its commit included, the caches
+   * of the hosts it wrote are dropped as in `apply`.
    */
-  inOneCommit<T>(agentName: string, write: () => T): T {
-    return this.forgettingOnFailure(
-      agentName,
-      this.db.transaction(() => {
-        this.inOneCommitNow = true;
-        try {
-          return write();
-        } finally {
-          this.inOneCommitNow = false;
-        }
-      }),
-    );
+  inOneCommit<T>(write: () => T): T {
+    const written = new Set<string>();
+    this.writtenInCommit = written;
+    try {
+      return this.db.transaction(write)();
+    } catch (err) {
+      for (const agentName of written) this.forgetHost(agentName);
+      throw err;
+    } finally {
+      this.writtenInCommit = null;
+    }
   }
 
   /**
@@ -498,9 +501,7 @@ export class InventoryStore {
       cache.lastSeq = seq;
       return changes;
     };
-    // In `inOneCommit`, a failure rolls the whole transaction back: a savepoint would only add two
-    // statements a snapshot (two round trips on PostgreSQL).
-    return this.inOneCommitNow ? write() : this.db.transaction(write)();
+    return this.db.transaction(write)();
   }
 
   /**
