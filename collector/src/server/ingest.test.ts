@@ -155,6 +155,20 @@ describe('agent ingest', () => {
     expect(collector.sessions.counters.snapshotsDuplicate).toBe(0);
   });
 
+  it('answers every frame of a turn whose transaction cannot begin, each on its own', async () => {
+    const peer = await connect();
+    peer.send(hello);
+    await peer.next('welcome');
+    // As PostgreSQL away at BEGIN: the frames are handled one by one, this one stored alone.
+    vi.spyOn(collector.store, 'inOneCommit').mockImplementationOnce(() => {
+      throw new Error('injected: no transaction');
+    });
+    peer.send(inventory(1, ['web01']));
+    expect(await peer.next('ack')).toEqual({ type: 'ack', seq: 1 });
+    expect(readReport(collector.db).guests.map((g) => g.name)).toEqual(['web01']);
+    peer.ws.close();
+  });
+
   it('stores a snapshot received in full even when its agent is gone before the ack', async () => {
     const peer = await connect();
     peer.send(hello);

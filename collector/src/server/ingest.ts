@@ -186,7 +186,7 @@ export class AgentSessions {
       this.frames.read(connection, data as Buffer);
     });
 
-    this.frames.open(connection, (outcome, bytes) => this.handleTogether(() => handle(outcome, bytes)));
+    /** One frame the worker read, handled in order with the other frames of its turn (`handleInbox`). */
     const handle = (outcome: FrameOutcome, bytes: Buffer) => {
       try {
         if (refused) return;
@@ -264,6 +264,7 @@ export class AgentSessions {
         refused = true;
       }
     };
+    this.frames.open(connection, (outcome, bytes) => this.handleTogether(() => handle(outcome, bytes)));
   }
 
   private handleTogether(handle: () => void): void {
@@ -282,13 +283,21 @@ export class AgentSessions {
     this.inbox = [];
     const settling: typeof this.settling = [];
     this.settling = settling;
+    let handled = false;
     let failure: Error | null = null;
     try {
       this.options.store.inOneCommit(() => {
+        handled = true;
         for (const handle of handles) handle();
       });
     } catch (err) {
       failure = err as Error;
+      // The transaction could not even begin (PostgreSQL away): each frame is handled alone, so that
+      // each snapshot is stored or refused on its own, never left without an answer.
+      if (!handled) {
+        failure = null;
+        for (const handle of handles) handle();
+      }
     } finally {
       this.settling = [];
     }
