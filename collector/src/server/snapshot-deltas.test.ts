@@ -32,7 +32,8 @@ const sorted = (changes: Change[] | null) => changes?.map((c) => JSON.stringify(
 
 const guestArb: fc.Arbitrary<Guest> = fc
   .record({
-    uuid: fc.constantFrom('u-1', 'u-2', 'u-3', 'u-4'),
+    // u-1/web01 is also the key of a clone u-1 named web01: a key alone does not tell guests apart.
+    uuid: fc.constantFrom('u-1', 'u-2', 'u-3', 'u-4', 'u-1/web01'),
     name: fc.constantFrom('web01', 'db01', 'app01'),
     state: fc.constantFrom('running', 'shutoff') as fc.Arbitrary<Guest['state']>,
     vcpus: fc.constantFrom(2, 4),
@@ -168,13 +169,22 @@ describe('SnapshotDeltas with the store', () => {
       frame: { guests: [g('c', 'u-2')] },
       delta: { since: 2, keys: ['u-2'], unchanged: ['u-1'] },
     });
+    // Listed in another order, the same guests are unchanged.
+    expect(deltas.read(7, text(4, [g('c', 'u-2'), g('a', 'u-1', 'shutoff')]))).toMatchObject({
+      delta: { since: 3, keys: [], unchanged: ['u-2', 'u-1'] },
+    });
     // Another connection compares with nothing; a forgotten one neither.
     expect(deltas.read(8, text(3, [g('a', 'u-1', 'shutoff')]))).toEqual({ kind: 'whole' });
     deltas.forget(7);
-    expect(deltas.read(7, text(4, [g('a', 'u-1', 'shutoff')]))).toEqual({ kind: 'whole' });
+    expect(deltas.read(7, text(5, [g('a', 'u-1', 'shutoff')]))).toEqual({ kind: 'whole' });
     // Two guests with one UUID and one name: whole, and the next is compared with nothing.
-    expect(deltas.read(7, text(5, [g('a', 'u-1'), g('a', 'u-1')]))).toEqual({ kind: 'whole' });
-    expect(deltas.read(7, text(6, [g('a', 'u-1')]))).toEqual({ kind: 'whole' });
+    expect(deltas.read(7, text(6, [g('a', 'u-1'), g('a', 'u-1')]))).toEqual({ kind: 'whole' });
+    expect(deltas.read(7, text(7, [g('a', 'u-1')]))).toEqual({ kind: 'whole' });
+    // One key, two guests: u-1/web01 alone, then web01 a clone of u-1.
+    deltas.read(9, text(1, [g('web01', 'u-1/web01')]));
+    expect(deltas.read(9, text(2, [g('web01', 'u-1'), g('db01', 'u-1')]))).toMatchObject({
+      delta: { keys: ['u-1/web01', 'u-1/db01'], unchanged: [] },
+    });
     expect(deltas.read(7, '{"type":"inventory"')).toMatchObject({ kind: 'refused', code: 'BAD_JSON' });
   });
 });

@@ -1,7 +1,7 @@
 import type { AgentFrame, Guest } from '@hvmap/shared';
 import { parseAgentFrame } from '@hvmap/shared/schema';
 import type { SnapshotDelta } from '../store/inventory.js';
-import { guestKeys, type KeptGuest, ReportedGuests, reportsAsKept } from '../store/reported.js';
+import { guestKeys, ReportedGuests, type ReportedRest, sameReport } from '../store/reported.js';
 
 /** What reading one frame gave. */
 export type FrameOutcome =
@@ -22,7 +22,7 @@ export type FrameOutcome =
  * before it takes a delta (`InventoryStore.holdsSnapshot`).
  */
 export class SnapshotDeltas {
-  private readonly last = new Map<number, { seq: number; guests: Map<string, KeptGuest> }>();
+  private readonly last = new Map<number, LastSnapshot>();
   private readonly reported = new ReportedGuests();
 
   read(connection: number, text: string): FrameOutcome {
@@ -38,24 +38,49 @@ export class SnapshotDeltas {
       this.last.delete(connection);
       return { kind: 'whole' };
     }
-    const guests = new Map<string, KeptGuest>();
+    const count = keys.length;
+    // Sized once: arrays grown by push keep up to half again their length spare.
+    const now: LastSnapshot = {
+      seq: frame.seq,
+      keys,
+      uuids: new Array(count),
+      names: new Array(count),
+      reported: new Array(count),
+    };
     const sent: Guest[] = [];
     const sentKeys: string[] = [];
     const unchanged: string[] = [];
-    for (let i = 0; i < keys.length; i++) {
+    // Where each key was in the last snapshot: read only if the guests moved (a scan lists them in
+    // the same order from one snapshot to the next).
+    let positions: Map<string, number> | undefined;
+    for (let i = 0; i < count; i++) {
       const key = keys[i];
       const guest = frame.guests[i];
-      const kept = before?.guests.get(key);
-      if (kept && reportsAsKept(kept, guest)) {
+      now.uuids[i] = guest.uuid;
+      now.names[i] = guest.name;
+      let j = -1;
+      if (before?.keys[i] === key) j = i;
+      else if (before) {
+        positions ??= new Map(before.keys.map((k, at) => [k, at]));
+        j = positions.get(key) ?? -1;
+      }
+      // As the store compares (`reportsAsKept`): the same key, UUID and name, and the same report.
+      if (
+        before &&
+        j >= 0 &&
+        before.uuids[j] === guest.uuid &&
+        before.names[j] === guest.name &&
+        sameReport(before.reported[j], guest)
+      ) {
         unchanged.push(key);
-        guests.set(key, kept);
+        now.reported[i] = before.reported[j];
         continue;
       }
       sent.push(guest);
       sentKeys.push(key);
-      guests.set(key, { uuid: guest.uuid, name: guest.name, reported: this.reported.keep(guest) });
+      now.reported[i] = this.reported.keep(guest);
     }
-    this.last.set(connection, { seq: frame.seq, guests });
+    this.last.set(connection, now);
     if (!before) return { kind: 'whole' };
     return {
       kind: 'frame',
@@ -68,4 +93,18 @@ export class SnapshotDeltas {
   forget(connection: number): void {
     this.last.delete(connection);
   }
+}
+
+/**
+ * A connection's last snapshot as compared: per guest, in its order, its key, UUID and name, and what
+ * was kept of the rest (the key and UUID are one string but for clones). Arrays rather than a map of
+ * objects: 108 → 77 MiB for the ~600,000 guests of 10,000 test/bench agents (~135 bytes a guest, most
+ * of it the UUID and name strings).
+ */
+interface LastSnapshot {
+  seq: number;
+  keys: string[];
+  uuids: string[];
+  names: string[];
+  reported: ReportedRest[];
 }
