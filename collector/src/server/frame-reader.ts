@@ -44,8 +44,8 @@ export class FrameReader {
     this.ready = new Promise((resolve) => {
       this.markReady = resolve;
     });
-    // A young generation of 4 MiB instead of V8's default (up to ~48): the worker's garbage is frames
-    // that live one parse, and at 10,000 agents the default kept ~50 MiB more RSS (test/bench §2).
+    // A young generation of 4 MiB instead of V8's default: the worker's garbage is frames that live
+    // one parse, and at 10,000 agents the default kept 30–70 MiB more RSS (test/bench NOTES §2).
     this.worker = new Worker(module, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     this.worker.unref();
     this.worker.on('message', (message: FromFrameWorker) => {
