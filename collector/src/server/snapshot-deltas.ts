@@ -34,7 +34,7 @@ export class SnapshotDeltas {
     const before = this.last.get(connection);
     if (new Set(keys).size !== keys.length) {
       // Two guests with one UUID and one name: the store compares each with the one applied before
-      // it, which a comparison with the last snapshot cannot stand for. Never seen from a real host.
+      // it, which a comparison with the last snapshot cannot stand for: such a snapshot goes whole.
       this.last.delete(connection);
       return { kind: 'whole' };
     }

@@ -357,8 +357,8 @@ export class InventoryStore {
   }
 
   /**
-   * Applies one complete snapshot (or a delta, see `SnapshotDelta`); returns what changed, or null for a seq already stored (a resend
-   * after a lost ack, a replayed frame): nothing is applied twice.
+   * Applies one complete snapshot (or a delta, see `SnapshotDelta`); returns what changed, or null for
+   * a seq already stored (a resend after a lost ack, a replayed frame): nothing is applied twice.
    */
   apply(agentName: string, judged: JudgedInventory, now = new Date().toISOString()): Change[] | null {
     const seq = judged.inventory.seq;
