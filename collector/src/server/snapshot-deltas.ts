@@ -1,7 +1,7 @@
 import type { AgentFrame, Guest } from '@hvmap/shared';
 import { parseAgentFrame } from '@hvmap/shared/schema';
 import type { SnapshotDelta } from '../store/inventory.js';
-import { guestKeys, ReportedGuests, type ReportedRest, sameReport } from '../store/reported.js';
+import { guestKeys, ReportedGuests, type ReportedRest, reportsAsKept } from '../store/reported.js';
 
 /** What reading one frame gave. */
 export type FrameOutcome =
@@ -64,14 +64,8 @@ export class SnapshotDeltas {
         positions ??= new Map(before.keys.map((k, at) => [k, at]));
         j = positions.get(key) ?? -1;
       }
-      // As the store compares (`reportsAsKept`): the same key, UUID and name, and the same report.
-      if (
-        before &&
-        j >= 0 &&
-        before.uuids[j] === guest.uuid &&
-        before.names[j] === guest.name &&
-        sameReport(before.reported[j], guest)
-      ) {
+      // As the store compares: the same key, then the same UUID, name and report.
+      if (before && j >= 0 && reportsAsKept(before.uuids[j], before.names[j], before.reported[j], guest)) {
         unchanged.push(key);
         now.reported[i] = before.reported[j];
         continue;

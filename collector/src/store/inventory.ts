@@ -471,7 +471,8 @@ export class InventoryStore {
         const guest = guests[i];
         seen.add(key);
         const stored = cache.guests.get(key);
-        if (!rejudge && stored && !stored.removed && reportsAsKept(stored, guest)) continue;
+        if (!rejudge && stored && !stored.removed && reportsAsKept(stored.uuid, stored.name, stored.reported, guest))
+          continue;
         this.applyGuest(cache, { key, guest, ...judged.judge(guest) }, judged.catalogVersion, now, changes);
       }
       for (const key of judged.delta?.unchanged ?? []) {
@@ -738,7 +739,7 @@ export class InventoryStore {
     ) {
       // Judged again (a new day or catalog, a restart) to the verdict it has: written only if it moved.
       let same: boolean;
-      if (stored.reported) same = reportsAsKept(stored, e.guest);
+      if (stored.reported) same = reportsAsKept(stored.uuid, stored.name, stored.reported, e.guest);
       else {
         cols = guestColumns(e, catalogVersion, this.sharedJson);
         same = stored.own === ownDigest(cols);

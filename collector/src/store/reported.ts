@@ -85,18 +85,13 @@ export class ReportedGuests {
   }
 }
 
-/** A guest's UUID and name with what is kept of the rest of its last report (null: not kept). */
-export interface KeptGuest {
-  uuid: string;
-  name: string;
-  reported: ReportedRest | null;
-}
-
-/** Whether a guest reports what it reported last (its key, UUID/name for clones, does not imply both). */
-export function reportsAsKept(kept: KeptGuest, guest: Guest): boolean {
-  return (
-    kept.reported !== null && kept.uuid === guest.uuid && kept.name === guest.name && sameReport(kept.reported, guest)
-  );
+/**
+ * Whether a guest reports what a guest last reported as `uuid`, `name` and the kept rest (null: not
+ * kept). Its key (UUID/name for clones) does not imply both. The store and the ingest worker compare
+ * with it, each from what it keeps.
+ */
+export function reportsAsKept(uuid: string, name: string, kept: ReportedRest | null, guest: Guest): boolean {
+  return kept !== null && uuid === guest.uuid && name === guest.name && sameReport(kept, guest);
 }
 
 /**
