@@ -28,7 +28,9 @@ function freePort(): Promise<number> {
 function lastSeqs(db: string): Record<string, number | null> {
   const conn = new Database(db, { readonly: true });
   try {
-    const rows = conn.prepare('SELECT name, last_seq FROM agents ORDER BY name').all() as {
+    const rows = conn
+      .prepare('SELECT a.name, h.last_seq FROM agents a LEFT JOIN hosts h ON h.agent_name = a.name ORDER BY a.name')
+      .all() as {
       name: string;
       last_seq: number | null;
     }[];

@@ -563,8 +563,8 @@ export function listAgents(db: Db, live: LiveState, req: PageRequest): Page<Agen
   const total = (db.prepare('SELECT COUNT(*) AS n FROM agents').get() as { n: number }).n;
   const rows = db
     .prepare(
-      `SELECT a.name, a.kind, a.poll_error, a.agent_id, a.agent_version, a.created_at, a.revoked_at, a.last_hello_at, a.last_seq,
-              h.hostname, h.last_contact_at
+      `SELECT a.name, a.kind, a.poll_error, a.agent_id, a.agent_version, a.created_at, a.revoked_at, a.last_hello_at,
+              h.hostname, h.last_contact_at, h.last_seq
        FROM agents a LEFT JOIN hosts h ON h.agent_name = a.name ORDER BY a.name LIMIT ? OFFSET ?`,
     )
     .all(req.limit, req.offset) as Row[];

@@ -213,7 +213,7 @@ describe('thundering herd', () => {
     expect(collector.connections.refusedPerAddress).toBe(0);
     const rows = collector.db
       .prepare(
-        `SELECT a.last_seq AS seq, COUNT(c.id) AS changes FROM agents a JOIN hosts h ON h.agent_name = a.name
+        `SELECT h.last_seq AS seq, COUNT(c.id) AS changes FROM agents a JOIN hosts h ON h.agent_name = a.name
          LEFT JOIN changes c ON c.host_id = h.id AND c.kind = 'os-changed' GROUP BY a.name`,
       )
       .all() as { seq: number; changes: number }[];

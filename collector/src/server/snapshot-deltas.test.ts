@@ -24,7 +24,6 @@ function dump(db: Db): unknown {
     hosts: db.prepare('SELECT * FROM hosts ORDER BY id').all(),
     guests: db.prepare('SELECT * FROM guests ORDER BY id').all(),
     changes: changes.map((c) => JSON.stringify(c)).sort(),
-    agents: db.prepare('SELECT name, last_seq FROM agents').all(),
   };
 }
 

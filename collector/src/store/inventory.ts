@@ -225,16 +225,16 @@ export class InventoryStore {
         'SELECT id, hostname, facts_json, hypervisor_json, hypervisor_id, errors_json, partial FROM hosts WHERE agent_name = ?',
       ),
       insertHost: db.prepare(
-        `INSERT INTO hosts (agent_name, hostname, facts_json, hypervisor_json, hypervisor_id, hypervisor_name, partial, errors_json, first_seen, last_report_at, last_contact_at)
-         VALUES (@agent_name, @hostname, @facts_json, @hypervisor_json, @hypervisor_id, @hypervisor_name, @partial, @errors_json, @now, @now, @now)
+        `INSERT INTO hosts (agent_name, hostname, facts_json, hypervisor_json, hypervisor_id, hypervisor_name, partial, errors_json, first_seen, last_report_at, last_contact_at, last_seq)
+         VALUES (@agent_name, @hostname, @facts_json, @hypervisor_json, @hypervisor_id, @hypervisor_name, @partial, @errors_json, @now, @now, @now, @seq)
          RETURNING id`,
       ),
       updateHost: db.prepare(
         `UPDATE hosts SET hostname = @hostname, facts_json = @facts_json, hypervisor_json = @hypervisor_json,
            hypervisor_id = @hypervisor_id, hypervisor_name = @hypervisor_name, partial = @partial, errors_json = @errors_json,
-           last_report_at = @now, last_contact_at = @now WHERE id = @id`,
+           last_report_at = @now, last_contact_at = @now, last_seq = @seq WHERE id = @id`,
       ),
-      touchHost: db.prepare('UPDATE hosts SET last_report_at = ?, last_contact_at = ? WHERE id = ?'),
+      touchHost: db.prepare('UPDATE hosts SET last_report_at = ?, last_contact_at = ?, last_seq = ? WHERE id = ?'),
       contactHost: db.prepare('UPDATE hosts SET last_contact_at = ? WHERE agent_name = ?'),
       guestsOfHost: db.prepare('SELECT * FROM guests WHERE host_id = ?'),
       insertGuest: db.prepare(
@@ -250,8 +250,7 @@ export class InventoryStore {
       insertChange: db.prepare(
         'INSERT INTO changes (at, host_id, guest_key, guest_name, kind, old_value, new_value) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
-      lastSeq: db.prepare('SELECT last_seq FROM agents WHERE name = ?'),
-      setSeq: db.prepare('UPDATE agents SET last_seq = ? WHERE name = ?'),
+      lastSeq: db.prepare('SELECT last_seq FROM hosts WHERE agent_name = ?'),
       hello: db.prepare('UPDATE agents SET agent_id = ?, agent_version = ?, last_hello_at = ? WHERE name = ?'),
       connected: db.prepare('UPDATE agents SET connected_at = ? WHERE name = ?'),
       disconnected: db.prepare('UPDATE agents SET connected_at = NULL WHERE name = ? AND connected_at = ?'),
@@ -498,7 +497,6 @@ export class InventoryStore {
         this.stmts.insertChange.run(now, cache.hostId, c.guestKey, c.guestName, c.kind, c.old, c.new);
       }
       this.trim(cache, changes);
-      this.stmts.setSeq.run(seq, agentName);
       cache.lastSeq = seq;
       return changes;
     };
@@ -636,6 +634,7 @@ export class InventoryStore {
       partial: inv.partial ? 1 : 0,
       errors_json: JSON.stringify(inv.errors),
       now,
+      seq: inv.seq,
     };
     const signature = JSON.stringify([
       cols.hostname,
@@ -661,7 +660,7 @@ export class InventoryStore {
       // Its hypervisor, facts or errors changed: host-level alerts and the live map look again.
       changes.push({ kind: 'host-changed', guestKey: null, guestName: null, old: null, new: null });
     } else {
-      this.stmts.touchHost.run(now, now, cache.hostId);
+      this.stmts.touchHost.run(now, now, inv.seq, cache.hostId);
     }
     return cache;
   }

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS, type Backend, databaseTargets } from '../../../test/helpers/store-backends.js';
 import { DatabaseFileError, type Db, openDatabase } from './db.js';
+import { InventoryStore } from './inventory.js';
 import { MIGRATIONS, postgresSql } from './migrations.js';
 import { PostgresDatabase } from './postgres/database.js';
 
@@ -63,6 +64,26 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
       expect(db.prepare(guest).get('k2', 2 ** 40)).toEqual({ id: 2 });
       expect(db.prepare('SELECT memory_bytes FROM guests WHERE id = 2').get()).toEqual({ memory_bytes: 2 ** 40 });
     });
+
+  it("move each agent's last seq into its host's row (version 8), where the store reads it", async () => {
+    const target = await databases.target(backend);
+    const old = databaseAt(backend, target, 7);
+    old.prepare("INSERT INTO agents (name, token_hash, created_at) VALUES ('kvm-02', 'h2', 'now')").run();
+    old.prepare("UPDATE agents SET last_seq = 41 WHERE name = 'kvm-01'").run();
+    old
+      .prepare(
+        `INSERT INTO hosts (agent_name, hostname, facts_json, hypervisor_json, first_seen, last_report_at, last_contact_at)
+         VALUES ('kvm-01', 'h', '{}', '{}', 'now', 'now', 'now')`,
+      )
+      .run();
+    old.close();
+    open.pop();
+    const db = openDatabase(target);
+    open.push(db);
+    const store = new InventoryStore(db);
+    expect([store.lastSeq('kvm-01'), store.lastSeq('kvm-02')]).toEqual([41, null]);
+    expect(Object.keys(db.prepare('SELECT * FROM agents').get() as object)).not.toContain('last_seq');
+  });
 
   it('refuse a database a newer hvmap wrote, and one that is not hvmap’s', async () => {
     const newer = await databases.target(backend);

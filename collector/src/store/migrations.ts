@@ -211,4 +211,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE agents ADD COLUMN poll_error TEXT;
     `,
   },
+  {
+    version: 8,
+    name: "the agent's last seq in its host's row",
+    sql: `
+      -- Every snapshot writes it with the host's contact time: one row and one page instead of two
+      -- (test/bench NOTES §1). Only a snapshot sets it, and a snapshot makes the host row.
+      ALTER TABLE hosts ADD COLUMN last_seq INTEGER;
+      UPDATE hosts SET last_seq = (SELECT last_seq FROM agents WHERE agents.name = hosts.agent_name);
+      ALTER TABLE agents DROP COLUMN last_seq;
+    `,
+  },
 ];
