@@ -160,17 +160,17 @@ describe('SnapshotDeltas with the store', () => {
     expect(second).toMatchObject({
       kind: 'frame',
       frame: { seq: 2, guests: [g('a', 'u-1', 'shutoff'), g('b', 'u-2'), g('c', 'u-2')] },
-      delta: { since: 1, keys: ['u-1', 'u-2/b', 'u-2/c'], unchanged: [] },
+      delta: { since: 1, keys: ['u-1', 'u-2/b', 'u-2/c'], unchanged: [], gone: ['u-2'] },
     });
     const third = deltas.read(7, text(3, [g('a', 'u-1', 'shutoff'), g('c', 'u-2')]));
     expect(third).toMatchObject({
       kind: 'frame',
       frame: { guests: [g('c', 'u-2')] },
-      delta: { since: 2, keys: ['u-2'], unchanged: ['u-1'] },
+      delta: { since: 2, keys: ['u-2'], unchanged: ['u-1'], gone: ['u-2/b', 'u-2/c'] },
     });
     // Listed in another order, the same guests are unchanged.
     expect(deltas.read(7, text(4, [g('c', 'u-2'), g('a', 'u-1', 'shutoff')]))).toMatchObject({
-      delta: { since: 3, keys: [], unchanged: ['u-2', 'u-1'] },
+      delta: { since: 3, keys: [], unchanged: ['u-2', 'u-1'], gone: [] },
     });
     // Another connection compares with nothing; a forgotten one neither.
     expect(deltas.read(8, text(3, [g('a', 'u-1', 'shutoff')]))).toEqual({ kind: 'whole' });
@@ -185,5 +185,17 @@ describe('SnapshotDeltas with the store', () => {
       delta: { keys: ['u-1/web01', 'u-1/db01'], unchanged: [] },
     });
     expect(deltas.read(7, '{"type":"inventory"')).toMatchObject({ kind: 'refused', code: 'BAD_JSON' });
+  });
+
+  it('is refused by the store, which then stores nothing, when it does not name every guest held', () => {
+    const { db, store } = freshStore();
+    const g = (name: string, uuid: string): Guest => ({ uuid, name, state: 'running', os: { evidence: [] } });
+    const step = (guests: Guest[]) => ({ guests, upgraded: false, catalog: 'c1' });
+    store.apply('kvm-01', judged(1, step([g('a', 'u-1'), g('b', 'u-2')])), NOW);
+    const before = dump(db);
+    const missing = { ...judged(2, step([])), delta: { since: 1, keys: [], unchanged: ['u-1'], gone: [] } };
+    expect(() => store.apply('kvm-01', missing, NOW)).toThrow(/holds 2 guests, the delta names 1/);
+    expect(dump(db)).toEqual(before);
+    db.close();
   });
 });
