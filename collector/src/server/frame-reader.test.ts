@@ -24,7 +24,7 @@ function recorder(reader: FrameReader, connections: number[]) {
   for (const c of connections)
     reader.open(c, (outcome: FrameOutcome, data) => {
       const frame = outcome.kind === 'refused' ? { type: outcome.code } : JSON.parse(data.toString());
-      const unchanged = outcome.kind === 'frame' && outcome.delta ? ` unchanged ${outcome.delta.unchanged.length}` : '';
+      const unchanged = outcome.kind === 'frame' && outcome.delta ? ` unchanged ${outcome.delta.unchanged}` : '';
       seen.get(c)?.push(`${outcome.kind} ${frame.seq ?? frame.type}${unchanged}`);
       count++;
       wake();

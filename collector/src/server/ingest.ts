@@ -416,7 +416,7 @@ function readFrame(outcome: FrameOutcome, bytes: Buffer): Exclude<FrameOutcome, 
 
 /** How many guests a snapshot reported (a delta sends only the changed ones). */
 function guestCount(inventory: Inventory, delta: SnapshotDelta | undefined): number {
-  return inventory.guests.length + (delta?.unchanged.length ?? 0);
+  return inventory.guests.length + (delta?.unchanged ?? 0);
 }
 
 function send(socket: WebSocket, frame: CollectorFrame): void {

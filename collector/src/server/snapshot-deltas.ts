@@ -49,7 +49,7 @@ export class SnapshotDeltas {
     };
     const sent: Guest[] = [];
     const sentKeys: string[] = [];
-    const unchanged: string[] = [];
+    let unchanged = 0;
     // Where each key was in the last snapshot: read only if the guests moved (a scan lists them in
     // the same order from one snapshot to the next).
     let positions: Map<string, number> | undefined;
@@ -68,7 +68,7 @@ export class SnapshotDeltas {
       if (j >= 0) kept[j] = 1;
       // As the store compares: the same key, then the same UUID, name and report.
       if (before && j >= 0 && reportsAsKept(before.uuids[j], before.names[j], before.reported[j], guest)) {
-        unchanged.push(key);
+        unchanged++;
         now.reported[i] = before.reported[j];
         continue;
       }

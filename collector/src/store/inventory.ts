@@ -45,8 +45,8 @@ export interface JudgedInventory {
 
 /**
  * What an ingest worker found of a snapshot against the one before it on the same connection
- * (server/frame-worker.ts): the snapshot's guests are only those new or changed, and the rest are
- * named by key. The store takes it only as the successor of the snapshot it last stored for the host
+ * (server/frame-worker.ts): the snapshot's guests are only those new or changed, the others are
+ * counted, and those it no longer has are named. The store takes it only as the successor of the snapshot it last stored for the host
  * (`holdsSnapshot`), whose guests it then holds as they were reported.
  */
 export interface SnapshotDelta {
@@ -54,8 +54,8 @@ export interface SnapshotDelta {
   since: number;
   /** The keys of the guests sent (`guestKeys` of the whole snapshot: clones keep UUID/name). */
   keys: readonly string[];
-  /** The keys of the guests reported as in snapshot `since`. */
-  unchanged: readonly string[];
+  /** How many guests are reported as in snapshot `since` (the store holds them: their keys do not travel). */
+  unchanged: number;
   /** The keys of snapshot `since`'s guests that this one no longer has. */
   gone: readonly string[];
 }
@@ -479,31 +479,25 @@ export class InventoryStore {
           continue;
         this.applyGuest(cache, { key, guest, ...judged.judge(guest) }, judged.catalogVersion, now, changes);
       }
-      if (delta && !rejudge) {
+      if (delta) {
         // `holdsSnapshot` said this store wrote snapshot `since`: its present guests are that snapshot's,
-        // as reported, and the unchanged ones need no look (~58 of 60 a snapshot in test/bench, whose
-        // lookups were ~5% of the main thread). Only those it no longer has are written.
+        // as reported, and the unchanged ones need no look unless judged again (~58 of 60 a snapshot in
+        // test/bench, whose lookups were ~5% of the main thread). Those it no longer has are written.
         for (const key of delta.gone) {
           const stored = cache.guests.get(key);
           if (stored && !stored.removed && !seen.has(key)) this.removeGuest(cache, key, stored, now, changes);
         }
         // The worker and the store disagree (a bug): nothing of this snapshot may be stored.
-        if (cache.present !== seen.size + delta.unchanged.length)
-          throw new Error(
-            `the host holds ${cache.present} guests, the delta names ${seen.size + delta.unchanged.length}`,
-          );
-      } else {
-        for (const key of delta?.unchanged ?? []) {
-          const stored = cache.guests.get(key);
-          // Not held as reported: the worker and the store disagree, and nothing of this may be stored.
-          if (!stored || stored.removed || !stored.reported)
-            throw new Error(`guest ${key} was sent as unchanged but is not stored as last reported`);
-          seen.add(key);
-          if (rejudge) {
+        if (cache.present !== seen.size + delta.unchanged)
+          throw new Error(`the host holds ${cache.present} guests, the delta names ${seen.size + delta.unchanged}`);
+        if (rejudge)
+          for (const [key, stored] of cache.guests) {
+            if (stored.removed || seen.has(key)) continue;
+            if (!stored.reported) throw new Error(`guest ${key} is not held as last reported`);
             const guest = reportedGuest(stored.uuid, stored.name, stored.reported);
             this.applyGuest(cache, { key, guest, ...judged.judge(guest) }, judged.catalogVersion, now, changes);
           }
-        }
+      } else {
         for (const [key, stored] of cache.guests)
           if (!stored.removed && !seen.has(key)) this.removeGuest(cache, key, stored, now, changes);
       }
