@@ -37,12 +37,6 @@ describe('the database file', () => {
     for (const f of [file, `${file}-wal`, `${file}-shm`]) expect(mode(f), f).toBe(0o600);
     db.close();
   });
-
-  it("keeps the savepoints' undo journals in memory, not in temporary files (test/bench NOTES §1)", () => {
-    const db = openDatabase(path.join(dir, 'hvmap.db'), { create: true });
-    expect(db.pragma('temp_store', { simple: true })).toBe(2);
-    db.close();
-  });
 });
 
 describe('one collector per database', () => {

@@ -90,10 +90,6 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
     // whatever was not acknowledged, and acks are sent only after the commit.
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
-    // Each snapshot is written in a savepoint of its own (`InventoryStore.inOneCommit`), whose undo
-    // journal SQLite otherwise keeps in a temporary file: ~22 of the main thread's ~37 write calls a
-    // snapshot (test/bench NOTES §1). In memory it holds only the pages one snapshot changes.
-    db.pragma('temp_store = MEMORY');
     migrate(db, false);
     return db;
   } catch (err) {
