@@ -53,7 +53,8 @@ export class SnapshotDeltas {
     // Where each key was in the last snapshot: read only if the guests moved (a scan lists them in
     // the same order from one snapshot to the next).
     let positions: Map<string, number> | undefined;
-    const kept = new Uint8Array(before?.keys.length ?? 0);
+    // Which of the last snapshot's guests this one still lists: the others are sent as gone.
+    const stillListed = new Uint8Array(before?.keys.length ?? 0);
     for (let i = 0; i < count; i++) {
       const key = keys[i];
       const guest = frame.guests[i];
@@ -65,7 +66,7 @@ export class SnapshotDeltas {
         positions ??= new Map(before.keys.map((k, at) => [k, at]));
         j = positions.get(key) ?? -1;
       }
-      if (j >= 0) kept[j] = 1;
+      if (j >= 0) stillListed[j] = 1;
       // As the store compares: the same key, then the same UUID, name and report.
       if (before && j >= 0 && reportsAsKept(before.uuids[j], before.names[j], before.reported[j], guest)) {
         unchanged++;
@@ -78,7 +79,7 @@ export class SnapshotDeltas {
     }
     this.last.set(connection, now);
     if (!before) return { kind: 'whole' };
-    const gone = before.keys.filter((_, j) => kept[j] === 0);
+    const gone = before.keys.filter((_, j) => stillListed[j] === 0);
     return {
       kind: 'frame',
       frame: { ...frame, guests: sent },

@@ -46,15 +46,15 @@ export interface JudgedInventory {
 /**
  * What an ingest worker found of a snapshot against the one before it on the same connection
  * (server/frame-worker.ts): the snapshot's guests are only those new or changed, the others are
- * counted, and those it no longer has are named. The store takes it only as the successor of the snapshot it last stored for the host
- * (`holdsSnapshot`), whose guests it then holds as they were reported.
+ * counted, and those it no longer has are named. The store takes it only as the successor of the
+ * snapshot it last stored for the host (`holdsSnapshot`), whose guests it then holds as reported.
  */
 export interface SnapshotDelta {
   /** The seq of the snapshot compared with. */
   since: number;
   /** The keys of the guests sent (`guestKeys` of the whole snapshot: clones keep UUID/name). */
   keys: readonly string[];
-  /** How many guests are reported as in snapshot `since` (the store holds them: their keys do not travel). */
+  /** How many guests are reported as in snapshot `since` (the store holds them: no keys travel). */
   unchanged: number;
   /** The keys of snapshot `since`'s guests that this one no longer has. */
   gone: readonly string[];
