@@ -196,6 +196,12 @@ describe('SnapshotDeltas with the store', () => {
     const missing = { ...judged(2, step([])), delta: { since: 1, keys: [], unchanged: 1, gone: [] } };
     expect(() => store.apply('kvm-01', missing, NOW)).toThrow(/holds 2 guests, the delta names 1/);
     expect(dump(db)).toEqual(before);
+    const goneAndSent = {
+      ...judged(2, step([g('b', 'u-2')])),
+      delta: { since: 1, keys: ['u-2'], unchanged: 1, gone: ['u-2'] },
+    };
+    expect(() => store.apply('kvm-01', goneAndSent, NOW)).toThrow(/holds 1 guests, the delta names 2/);
+    expect(dump(db)).toEqual(before);
     db.close();
   });
 });

@@ -485,9 +485,10 @@ export class InventoryStore {
         // test/bench, whose lookups were ~5% of the main thread). Those it no longer has are written.
         for (const key of delta.gone) {
           const stored = cache.guests.get(key);
-          if (stored && !stored.removed && !seen.has(key)) this.removeGuest(cache, key, stored, now, changes);
+          if (stored && !stored.removed) this.removeGuest(cache, key, stored, now, changes);
         }
-        // The worker and the store disagree (a bug): nothing of this snapshot may be stored.
+        // The worker and the store disagree (a bug: a guest neither counted nor named, or named gone
+        // and sent): nothing of this snapshot may be stored.
         if (cache.present !== seen.size + delta.unchanged)
           throw new Error(`the host holds ${cache.present} guests, the delta names ${seen.size + delta.unchanged}`);
         if (rejudge)
