@@ -7,6 +7,7 @@ import { Compile } from 'typebox/compile';
 import {
   type AgentFrame,
   GUEST_STATES,
+  type Guest,
   OS_EVIDENCE_SOURCES,
   OS_UNKNOWN_REASONS,
   type ParseResult,
@@ -134,11 +135,22 @@ export const ErrorFrameSchema = Type.Object({ type: Type.Literal('error'), code:
 export const CollectorFrameSchema = Type.Union([WelcomeSchema, AckSchema, RescanSchema, ErrorFrameSchema]);
 
 const agentFrameValidator = Compile(AgentFrameSchema);
+const inventoryEnvelopeValidator = Compile(
+  Type.Object({ ...InventorySchema.properties, guests: Type.Array(Type.Unknown(), { maxItems: 10000 }) }),
+);
+const guestValidator = Compile(GuestSchema);
 const frameValidators = {
   hello: Compile(HelloSchema),
   inventory: Compile(InventorySchema),
   heartbeat: Compile(HeartbeatSchema),
 } as const;
+
+/**
+ * Whether a value is an inventory frame but for its guests, which need only be an array: with
+ * `isGuest`, the check of a frame whose unchanged guests were left out (the collector's ingest worker).
+ */
+export const isInventoryEnvelope = (value: unknown): boolean => inventoryEnvelopeValidator.Check(value);
+export const isGuest = (value: unknown): value is Guest => guestValidator.Check(value);
 
 /**
  * Parses and validates one agent frame. Never throws: a bad frame yields a stable code and a

@@ -16,7 +16,7 @@ port.on('message', (message: ToFrameWorker) => {
   const { connection, bytes } = message;
   let outcome: FrameOutcome;
   try {
-    outcome = deltas.read(connection, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString());
+    outcome = deltas.read(connection, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch {
     // Not a verdict on the frame: the main thread reads it itself, and the next one starts afresh.
     deltas.forget(connection);

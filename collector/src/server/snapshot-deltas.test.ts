@@ -1,9 +1,11 @@
 import type { Guest } from '@hvmap/shared';
+import { parseAgentFrame } from '@hvmap/shared/schema';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { judgedSnapshot } from '../../../test/helpers/judged-snapshot.js';
 import { type Db, openDatabase } from '../store/db.js';
 import { type Change, InventoryStore, type JudgedInventory } from '../store/inventory.js';
+import { guestKeys } from '../store/reported.js';
 import { TokenStore } from '../store/tokens.js';
 import { SnapshotDeltas } from './snapshot-deltas.js';
 
@@ -116,7 +118,7 @@ describe('SnapshotDeltas with the store', () => {
             if (!again) seq++;
             if (step.event === 'forget') viaDeltas.store.forgetHost('kvm-01');
             const full = judged(seq, taken);
-            const outcome = deltas.read(1, JSON.stringify(full.inventory));
+            const outcome = deltas.read(1, Buffer.from(JSON.stringify(full.inventory)));
             expect(outcome.kind).not.toBe('refused');
             let sent = judged(seq, taken);
             // As ingest does: a delta only when the store holds the snapshot it was compared with.
@@ -154,7 +156,7 @@ describe('SnapshotDeltas with the store', () => {
       os: { evidence: [] },
     });
     const text = (seq: number, guests: Guest[]) =>
-      JSON.stringify(judged(seq, { guests, upgraded: false, catalog: 'c1' }).inventory);
+      Buffer.from(JSON.stringify(judged(seq, { guests, upgraded: false, catalog: 'c1' }).inventory));
     expect(deltas.read(7, text(1, [g('a', 'u-1'), g('b', 'u-2')]))).toEqual({ kind: 'whole' });
     const second = deltas.read(7, text(2, [g('a', 'u-1', 'shutoff'), g('b', 'u-2'), g('c', 'u-2')]));
     expect(second).toMatchObject({
@@ -184,7 +186,73 @@ describe('SnapshotDeltas with the store', () => {
     expect(deltas.read(9, text(2, [g('web01', 'u-1'), g('db01', 'u-1')]))).toMatchObject({
       delta: { keys: ['u-1/web01', 'u-1/db01'], unchanged: 0 },
     });
-    expect(deltas.read(7, '{"type":"inventory"')).toMatchObject({ kind: 'refused', code: 'BAD_JSON' });
+    expect(deltas.read(7, Buffer.from('{"type":"inventory"'))).toMatchObject({ kind: 'refused', code: 'BAD_JSON' });
+  });
+
+  it('reads any frame after a snapshot as parseAgentFrame reads it whole: the same refusals, the same guests', () => {
+    const inventoryText = (seq: number, guests: Guest[]) =>
+      JSON.stringify(judged(seq, { guests, upgraded: false, catalog: 'c1' }).inventory);
+    // Bytes that break the frame, or keep it valid where they land: a guest more, a second guests
+    // key, a key that spells guests with an escape, spaces.
+    const insert = fc.constantFrom(
+      '0',
+      ',',
+      '"',
+      '\\',
+      '{',
+      '}',
+      ']',
+      ' ',
+      '"guests":[],',
+      ',"guests":[]',
+      '"gu\\u0065sts":[],',
+      '{"uuid":"u-9","name":"n","state":"running","os":{"evidence":[]}},',
+    );
+    const mutation = fc.record({ at: fc.nat(), afterComma: fc.boolean(), cut: fc.nat({ max: 2 }), insert });
+    let deltasChecked = 0;
+    let mutatedChecked = 0;
+    fc.assert(
+      fc.property(
+        fc.array(guestArb, { minLength: 1, maxLength: 6 }),
+        editsArb,
+        fc.array(mutation, { maxLength: 2 }),
+        (first, edits, mutations) => {
+          const deltas = new SnapshotDeltas();
+          const firstText = inventoryText(1, first);
+          deltas.read(1, Buffer.from(firstText));
+          const unmutated = inventoryText(2, edited(first, edits));
+          let text = unmutated;
+          for (const m of mutations) {
+            let at = m.at % (text.length + 1);
+            if (m.afterComma) at = text.indexOf(',', at) + 1;
+            text = text.slice(0, at) + m.insert + text.slice(at + m.cut);
+          }
+          const outcome = deltas.read(1, Buffer.from(text));
+          const whole = parseAgentFrame(text);
+          if (!whole.ok) {
+            expect(outcome).toEqual({ kind: 'refused', code: whole.code, reason: whole.reason });
+            return;
+          }
+          expect(outcome.kind).not.toBe('refused');
+          if (outcome.kind !== 'frame' || !outcome.delta || whole.frame.type !== 'inventory') return;
+          deltasChecked++;
+          if (text !== unmutated) mutatedChecked++;
+          // The guests the delta stands for: those sent, the others as the first snapshot had them.
+          const firstGuests: Guest[] = JSON.parse(firstText).guests;
+          const firstByKey = new Map(guestKeys(firstGuests).map((k, i) => [k, firstGuests[i]]));
+          const sentByKey = new Map(outcome.delta.keys.map((k, i) => [k, outcome.frame.guests[i]]));
+          const keys = guestKeys(whole.frame.guests);
+          expect(keys.map((k) => sentByKey.get(k) ?? firstByKey.get(k))).toEqual(whole.frame.guests);
+          expect(outcome.delta.unchanged + outcome.delta.keys.length).toBe(keys.length);
+          expect(outcome.delta.gone).toEqual([...firstByKey.keys()].filter((k) => !keys.includes(k)));
+          expect({ ...outcome.frame, guests: [] }).toEqual({ ...whole.frame, guests: [] });
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    // Deltas checked (~500 here), of which mutated frames that stayed valid (~50).
+    expect(deltasChecked).toBeGreaterThan(400);
+    expect(mutatedChecked).toBeGreaterThan(10);
   });
 
   it('is refused by the store, which then stores nothing, when it does not name every guest held', () => {

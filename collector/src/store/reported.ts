@@ -112,7 +112,7 @@ export function reportedGuest(uuid: string, name: string, kept: ReportedRest): G
  * Keys guests by UUID; where two guests of one snapshot share a UUID (clones), each gets UUID/name so
  * both stay distinct guests.
  */
-export function guestKeys(guests: readonly Guest[]): string[] {
+export function guestKeys(guests: readonly Pick<Guest, 'uuid' | 'name'>[]): string[] {
   const counts = new Map<string, number>();
   for (const g of guests) counts.set(g.uuid, (counts.get(g.uuid) ?? 0) + 1);
   return guests.map((g) => ((counts.get(g.uuid) ?? 0) > 1 ? `${g.uuid}/${g.name}` : g.uuid));
