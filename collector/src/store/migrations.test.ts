@@ -102,6 +102,25 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
   });
 });
 
+describe("the alerts' state index (version 9) on SQLite", () => {
+  it("serves the firing count by severity from the index alone, and an agent's firing alerts", () => {
+    const db = openDatabase(':memory:', { create: true });
+    const plan = (sql: string) =>
+      (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');
+    expect(plan("SELECT severity, COUNT(*) AS n FROM alerts WHERE state = 'firing' GROUP BY severity")).toContain(
+      'COVERING INDEX alerts_state (state=?)',
+    );
+    expect(plan("SELECT alert_key FROM alerts WHERE agent_name = 'a' AND state = 'firing'")).toContain(
+      'INDEX alerts_state (state=? AND agent_name=?)',
+    );
+    const indexes = db.prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'alerts' AND sql IS NOT NULL",
+    );
+    expect(indexes.all()).toEqual([{ name: 'alerts_updated' }, { name: 'alerts_state' }]);
+    db.close();
+  });
+});
+
 describe('a PostgreSQL URL that cannot be used', () => {
   it('names the server it cannot reach, without the password', async () => {
     const server = await databases.postgres();

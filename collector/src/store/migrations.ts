@@ -222,4 +222,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE agents DROP COLUMN last_seq;
     `,
   },
+  {
+    version: 9,
+    name: "one index on the alerts' state",
+    sql: `
+      -- An alert that fires or resolves rewrote its entry in both (state, agent_name) and
+      -- (state, severity): one index serves the agent's firing alerts and the count by severity
+      -- (test/bench NOTES §1).
+      DROP INDEX alerts_state_severity;
+      DROP INDEX alerts_state;
+      CREATE INDEX alerts_state ON alerts(state, agent_name, severity);
+    `,
+  },
 ];
