@@ -61,6 +61,11 @@ export class LiveHub {
     return this.sockets.size;
   }
 
+  /** Whether changes wait for the next push (a test waits for those of the tests before it to go). */
+  get pending(): boolean {
+    return this.timer !== null;
+  }
+
   /** Whether another page may follow now. */
   get full(): boolean {
     return this.options.maxClients !== undefined && this.sockets.size >= this.options.maxClients;
