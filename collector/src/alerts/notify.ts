@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import { chatText } from '../report/hygiene.js';
-import type { Db, Statement } from '../store/db.js';
+import { atomicWrite, type Db, type Statement } from '../store/db.js';
 import type { AlertNotice } from './store.js';
 
 export interface WebhookOptions {
@@ -143,7 +143,7 @@ export class AlertNotifier {
       logAndQueue();
       return;
     }
-    this.db.transaction(logAndQueue)();
+    atomicWrite(this.db, logAndQueue);
     this.schedule(0);
   }
 

@@ -1,4 +1,4 @@
-import type { Db } from '../store/db.js';
+import { atomicWrite, type Db } from '../store/db.js';
 import {
   ALERT_KINDS,
   type AlertDelta,
@@ -276,7 +276,7 @@ export class AlertStore {
     const severityOf = new Map(firing.map((f) => [f.key, f.severity]));
     const notices: AlertNotice[] = [];
     const { upsert, resolve } = this.stmts;
-    this.db.transaction(() => {
+    atomicWrite(this.db, () => {
       const fire = (a: DesiredAlert) => {
         const row = upsert.get({ ...a, now }) as Record<string, string | null> & { id: number };
         return { alertId: row.id, event: 'firing' as const, alert: toRecord(row) };
@@ -290,7 +290,7 @@ export class AlertStore {
         const row = resolve.get(now, now, key) as (Record<string, string | null> & { id: number }) | undefined;
         if (row) notices.push({ alertId: row.id, event: 'resolved', alert: toRecord(row) });
       }
-    })();
+    });
     return notices;
   }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Inventory } from '@hvmap/shared';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { connectPeer } from '../../../test/helpers/agent-peer.js';
+import { type AgentPeer, connectPeer } from '../../../test/helpers/agent-peer.js';
 import { type RunningCollector, startCollector } from '../collector.js';
 import { readReport } from '../store/report.js';
 
@@ -128,11 +128,11 @@ describe('agent ingest', () => {
     }
     const commit = collector.store.inOneCommit.bind(collector.store);
     // What every statement wrote, then a commit that fails (a full disk at the WAL's write, say).
-    const failing = vi.spyOn(collector.store, 'inOneCommit').mockImplementation((write) =>
+    const failing = vi.spyOn(collector.store, 'inOneCommit').mockImplementation((write, options) =>
       commit(() => {
         write();
         throw new Error('injected commit failure');
-      }),
+      }, options),
     );
     for (const peer of peers) peer.send(inventory(2, ['web01', 'web02']));
     for (const peer of peers) {
@@ -160,13 +160,130 @@ describe('agent ingest', () => {
     peer.send(hello);
     await peer.next('welcome');
     // As PostgreSQL away at BEGIN: the frames are handled one by one, this one stored alone.
-    vi.spyOn(collector.store, 'inOneCommit').mockImplementationOnce(() => {
+    const noTransaction = vi.spyOn(collector.store, 'inOneCommit').mockImplementation(() => {
       throw new Error('injected: no transaction');
     });
     peer.send(inventory(1, ['web01']));
     expect(await peer.next('ack')).toEqual({ type: 'ack', seq: 1 });
     expect(readReport(collector.db).guests.map((g) => g.name)).toEqual(['web01']);
+    // The frames' transaction, then the snapshots'.
+    expect(noTransaction).toHaveBeenCalledTimes(2);
+    noTransaction.mockRestore();
     peer.ws.close();
+  });
+
+  describe('a turn of several snapshots, stored without savepoints', () => {
+    const names = ['kvm-01', 'kvm-02', 'kvm-03'];
+    let peers: AgentPeer[];
+    const snapshotOf = (i: number, seq: number, guests: string[], os = true): Inventory => {
+      const snapshot = inventory(seq, guests);
+      snapshot.host.hostname = `${names[i]}.example`;
+      if (!os) for (const g of snapshot.guests) g.os = { evidence: [] };
+      return snapshot;
+    };
+
+    beforeEach(async () => {
+      const tokens = [token, ...names.slice(1).map((name) => collector.tokens.create(name).token)];
+      peers = [];
+      for (const [i, bearer] of tokens.entries()) {
+        const peer = await connect(bearer);
+        peer.send({ ...hello, agentId: `agent-${i}`, hostname: `${names[i]}.example` });
+        await peer.next('welcome');
+        peer.send(snapshotOf(i, 1, ['web01']));
+        await peer.next('ack');
+        peers.push(peer);
+      }
+    });
+    afterEach(() => {
+      for (const peer of peers) peer.ws.close();
+    });
+
+    /** Sends each peer's snapshot and has the collector handle them in one turn; the commits it opened. */
+    async function inOneTurn(snapshots: Inventory[]): Promise<unknown[]> {
+      const sessions = collector.sessions as unknown as { handleInbox(): void; inbox: unknown[] };
+      const handleInbox = sessions.handleInbox.bind(sessions);
+      const held = vi.spyOn(sessions, 'handleInbox').mockImplementation(() => {});
+      for (const [i, snapshot] of snapshots.entries()) peers[i].send(snapshot);
+      const deadline = Date.now() + 5000;
+      while (sessions.inbox.length < snapshots.length && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 10));
+      held.mockRestore();
+      const commits = vi.spyOn(collector.store, 'inOneCommit');
+      handleInbox();
+      const options = commits.mock.calls.map((call) => call[1]);
+      commits.mockRestore();
+      return options;
+    }
+
+    const guestsOf = (agent: string) =>
+      (
+        collector.db
+          .prepare(
+            'SELECT g.name FROM guests g JOIN hosts h ON h.id = g.host_id WHERE h.agent_name = ? AND g.removed_at IS NULL ORDER BY g.name',
+          )
+          .all(agent) as { name: string }[]
+      ).map((r) => r.name);
+
+    it('refuses the snapshot the database refuses alone, storing the others of its turn again each in a savepoint', async () => {
+      collector.db.exec(`CREATE TEMP TRIGGER poison AFTER INSERT ON main.guests WHEN NEW.name = 'poison'
+        BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
+      const commits = await inOneTurn([
+        snapshotOf(0, 2, ['web01', 'web02']),
+        snapshotOf(1, 2, ['web01', 'poison']),
+        snapshotOf(2, 2, ['web01', 'web03']),
+      ]);
+      expect(commits).toEqual([{ savepoints: true }, { savepoints: false }, { savepoints: true }]);
+      expect(await peers[0].next('ack')).toEqual({ type: 'ack', seq: 2 });
+      expect(await peers[1].next('error')).toMatchObject({ code: 'STORE_FAILED' });
+      expect((await peers[1].closed).code).toBe(4503);
+      expect(await peers[2].next('ack')).toEqual({ type: 'ack', seq: 2 });
+      expect(names.map(guestsOf)).toEqual([['web01', 'web02'], ['web01'], ['web01', 'web03']]);
+      expect(names.map((name) => collector.store.lastSeq(name))).toEqual([2, 1, 2]);
+      expect(collector.sessions.counters.snapshotsStored).toBe(names.length + 2);
+    });
+
+    it('refuses nothing for a failure that does not come back: the turn stored again is acknowledged whole', async () => {
+      const apply = collector.store.apply.bind(collector.store);
+      let failed = false;
+      vi.spyOn(collector.store, 'apply').mockImplementation((agentName, judged) => {
+        if (agentName === 'kvm-02' && !failed) {
+          failed = true;
+          throw new Error('injected: database busy');
+        }
+        return apply(agentName, judged);
+      });
+      const commits = await inOneTurn(names.map((_, i) => snapshotOf(i, 2, ['web01', `app0${i}`])));
+      expect(commits).toEqual([{ savepoints: true }, { savepoints: false }, { savepoints: true }]);
+      for (const peer of peers) expect(await peer.next('ack')).toEqual({ type: 'ack', seq: 2 });
+      expect(names.map(guestsOf)).toEqual([
+        ['app00', 'web01'],
+        ['app01', 'web01'],
+        ['app02', 'web01'],
+      ]);
+    });
+
+    it('undoes a failed alerts write whole, though the alerts go on after it: the turn is stored again', async () => {
+      // The second of kvm-02's new alerts fails; the alerts log it and go on, as they do with savepoints.
+      collector.db.exec(`CREATE TEMP TRIGGER poison AFTER INSERT ON main.alerts WHEN NEW.guest_name = 'web02'
+        BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
+      const alerts = () =>
+        collector.db.prepare("SELECT agent_name, guest_name FROM alerts WHERE state = 'firing' ORDER BY id").all();
+      const before = alerts();
+      const commits = await inOneTurn([
+        snapshotOf(0, 2, ['web01']),
+        snapshotOf(1, 2, ['web01', 'web02', 'web03'], false),
+        snapshotOf(2, 2, ['web01', 'web03'], false),
+      ]);
+      expect(commits).toEqual([{ savepoints: true }, { savepoints: false }, { savepoints: true }]);
+      for (const peer of peers) expect(await peer.next('ack')).toEqual({ type: 'ack', seq: 2 });
+      expect(names.map(guestsOf)).toEqual([['web01'], ['web01', 'web02', 'web03'], ['web01', 'web03']]);
+      // kvm-02's alerts were one write: none of them is kept; kvm-03's are.
+      expect(alerts()).toEqual([
+        ...before,
+        { agent_name: 'kvm-03', guest_name: 'web01' },
+        { agent_name: 'kvm-03', guest_name: 'web03' },
+      ]);
+    });
   });
 
   it('stores a snapshot received in full even when its agent is gone before the ack', async () => {

@@ -4,6 +4,7 @@ import { parseAgentFrame } from '@hvmap/shared/schema';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Evaluator } from '../map/evaluator.js';
+import { SavepointlessWriteFailed } from '../store/db.js';
 import type { Change, InventoryStore, SnapshotDelta } from '../store/inventory.js';
 import { FrameReader } from './frame-reader.js';
 import type { FrameOutcome } from './snapshot-deltas.js';
@@ -57,8 +58,8 @@ export class AgentSessions {
   private connections = 0;
   /** Frames the worker answered, handled together at the end of this turn of the event loop. */
   private inbox: (() => void)[] = [];
-  /** While the inbox is handled: what each snapshot stored in it does once its commit is known. */
-  private settling: ((failure: Error | null) => void)[] = [];
+  /** While the inbox is handled: the snapshots among its frames, stored once the others are handled. */
+  private snapshots: PendingSnapshot[] = [];
 
   constructor(private readonly options: IngestOptions) {
     this.frames = new FrameReader(options.logger);
@@ -248,8 +249,13 @@ export class AgentSessions {
             `${guests} guests in one snapshot; this collector takes at most ${maxGuests} per host (--max-guests-per-host)`,
             CLOSE_CODES.tooLarge,
           );
-        this.ingest(socket, connection, agentName, { frame, delta: read.delta }, bytes, log, () => {
-          refused = true;
+        this.ingest(socket, connection, agentName, { frame, delta: read.delta }, bytes, log, {
+          get refused() {
+            return refused;
+          },
+          refuse() {
+            refused = true;
+          },
         });
       } catch (err) {
         // A write the store refuses (read-only database, full disk) during hello or a heartbeat: the
@@ -272,36 +278,75 @@ export class AgentSessions {
   }
 
   /**
-   * Handles the frames the worker answered since the last turn of the event loop, in order, in one
-   * transaction: one commit for all the snapshots among them (a commit and its WAL writes cost more
-   * than a snapshot's statements, test/bench NOTES §1), each in a savepoint of its own so that one the
-   * database refuses takes no other with it. Their acks wait for that commit; if it fails, every one
-   * of them is refused as a store failure (STORE_FAILED, the agents resend).
+   * Handles the frames the worker answered since the last turn of the event loop, in order, then
+   * stores the snapshots among them together (`storeSnapshots`). What the other frames write (hellos,
+   * heartbeats) is committed in one transaction before; one that cannot begin (PostgreSQL away) has
+   * each frame handled alone.
    */
   private handleInbox(): void {
     const handles = this.inbox;
     this.inbox = [];
-    const settling: typeof this.settling = [];
-    this.settling = settling;
-    let handled = false;
-    let failure: Error | null = null;
+    const snapshots: PendingSnapshot[] = [];
+    this.snapshots = snapshots;
+    let began = false;
     try {
-      this.options.store.inOneCommit(() => {
-        handled = true;
-        for (const handle of handles) handle();
-      });
+      this.options.store.inOneCommit(
+        () => {
+          began = true;
+          for (const handle of handles) handle();
+        },
+        { savepoints: true },
+      );
     } catch (err) {
-      failure = err as Error;
-      // The transaction could not even begin (PostgreSQL away): each frame is handled alone, so that
-      // each snapshot is stored or refused on its own, never left without an answer.
-      if (!handled) {
-        failure = null;
-        for (const handle of handles) handle();
-      }
+      if (!began) for (const handle of handles) handle();
+      else this.options.logger.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'contacts not recorded');
     } finally {
-      this.settling = [];
+      this.snapshots = [];
     }
-    for (const settle of settling) settle(failure);
+    if (snapshots.length) this.storeSnapshots(snapshots);
+  }
+
+  /**
+   * Stores snapshots in one transaction, so one commit for all (a commit and its WAL writes cost more
+   * than a snapshot's statements, test/bench NOTES §1), without a savepoint each (their journals were
+   * most of SQLite's writes, NOTES §1). Should one fail, nothing is kept and they are stored again,
+   * each in a savepoint of its own, so that the one the database refuses takes no other with it.
+   * Their acks wait for the commit; if it fails, every one of them is refused as a store failure
+   * (STORE_FAILED, the agents resend). A transaction that cannot begin has each stored alone.
+   */
+  private storeSnapshots(snapshots: PendingSnapshot[]): void {
+    const { store } = this.options;
+    let stored: StoredSnapshot[] = [];
+    let began = false;
+    let ran = false;
+    try {
+      store.inOneCommit(
+        () => {
+          began = true;
+          stored = storeEach(snapshots, false);
+          ran = true;
+        },
+        { savepoints: false },
+      );
+    } catch (err) {
+      if (!began) stored = storeEach(snapshots, true);
+      else if (ran && !(err instanceof SavepointlessWriteFailed)) {
+        refuseAll(snapshots, err as Error);
+        return;
+      } else
+        try {
+          store.inOneCommit(
+            () => {
+              stored = storeEach(snapshots, true);
+            },
+            { savepoints: true },
+          );
+        } catch (again) {
+          refuseAll(snapshots, again as Error);
+          return;
+        }
+    }
+    for (const snapshot of stored) snapshot.ack();
   }
 
   private recordContact(log: Logger, write: () => void): void {
@@ -316,7 +361,26 @@ export class AgentSessions {
    * Evaluates and stores one snapshot, an agent's or a polled host's: the changes, or null for a seq
    * already stored. Throws when the store refuses it (nothing is then stored).
    */
-  storeSnapshot(agentName: string, inventory: Inventory, delta?: SnapshotDelta): Change[] | null {
+  storeSnapshot(agentName: string, inventory: Inventory): Change[] | null {
+    const { changes, judgingMs } = this.applySnapshot(agentName, inventory);
+    this.countStored(changes, judgingMs);
+    return changes;
+  }
+
+  private countStored(changes: Change[] | null, judgingMs: number): void {
+    if (changes === null) this.counters.snapshotsDuplicate++;
+    else {
+      this.counters.snapshotsStored++;
+      this.options.observeEvaluation?.(judgingMs / 1000);
+    }
+  }
+
+  /** Judges and applies one snapshot: its changes (null: a seq already stored) and how long judging took. */
+  private applySnapshot(
+    agentName: string,
+    inventory: Inventory,
+    delta?: SnapshotDelta,
+  ): { changes: Change[] | null; judgingMs: number } {
     const { store, evaluator } = this.options;
     const judged = evaluator.judgeInventory(inventory);
     if (delta) judged.delta = delta;
@@ -329,13 +393,7 @@ export class AgentSessions {
       judging += performance.now() - started;
       return result;
     };
-    const changes = store.apply(agentName, judged);
-    if (changes === null) this.counters.snapshotsDuplicate++;
-    else {
-      this.counters.snapshotsStored++;
-      this.options.observeEvaluation?.(judging / 1000);
-    }
-    return changes;
+    return { changes: store.apply(agentName, judged), judgingMs: judging };
   }
 
   /** Tells the live map and alerts what a stored snapshot changed. */
@@ -354,10 +412,7 @@ export class AgentSessions {
     }
   }
 
-  /**
-   * Stores a snapshot within the inbox's transaction, and acknowledges it once that commits; a snapshot
-   * the store refuses, or whose commit fails, is refused instead (`refused`: the connection is closing).
-   */
+  /** Queues a snapshot for `storeSnapshots`, with its ack and its refusal (`connection`: its session's flag). */
   private ingest(
     socket: WebSocket,
     connection: number,
@@ -365,44 +420,87 @@ export class AgentSessions {
     read: { frame: Inventory; delta?: SnapshotDelta },
     bytes: Buffer,
     log: Logger,
-    refused: () => void,
+    session: { readonly refused: boolean; refuse(): void },
   ): void {
-    let { frame: inventory, delta } = read;
-    if (delta && !this.options.store.holdsSnapshot(agentName, delta.since)) {
-      // The store holds another state of this host than the snapshot the worker compared with (its
-      // cache was dropped after a failed write, or another collector wrote): it takes the whole one.
-      const whole = readFrame({ kind: 'whole' }, bytes);
-      if (whole.kind !== 'frame' || whole.frame.type !== 'inventory') throw new Error('snapshot no longer parses');
-      inventory = whole.frame;
-      delta = undefined;
-    }
-    const refuse = (err: Error) => {
-      // Not acknowledged, and the connection closed: the agent keeps the snapshot, reconnects with
-      // backoff and resends it, until the store takes it (disk space back, database writable again).
-      log.error({ code: 'STORE_FAILED', err: err.message, seq: inventory.seq }, 'snapshot not stored');
-      send(socket, {
-        type: 'error',
-        code: 'STORE_FAILED',
-        message: `the collector could not store this snapshot (${err.message}); resend it later`,
-      });
-      socket.close(CLOSE_CODES.storeFailed, 'STORE_FAILED');
-      refused();
-    };
-    let changes: Change[] | null;
-    try {
-      changes = this.storeSnapshot(agentName, inventory, delta);
-      this.announce(agentName, inventory, changes, log, guestCount(inventory, delta));
-    } catch (err) {
-      refuse(err as Error);
-      return;
-    }
-    // A seq already stored (a resend) was compared as if it were: the next is compared with nothing.
-    if (changes === null) this.frames.reset(connection);
-    this.settling.push((failure) => {
-      if (failure) refuse(failure);
-      else send(socket, { type: 'ack', seq: inventory.seq });
+    const seq = read.frame.seq;
+    this.snapshots.push({
+      get refused() {
+        return session.refused;
+      },
+      refuse: (err) => {
+        // Not acknowledged, and the connection closed: the agent keeps the snapshot, reconnects with
+        // backoff and resends it, until the store takes it (disk space back, database writable again).
+        log.error({ code: 'STORE_FAILED', err: err.message, seq }, 'snapshot not stored');
+        send(socket, {
+          type: 'error',
+          code: 'STORE_FAILED',
+          message: `the collector could not store this snapshot (${err.message}); resend it later`,
+        });
+        socket.close(CLOSE_CODES.storeFailed, 'STORE_FAILED');
+        session.refuse();
+      },
+      store: () => {
+        let { frame: inventory, delta } = read;
+        if (delta && !this.options.store.holdsSnapshot(agentName, delta.since)) {
+          // The store holds another state of this host than the snapshot the worker compared with (its
+          // cache was dropped after a failed write, another collector wrote): it takes the whole one.
+          const whole = readFrame({ kind: 'whole' }, bytes);
+          if (whole.kind !== 'frame' || whole.frame.type !== 'inventory') throw new Error('snapshot no longer parses');
+          inventory = whole.frame;
+          delta = undefined;
+        }
+        const { changes, judgingMs } = this.applySnapshot(agentName, inventory, delta);
+        this.announce(agentName, inventory, changes, log, guestCount(inventory, delta));
+        // A seq already stored (a resend) was compared as if it were: the next is compared with nothing.
+        if (changes === null) this.frames.reset(connection);
+        return {
+          ack: () => {
+            this.countStored(changes, judgingMs);
+            send(socket, { type: 'ack', seq });
+          },
+        };
+      },
     });
   }
+}
+
+/** A snapshot that passed its checks, to be stored with the others of its turn (`storeSnapshots`). */
+interface PendingSnapshot {
+  /** Its connection was refused since it was queued (a snapshot before it failed): it is not stored. */
+  readonly refused: boolean;
+  /** Stores it and tells the live map and alerts; throws what the store refused. */
+  store(): StoredSnapshot;
+  refuse(err: Error): void;
+}
+
+interface StoredSnapshot {
+  /** Counts it and acknowledges it, once its commit is done. */
+  ack(): void;
+}
+
+/**
+ * Stores each snapshot not refused, in order; `isolated`: one the store refuses is refused alone (its
+ * writes undone by its savepoint, or its own transaction), else the first failure is thrown.
+ */
+function storeEach(snapshots: readonly PendingSnapshot[], isolated: boolean): StoredSnapshot[] {
+  const stored: StoredSnapshot[] = [];
+  for (const snapshot of snapshots) {
+    if (snapshot.refused) continue;
+    if (!isolated) {
+      stored.push(snapshot.store());
+      continue;
+    }
+    try {
+      stored.push(snapshot.store());
+    } catch (err) {
+      snapshot.refuse(err as Error);
+    }
+  }
+  return stored;
+}
+
+function refuseAll(snapshots: readonly PendingSnapshot[], err: Error): void {
+  for (const snapshot of snapshots) if (!snapshot.refused) snapshot.refuse(err);
 }
 
 /** A frame as the main thread uses it: a `whole` one is parsed here, from its bytes. */

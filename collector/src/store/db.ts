@@ -27,6 +27,53 @@ export interface Db {
   close(): void;
 }
 
+/** The databases in a transaction of `withoutSavepoints`, with the first failure of a write in it. */
+const savepointless = new WeakMap<Db, { failure?: unknown }>();
+
+/**
+ * Runs `write` in a transaction of its own, or in a savepoint when one is open (what a failure undoes
+ * is then `write`'s alone); within `withoutSavepoints`, as is.
+ */
+export function atomicWrite<R>(db: Db, write: () => R): R {
+  const open = savepointless.get(db);
+  if (!open) return db.transaction(write)();
+  try {
+    return write();
+  } catch (err) {
+    open.failure ??= err;
+    throw err;
+  }
+}
+
+/** A write within `withoutSavepoints` failed: its transaction was rolled back whole. */
+export class SavepointlessWriteFailed extends Error {
+  constructor(readonly failure: unknown) {
+    super(`a write failed, the whole transaction was rolled back (${(failure as Error)?.message ?? failure})`);
+  }
+}
+
+/**
+ * Runs `fn` in one transaction in which `atomicWrite` takes no savepoint. SQLite copies into a
+ * savepoint's journal every page it changes that the transaction had changed already, and writes it to
+ * a file past 64 KiB: with a savepoint per snapshot in a commit of hundreds, most of their write calls
+ * (test/bench NOTES §1). Without them a failed write cannot be undone alone: whether or not its caller
+ * goes on, the whole transaction is rolled back, `fn`'s error rethrown or `SavepointlessWriteFailed`
+ * thrown, for the caller to do it again with savepoints.
+ */
+export function withoutSavepoints<R>(db: Db, fn: () => R): R {
+  const open: { failure?: unknown } = {};
+  return db.transaction(() => {
+    savepointless.set(db, open);
+    try {
+      const result = fn();
+      if ('failure' in open) throw new SavepointlessWriteFailed(open.failure);
+      return result;
+    } finally {
+      savepointless.delete(db);
+    }
+  })();
+}
+
 /** `--db` names a PostgreSQL database (a URL) rather than an SQLite file. */
 export function isPostgresUrl(target: string): boolean {
   return /^postgres(ql)?:\/\//i.test(target);

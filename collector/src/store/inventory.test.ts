@@ -523,15 +523,20 @@ describe.each(BACKENDS)('the store on %s', (name) => {
       return 1_000_000 - left();
     }
 
-    // As ingest stores it (in one commit with what follows, without a savepoint of its own), and alone.
+    // As ingest stores it (in one commit with what follows, without a savepoint of its own, or with one
+    // when it stores a turn again after a failure), and alone.
     const ways = {
       alone: (s: JudgedInventory) => store.apply('kvm-01', s, NOW),
-      'in one commit': (s: JudgedInventory) => store.inOneCommit(() => store.apply('kvm-01', s, NOW)),
+      'in one commit': (s: JudgedInventory) =>
+        store.inOneCommit(() => store.apply('kvm-01', s, NOW), { savepoints: false }),
+      'in one commit, with a savepoint': (s: JudgedInventory) =>
+        store.inOneCommit(() => store.apply('kvm-01', s, NOW), { savepoints: true }),
     };
     for (const [title, before, next, way] of [
       ['the first snapshot of a new host', [], first, 'alone'],
       ['a snapshot that changes, adds and removes guests', [first], second, 'alone'],
       ['a snapshot that changes, adds and removes guests', [first], second, 'in one commit'],
+      ['a snapshot that changes, adds and removes guests', [first], second, 'in one commit, with a savepoint'],
     ] as const) {
       const applyNext = (s: JudgedInventory) => ways[way](s);
       it(`${title} (${way}): whichever write fails, nothing is stored, and the resend is stored exactly once`, async () => {

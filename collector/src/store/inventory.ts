@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Guest, GuestOsIdentity, Hypervisor, HypervisorIdentity, Inventory } from '@hvmap/shared';
 import type { EvaluationInput, GuestEvaluation } from '../map/evaluator.js';
-import type { Db, Statement } from './db.js';
+import { atomicWrite, type Db, type Statement, withoutSavepoints } from './db.js';
 import { guestKeys, ReportedGuests, type ReportedRest, reportedGuest, reportsAsKept } from './reported.js';
 
 /** A guest as the collector understood it: identified and evaluated, ready to store. */
@@ -377,15 +377,16 @@ export class InventoryStore {
   /**
    * Runs `write` (snapshots' `apply` and what follows from them) in one transaction, so that all it
    * writes is committed at once: a commit and its WAL writes cost more than a snapshot's statements
-   * (test/bench NOTES §1). Each `apply` still has a savepoint of its own, so a snapshot the database
-   * refuses takes nothing else with it. Should the transaction fail, its commit included, the caches
-   * of the hosts it wrote are dropped as in `apply`.
+   * (test/bench NOTES §1). With `savepoints`, each `apply` (and each alerts' write) has one of its own,
+   * so that a snapshot the database refuses takes nothing else with it; without, none has, and a
+   * failed one rolls everything back (`withoutSavepoints`). Should the transaction fail, its commit
+   * included, the caches of the hosts it wrote are dropped as in `apply`.
    */
-  inOneCommit<T>(write: () => T): T {
+  inOneCommit<T>(write: () => T, { savepoints }: { savepoints: boolean }): T {
     const written = new Set<string>();
     this.writtenInCommit = written;
     try {
-      return this.db.transaction(write)();
+      return savepoints ? this.db.transaction(write)() : withoutSavepoints(this.db, write);
     } catch (err) {
       for (const agentName of written) this.forgetHost(agentName);
       throw err;
@@ -510,7 +511,7 @@ export class InventoryStore {
       cache.lastSeq = seq;
       return changes;
     };
-    return this.db.transaction(write)();
+    return atomicWrite(this.db, write);
   }
 
   /**

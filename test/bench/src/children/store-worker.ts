@@ -258,8 +258,8 @@ function groupCommit(args: { hosts: number; group: number }) {
     for (let i = 0; i < evaluated.length; i += group) {
       const batch = evaluated.slice(i, i + group);
       if (group === 1) c.store.apply(batch[0].name, batch[0].e);
-      // Nested transactions become savepoints: one commit for the group.
-      else c.db.transaction(() => batch.map((b) => c.store.apply(b.name, b.e)))();
+      // As ingest stores a turn: one commit for the group, no savepoint each.
+      else c.store.inOneCommit(() => batch.map((b) => c.store.apply(b.name, b.e)), { savepoints: false });
     }
     return Math.round(((performance.now() - t0) * 1000) / evaluated.length);
   };
