@@ -320,7 +320,7 @@ async function matrix(args: { reps: number }) {
   } | null = null;
   const file = path.join(REPO, 'collector/dist/api/live-map.js');
   if (existsSync(file)) {
-    type LiveMapLike = { matrix(): { cells: unknown[] }; refreshHost(agent: string): void };
+    type LiveMapLike = { matrix(): { cells: unknown[] }; refreshHost(agent: string): void; totals(): unknown };
     const mod = (await import(pathToFileURL(file).href)) as { LiveMap?: new (db: unknown) => LiveMapLike };
     const LiveMap = mod.LiveMap;
     if (LiveMap) {
@@ -332,8 +332,10 @@ async function matrix(args: { reps: number }) {
       liveMap = {
         load,
         matrix: time(() => map.matrix()),
+        // The host's share is read when the map is next read (totals(): no matrix built).
         refreshHost: time(() => {
           map.refreshHost(agentName(0));
+          map.totals();
           return [];
         }),
       };
