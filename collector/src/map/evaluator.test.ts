@@ -25,6 +25,26 @@ describe('Evaluator', () => {
     expect(a).toMatchObject({ status: 'certified', os: { id: 'rhel-8.2' } });
   });
 
+  it('identifies a host that reports the same hypervisor once, and one that reports another anew', () => {
+    const evaluator = new Evaluator(catalog);
+    const kvm = (hostOs: string) => ({
+      type: 'inventory' as const,
+      seq: 1,
+      collectedAt: '2026-11-26T00:00:00.000Z',
+      host: { hostname: 'kvm-01', os: { platform: 'linux' }, cpu: {} },
+      hypervisor: { driver: 'libvirt', product: 'kvm', version: '8.0.0', hostOs },
+      guests: [],
+      errors: [],
+      partial: false,
+    });
+    const first = evaluator.judgeInventory(kvm('Red Hat Enterprise Linux 9.2 (Plow)')).hypervisor;
+    expect(first).toMatchObject({ id: 'kvm-rhel-9.2' });
+    expect(evaluator.judgeInventory(kvm('Red Hat Enterprise Linux 9.2 (Plow)')).hypervisor).toBe(first);
+    expect(evaluator.judgeInventory(kvm('Red Hat Enterprise Linux 9.4 (Plow)')).hypervisor).toMatchObject({
+      id: 'kvm-rhel-9.4',
+    });
+  });
+
   it('reads the name hint only for a guest nothing else identifies, and gives it a stable result', () => {
     const evaluator = new Evaluator(catalog);
     const first = evaluator.evaluateGuest(guest('win2019-dc01', []), hv, '2026-11-26');
