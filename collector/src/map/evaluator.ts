@@ -217,5 +217,5 @@ export class Evaluator {
 }
 
 const MAX_IDENTITIES = 200_000;
-/** A fleet runs a few kinds of hypervisor; one per host at most. */
+/** A fleet runs a few kinds of hypervisor, and a host one at a time. */
 const MAX_HYPERVISORS = 10_000;

@@ -412,7 +412,7 @@ export class AgentSessions {
     }
   }
 
-  /** Queues a snapshot for `storeSnapshots`, with its ack and its refusal (`connection`: its session's flag). */
+  /** Queues a snapshot for `storeSnapshots`, with its ack and its refusal (`session`: its connection's flag). */
   private ingest(
     socket: WebSocket,
     connection: number,
@@ -466,7 +466,10 @@ export class AgentSessions {
 
 /** A snapshot that passed its checks, to be stored with the others of its turn (`storeSnapshots`). */
 interface PendingSnapshot {
-  /** Its connection was refused since it was queued (a snapshot before it failed): it is not stored. */
+  /**
+   * Its connection was refused since it was queued (a snapshot before it failed, a frame after it broke
+   * a rule): it is not stored, and its agent, never acknowledged, sends it again.
+   */
   readonly refused: boolean;
   /** Stores it and tells the live map and alerts; throws what the store refused. */
   store(): StoredSnapshot;
