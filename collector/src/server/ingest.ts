@@ -4,7 +4,7 @@ import { parseAgentFrame } from '@hvmap/shared/schema';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Evaluator } from '../map/evaluator.js';
-import { SavepointlessWriteFailed } from '../store/db.js';
+import { RolledBackWhole } from '../store/db.js';
 import type { Change, InventoryStore, SnapshotDelta } from '../store/inventory.js';
 import { FrameReader } from './frame-reader.js';
 import type { FrameOutcome } from './snapshot-deltas.js';
@@ -318,19 +318,17 @@ export class AgentSessions {
     const { store } = this.options;
     let stored: StoredSnapshot[] = [];
     let began = false;
-    let ran = false;
     try {
       store.inOneCommit(
         () => {
           began = true;
           stored = storeEach(snapshots, false);
-          ran = true;
         },
         { savepoints: false },
       );
     } catch (err) {
       if (!began) stored = storeEach(snapshots, true);
-      else if (ran && !(err instanceof SavepointlessWriteFailed)) {
+      else if (!(err instanceof RolledBackWhole)) {
         refuseAll(snapshots, err as Error);
         return;
       } else

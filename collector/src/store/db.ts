@@ -45,10 +45,10 @@ export function atomicWrite<R>(db: Db, write: () => R): R {
   }
 }
 
-/** A write within `withoutSavepoints` failed: its transaction was rolled back whole. */
-export class SavepointlessWriteFailed extends Error {
+/** What `withoutSavepoints` ran failed (`failure`): its transaction was rolled back whole. */
+export class RolledBackWhole extends Error {
   constructor(readonly failure: unknown) {
-    super(`a write failed, the whole transaction was rolled back (${(failure as Error)?.message ?? failure})`);
+    super(`the whole transaction was rolled back (${(failure as Error)?.message ?? failure})`);
   }
 }
 
@@ -56,9 +56,10 @@ export class SavepointlessWriteFailed extends Error {
  * Runs `fn` in one transaction in which `atomicWrite` takes no savepoint. SQLite copies into a
  * savepoint's journal every page it changes that the transaction had changed already, and writes it to
  * a file past 64 KiB: with a savepoint per snapshot in a commit of hundreds, most of their write calls
- * (test/bench NOTES §1). Without them a failed write cannot be undone alone: whether or not its caller
- * goes on, the whole transaction is rolled back, `fn`'s error rethrown or `SavepointlessWriteFailed`
- * thrown, for the caller to do it again with savepoints.
+ * (test/bench NOTES §1). Without them a failed write cannot be undone alone: when `fn` throws, or a
+ * write in it failed whether or not its caller went on, the whole transaction is rolled back and
+ * `RolledBackWhole` thrown, for the caller to do it again with savepoints. A transaction that cannot
+ * begin or commit throws as `transaction` does.
  */
 export function withoutSavepoints<R>(db: Db, fn: () => R): R {
   const open: { failure?: unknown } = {};
@@ -66,8 +67,10 @@ export function withoutSavepoints<R>(db: Db, fn: () => R): R {
     savepointless.set(db, open);
     try {
       const result = fn();
-      if ('failure' in open) throw new SavepointlessWriteFailed(open.failure);
+      if ('failure' in open) throw new RolledBackWhole(open.failure);
       return result;
+    } catch (err) {
+      throw err instanceof RolledBackWhole ? err : new RolledBackWhole(err);
     } finally {
       savepointless.delete(db);
     }
