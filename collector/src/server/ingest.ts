@@ -58,6 +58,8 @@ export class AgentSessions {
   private connections = 0;
   /** Frames the worker answered, handled together at the end of this turn of the event loop. */
   private inbox: (() => void)[] = [];
+  /** Whether a frame in the inbox may write when handled (`handleTogether`). */
+  private inboxMayWrite = false;
   /** While the inbox is handled: the snapshots among its frames, stored once the others are handled. */
   private snapshots: PendingSnapshot[] = [];
 
@@ -270,10 +272,17 @@ export class AgentSessions {
         refused = true;
       }
     };
-    this.frames.open(connection, (outcome, bytes) => this.handleTogether(() => handle(outcome, bytes)));
+    this.frames.open(connection, (outcome, bytes) =>
+      this.handleTogether(
+        () => handle(outcome, bytes),
+        !(outcome.kind === 'refused' || (outcome.kind === 'frame' && outcome.frame.type === 'inventory')),
+      ),
+    );
   }
 
-  private handleTogether(handle: () => void): void {
+  /** `mayWrite`: the frame may be one whose handling writes (a hello, a heartbeat), not a snapshot's. */
+  private handleTogether(handle: () => void, mayWrite: boolean): void {
+    this.inboxMayWrite ||= mayWrite;
     if (this.inbox.push(handle) === 1) setImmediate(() => this.handleInbox());
   }
 
@@ -281,13 +290,25 @@ export class AgentSessions {
    * Handles the frames the worker answered since the last turn of the event loop, in order, then
    * stores the snapshots among them together (`storeSnapshots`). What the other frames write (hellos,
    * heartbeats) is committed in one transaction before; one that cannot begin (PostgreSQL away) has
-   * each frame handled alone.
+   * each frame handled alone. A turn of snapshots only opens none (on PostgreSQL, two round trips).
    */
   private handleInbox(): void {
     const handles = this.inbox;
+    const mayWrite = this.inboxMayWrite;
     this.inbox = [];
+    this.inboxMayWrite = false;
     const snapshots: PendingSnapshot[] = [];
     this.snapshots = snapshots;
+    try {
+      if (mayWrite) this.handleInOneCommit(handles);
+      else for (const handle of handles) handle();
+    } finally {
+      this.snapshots = [];
+    }
+    if (snapshots.length) this.storeSnapshots(snapshots);
+  }
+
+  private handleInOneCommit(handles: (() => void)[]): void {
     let began = false;
     try {
       this.options.store.inOneCommit(
@@ -300,10 +321,7 @@ export class AgentSessions {
     } catch (err) {
       if (!began) for (const handle of handles) handle();
       else this.options.logger.warn({ code: 'STORE_FAILED', err: (err as Error).message }, 'contacts not recorded');
-    } finally {
-      this.snapshots = [];
     }
-    if (snapshots.length) this.storeSnapshots(snapshots);
   }
 
   /**
