@@ -1,7 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { FrameReader } from './frame-reader.js';
-import type { FrameOutcome } from './snapshot-deltas.js';
+import { FrameReader, type ReadOutcome } from './frame-reader.js';
 
 const hello = { type: 'hello', protocol: 1, agentId: 'agent-A', agentVersion: '0.1.0', hostname: 'kvm-01' };
 const snapshot = (seq: number, states: string[]) => ({
@@ -14,7 +13,15 @@ const snapshot = (seq: number, states: string[]) => ({
   errors: [],
   partial: false,
 });
+/** A small frame's bytes: a view of Node's shared pool, so the reader sends the worker a copy. */
 const bytes = (frame: unknown) => Buffer.from(JSON.stringify(frame));
+/** A frame's bytes in memory of their own, as ws assembles a frame from several reads: they move. */
+const owned = (frame: unknown) => {
+  const text = JSON.stringify(frame);
+  const memory = Buffer.alloc(Buffer.byteLength(text));
+  memory.write(text);
+  return memory;
+};
 
 /** What each connection's handler was given, in order: the outcome's kind, and the frame's seq or type. */
 function recorder(reader: FrameReader, connections: number[]) {
@@ -22,8 +29,13 @@ function recorder(reader: FrameReader, connections: number[]) {
   let count = 0;
   let wake: () => void = () => {};
   for (const c of connections)
-    reader.open(c, (outcome: FrameOutcome, data) => {
-      const frame = outcome.kind === 'refused' ? { type: outcome.code } : JSON.parse(data.toString());
+    reader.open(c, (outcome: ReadOutcome, data) => {
+      const frame =
+        outcome.kind === 'refused'
+          ? { type: outcome.code }
+          : outcome.kind === 'lost'
+            ? { type: `(${data.byteLength} bytes)` }
+            : JSON.parse(data.toString());
       const unchanged = outcome.kind === 'frame' && outcome.delta ? ` unchanged ${outcome.delta.unchanged}` : '';
       seen.get(c)?.push(`${outcome.kind} ${frame.seq ?? frame.type}${unchanged}`);
       count++;
@@ -49,7 +61,10 @@ describe('FrameReader', () => {
     reader.read(2, bytes(hello));
     reader.read(1, bytes(snapshot(1, ['running', 'running'])));
     reader.read(2, bytes(snapshot(5, ['running'])));
-    reader.read(1, bytes(snapshot(2, ['running', 'shutoff'])));
+    // Its memory moves to the worker, and comes back with the answer.
+    const moving = owned(snapshot(2, ['running', 'shutoff']));
+    reader.read(1, moving);
+    expect(moving.byteLength).toBe(0);
     reader.read(1, Buffer.from('{"type":'));
     await until(7);
     expect(seen.get(1)).toEqual(['whole 0', 'frame hello', 'whole 1', 'frame 2 unchanged 1', 'refused BAD_JSON']);
@@ -84,6 +99,26 @@ describe('FrameReader', () => {
     expect(seen.get(1)).toEqual(['whole hello', 'whole 1', 'whole 2', 'whole 3']);
     expect(warnings).toEqual([
       expect.objectContaining({ code: 'INGEST_WORKER_FAILED', err: expect.stringContaining('worker broke') }),
+    ]);
+    await reader.stop();
+  });
+
+  it('says which frames were lost with a worker that died holding their only bytes', async () => {
+    const warnings: unknown[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line)) });
+    const dying = new URL(
+      `data:text/javascript,${encodeURIComponent("import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => process.exit(3)); parentPort.postMessage({ ready: true });")}`,
+    );
+    const reader = new FrameReader(logger, dying);
+    const { seen, until } = recorder(reader, [1]);
+    await reader.ready;
+    reader.read(1, bytes(hello));
+    reader.read(1, owned(snapshot(1, ['running'])));
+    reader.read(1, bytes(snapshot(2, ['running'])));
+    await until(3);
+    expect(seen.get(1)).toEqual(['whole hello', 'lost (0 bytes)', 'whole 2']);
+    expect(warnings).toEqual([
+      expect.objectContaining({ code: 'INGEST_WORKER_FAILED', err: 'ingest worker exited (3)' }),
     ]);
     await reader.stop();
   });

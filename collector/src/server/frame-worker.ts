@@ -5,8 +5,11 @@
 import { parentPort } from 'node:worker_threads';
 import { type FrameOutcome, SnapshotDeltas } from './snapshot-deltas.js';
 
-export type ToFrameWorker = { connection: number; bytes: Uint8Array } | { forget: number };
-export type FromFrameWorker = { connection: number; outcome: FrameOutcome } | { ready: true };
+export type ToFrameWorker = { connection: number; bytes: Uint8Array<ArrayBuffer> } | { forget: number };
+/** The frame's bytes go back with its outcome (moved, not copied): the main thread may parse them. */
+export type FromFrameWorker =
+  | { connection: number; outcome: FrameOutcome; bytes: Uint8Array<ArrayBuffer> }
+  | { ready: true };
 
 const deltas = new SnapshotDeltas();
 const port = parentPort;
@@ -22,7 +25,7 @@ port.on('message', (message: ToFrameWorker) => {
     deltas.forget(connection);
     outcome = { kind: 'whole' };
   }
-  port.postMessage({ connection, outcome } satisfies FromFrameWorker);
+  port.postMessage({ connection, outcome, bytes } satisfies FromFrameWorker, [bytes.buffer]);
 });
 // Loading the schemas takes ~300 ms (~600 on a busy machine): frames are read in the main thread until then.
 port.postMessage({ ready: true } satisfies FromFrameWorker);

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import type { Inventory } from '@hvmap/shared';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -114,6 +115,35 @@ describe('agent ingest', () => {
     expect(judged.mock.calls[2][0].guests).toEqual([]);
     expect(names()).toEqual(['web01']);
     peer.ws.close();
+  });
+
+  it('closes a connection whose frame was lost with the ingest worker, and stores it when resent', async () => {
+    await collector.sessions.framesInWorker;
+    const peer = await connect();
+    peer.send(hello);
+    await peer.next('welcome');
+    // A frame over several socket reads, which ws assembles in memory of its own: it moves to the worker.
+    const many = Array.from({ length: 800 }, (_, i) => `vm-${String(i).padStart(3, '0')}`);
+    const reader = (collector.sessions as unknown as { frames: { worker: Worker } }).frames;
+    const worker = reader.worker;
+    const handedOver = vi.spyOn(worker, 'postMessage').mockImplementation(() => {});
+    peer.send(inventory(1, many));
+    await vi.waitFor(() => expect(handedOver).toHaveBeenCalled());
+    const [message, transfer] = handedOver.mock.calls[0] as [{ bytes: Uint8Array }, ArrayBuffer[]];
+    expect(transfer).toEqual([message.bytes.buffer]);
+    // The worker dies holding the frame's only bytes.
+    await worker.terminate();
+    expect(await peer.next('error')).toMatchObject({ code: 'INGEST_WORKER_FAILED' });
+    expect((await peer.closed).code).toBe(4503);
+    expect(readReport(collector.db).guests).toEqual([]);
+    // Its agent sends it again: read in the main thread now.
+    const again = await connect();
+    again.send(hello);
+    await again.next('welcome');
+    again.send(inventory(1, many));
+    expect(await again.next('ack')).toEqual({ type: 'ack', seq: 1 });
+    expect(readReport(collector.db).guests).toHaveLength(800);
+    again.ws.close();
   });
 
   it('refuses every snapshot whose commit fails, and stores each once when resent', async () => {

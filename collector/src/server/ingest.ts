@@ -6,7 +6,7 @@ import type { WebSocket } from 'ws';
 import type { Evaluator } from '../map/evaluator.js';
 import { RolledBackWhole } from '../store/db.js';
 import type { Change, InventoryStore, SnapshotDelta } from '../store/inventory.js';
-import { FrameReader } from './frame-reader.js';
+import { FrameReader, type ReadOutcome } from './frame-reader.js';
 import type { FrameOutcome } from './snapshot-deltas.js';
 
 export interface IngestOptions {
@@ -190,9 +190,21 @@ export class AgentSessions {
     });
 
     /** One frame the worker read, handled in order with the other frames of its turn (`handleInbox`). */
-    const handle = (outcome: FrameOutcome, bytes: Buffer) => {
+    const handle = (outcome: ReadOutcome, bytes: Buffer) => {
       try {
         if (refused) return;
+        if (outcome.kind === 'lost') {
+          // Not the frame's fault: its agent, never acknowledged, sends it again once reconnected.
+          log.error({ code: 'INGEST_WORKER_FAILED' }, 'frame lost with the ingest worker');
+          send(socket, {
+            type: 'error',
+            code: 'INGEST_WORKER_FAILED',
+            message: 'the collector lost this frame; send it again',
+          });
+          socket.close(CLOSE_CODES.storeFailed, 'INGEST_WORKER_FAILED');
+          refused = true;
+          return;
+        }
         const read = readFrame(outcome, bytes);
         if (read.kind === 'refused') return reject(read.code, read.reason, CLOSE_CODES.badFrame);
         const { frame } = read;
@@ -275,7 +287,11 @@ export class AgentSessions {
     this.frames.open(connection, (outcome, bytes) =>
       this.handleTogether(
         () => handle(outcome, bytes),
-        !(outcome.kind === 'refused' || (outcome.kind === 'frame' && outcome.frame.type === 'inventory')),
+        !(
+          outcome.kind === 'refused' ||
+          outcome.kind === 'lost' ||
+          (outcome.kind === 'frame' && outcome.frame.type === 'inventory')
+        ),
       ),
     );
   }
