@@ -15,12 +15,16 @@ const snapshot = (seq: number, states: string[]) => ({
 });
 /** A small frame's bytes: a view of Node's shared pool, so the reader sends the worker a copy. */
 const bytes = (frame: unknown) => Buffer.from(JSON.stringify(frame));
-/** A frame's bytes in memory of their own, as ws assembles a frame from several reads: they move. */
-const owned = (frame: unknown) => {
+/**
+ * A frame's bytes at the end of memory of their own, after `header` bytes: a socket read holding one
+ * whole frame (its header 8 bytes for 126 B to 64 KiB). They move to the worker when only a header
+ * can be before them, else a copy does.
+ */
+const owned = (frame: unknown, header = 8, after = 0) => {
   const text = JSON.stringify(frame);
-  const memory = Buffer.alloc(Buffer.byteLength(text));
-  memory.write(text);
-  return memory;
+  const memory = Buffer.alloc(header + Buffer.byteLength(text) + after);
+  memory.write(text, header);
+  return memory.subarray(header, memory.length - after);
 };
 
 /** What each connection's handler was given, in order: the outcome's kind, and the frame's seq or type. */
@@ -65,10 +69,19 @@ describe('FrameReader', () => {
     const moving = owned(snapshot(2, ['running', 'shutoff']));
     reader.read(1, moving);
     expect(moving.byteLength).toBe(0);
+    // More than a header before it, or anything after it: another frame's bytes, which stay.
+    for (const [header, after] of [
+      [15, 0],
+      [8, 1],
+    ]) {
+      const staying = owned(hello, header, after);
+      reader.read(2, staying);
+      expect(staying.byteLength).toBeGreaterThan(0);
+    }
     reader.read(1, Buffer.from('{"type":'));
-    await until(7);
+    await until(9);
     expect(seen.get(1)).toEqual(['whole 0', 'frame hello', 'whole 1', 'frame 2 unchanged 1', 'refused BAD_JSON']);
-    expect(seen.get(2)).toEqual(['frame hello', 'whole 5']);
+    expect(seen.get(2)).toEqual(['frame hello', 'whole 5', 'frame hello', 'frame hello']);
     // A connection closed with a frame still in the worker: that frame is handed over, later ones not.
     reader.read(2, bytes(snapshot(6, ['running'])));
     reader.close(2);
@@ -76,9 +89,9 @@ describe('FrameReader', () => {
     // Reset: the next snapshot compares with nothing.
     reader.reset(1);
     reader.read(1, bytes(snapshot(3, ['running', 'shutoff'])));
-    await until(9);
+    await until(11);
     expect(seen.get(1)?.at(-1)).toBe('whole 3');
-    expect(seen.get(2)).toEqual(['frame hello', 'whole 5', 'frame 6 unchanged 1']);
+    expect(seen.get(2)).toEqual(['frame hello', 'whole 5', 'frame hello', 'frame hello', 'frame 6 unchanged 1']);
     await reader.stop();
   });
 
