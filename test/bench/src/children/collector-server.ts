@@ -12,7 +12,7 @@ import { emitToParent, serveParent } from '../common.js';
 import { startProfile, stopProfile } from '../profile.js';
 
 const [dbPath, logPath, interval] = process.argv.slice(2);
-const logger = pino({ level: 'info', base: { app: 'hvmap' } }, pino.destination({ dest: logPath, sync: true }));
+const logger = pino({ level: 'info', base: { app: 'hvmap' } }, pino.destination({ dest: logPath, sync: false }));
 const collector = await startCollector({
   db: dbPath,
   listen: '127.0.0.1:0',
