@@ -218,6 +218,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     checkIntervalMs: options.alertCheckIntervalMs ?? COLLECTOR_DEFAULTS.alertCheckIntervalMs,
     webhooks: options.webhooks,
     shared: onFile ? undefined : { runsChecks: advisoryLock(db, CHECKS_LOCK) },
+    guestsWritten: (agentName, keys) => store.guestsForRules(agentName, keys),
   });
   events.on('changes', (agentName, changes) => alerts.hostChanged(agentName, changes));
   const feed = onFile

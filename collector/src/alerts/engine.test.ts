@@ -98,7 +98,11 @@ function judged(seq: number, guests: { present: boolean; running: boolean; os: s
     (id) =>
       id
         ? { ...VERDICTS[id], verdict: { programs: [], lifecycle: { end: VERDICTS[id].eolDate } } }
-        : { status: 'unknown', eolDate: null, verdict: { programs: [], osUnknownReason: 'no evidence' } },
+        : {
+            status: 'unknown',
+            eolDate: null,
+            verdict: { programs: [], osUnknownReason: 'the guest agent did not answer' },
+          },
     'test',
   );
 }
@@ -110,45 +114,57 @@ describe('alerts after each snapshot', () => {
     os: fc.constantFrom('win-2008', 'rhel-8.10', 'rhel-9.4', null),
   });
 
-  it('are those a full reconciliation of the host would leave, whatever each snapshot changed', async () => {
-    const db = openDatabase(await databases.target('sqlite'), { create: true });
-    const engine = new AlertEngine(db, pino({ level: 'silent' }), {
-      eolWarnDays: 90,
-      silentAfterMs: 3_600_000,
-      checkIntervalMs: 3_600_000,
-    });
-    open.push({ db, engine });
-    new TokenStore(db).create('kvm-01');
-    const store = new InventoryStore(db);
-    const firing = () =>
-      listAlerts(db, { state: 'firing' })
-        .map((a) => `${a.key} ${a.severity} ${a.message}`)
-        .sort();
-    let seq = 0;
-    fc.assert(
-      fc.property(
-        fc.array(fc.array(guestArb, { minLength: 3, maxLength: 3 }), { minLength: 1, maxLength: 8 }),
-        (steps) => {
-          for (const guests of steps) {
-            const changes = store.apply('kvm-01', judged(++seq, guests)) ?? [];
-            engine.hostChanged('kvm-01', changes);
-            const incremental = firing();
-            engine.store.reconcile('kvm-01', {
-              today: today(),
-              eolWarnDays: 90,
-              silentAfterMs: 3_600_000,
-              now: Date.now(),
-            });
-            expect(incremental).toEqual(firing());
-          }
-        },
-      ),
-      { numRuns: 60 },
-    );
-    // The runs raised alerts of each guest kind, so the comparison had something to compare.
-    const kinds = new Set(listAlerts(db).map((a) => a.kind));
-    expect([...kinds].sort()).toEqual(['guest-eol', 'guest-not-certified', 'guest-os-unknown']);
-  });
+  it.each([
+    ['read back from the database', false],
+    ['as the inventory store wrote them', true],
+  ])(
+    'are those a full reconciliation of the host would leave, whatever each snapshot changed (guests %s)',
+    async (_, written) => {
+      const db = openDatabase(await databases.target('sqlite'), { create: true });
+      const store = new InventoryStore(db);
+      const guestsWritten = vi.fn((agentName: string, keys: ReadonlySet<string>) =>
+        store.guestsForRules(agentName, keys),
+      );
+      const engine = new AlertEngine(db, pino({ level: 'silent' }), {
+        eolWarnDays: 90,
+        silentAfterMs: 3_600_000,
+        checkIntervalMs: 3_600_000,
+        ...(written ? { guestsWritten } : {}),
+      });
+      open.push({ db, engine });
+      new TokenStore(db).create('kvm-01');
+      const firing = () =>
+        listAlerts(db, { state: 'firing' })
+          .map((a) => `${a.key} ${a.severity} ${a.message}`)
+          .sort();
+      let seq = 0;
+      fc.assert(
+        fc.property(
+          fc.array(fc.array(guestArb, { minLength: 3, maxLength: 3 }), { minLength: 1, maxLength: 8 }),
+          (steps) => {
+            for (const guests of steps) {
+              const changes = store.apply('kvm-01', judged(++seq, guests)) ?? [];
+              engine.hostChanged('kvm-01', changes);
+              const incremental = firing();
+              engine.store.reconcile('kvm-01', {
+                today: today(),
+                eolWarnDays: 90,
+                silentAfterMs: 3_600_000,
+                now: Date.now(),
+              });
+              expect(incremental).toEqual(firing());
+            }
+          },
+        ),
+        { numRuns: 60 },
+      );
+      // The runs raised alerts of each guest kind, so the comparison had something to compare.
+      const kinds = new Set(listAlerts(db).map((a) => a.kind));
+      expect([...kinds].sort()).toEqual(['guest-eol', 'guest-not-certified', 'guest-os-unknown']);
+      // The full reconciliation reads the database; what each snapshot changed was read from the store.
+      expect(guestsWritten.mock.results.some((r) => (r.value as unknown[] | null)?.length)).toBe(written);
+    },
+  );
 });
 
 describe('the silence check', () => {

@@ -3,7 +3,7 @@ import { today } from '../map/evaluator.js';
 import type { Db } from '../store/db.js';
 import { type Change, movesJudgement } from '../store/inventory.js';
 import { AlertNotifier, type WebhookOptions } from './notify.js';
-import type { AlertPolicy } from './rules.js';
+import type { AlertPolicy, HostState } from './rules.js';
 import { AlertStore } from './store.js';
 
 export interface AlertEngineOptions {
@@ -17,6 +17,8 @@ export interface AlertEngineOptions {
    * holds their lock), and webhook deliveries are claimed from a shared queue. Absent: a lone collector.
    */
   shared?: { runsChecks(): boolean };
+  /** The named guests of a host as the inventory store just wrote them (`AlertStore`). */
+  guestsWritten?: (agentName: string, keys: ReadonlySet<string>) => HostState['guests'] | null;
 }
 
 /**
@@ -34,7 +36,7 @@ export class AlertEngine {
     private readonly logger: Logger,
     private readonly options: AlertEngineOptions,
   ) {
-    this.store = new AlertStore(db);
+    this.store = new AlertStore(db, options.guestsWritten);
     this.notifier = new AlertNotifier(db, logger, options.webhooks, options.shared !== undefined);
     this.timer = setInterval(() => this.check(), options.checkIntervalMs);
     this.timer.unref();

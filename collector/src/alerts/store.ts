@@ -117,7 +117,14 @@ export class AlertStore {
   /** Prepared once: a host is reconciled after every snapshot that changed it (test/bench). */
   private readonly stmts;
 
-  constructor(private readonly db: Db) {
+  /**
+   * `guestsWritten`: the named guests of a host as the inventory store just wrote them, or null when
+   * it holds no copy (they are read from the database then, as without it).
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly guestsWritten?: (agentName: string, keys: ReadonlySet<string>) => HostState['guests'] | null,
+  ) {
     this.stmts = {
       host: db.prepare(
         `SELECT hostname, hypervisor_name, last_contact_at, partial, errors_json,
@@ -180,8 +187,10 @@ export class AlertStore {
         }
       | undefined;
     if (!host) return null;
-    const rows =
-      withGuests === true
+    const written = typeof withGuests === 'object' ? this.guestsWritten?.(agentName, withGuests) : null;
+    const rows = written
+      ? []
+      : withGuests === true
         ? this.stmts.guests.all(agentName)
         : withGuests === false
           ? []
@@ -203,14 +212,16 @@ export class AlertStore {
       pollError: host.poll_error,
       partial: host.partial === 1,
       errors: JSON.parse(host.errors_json),
-      guests: guests.map((g) => ({
-        key: g.guest_key,
-        name: g.name,
-        status: g.status,
-        osName: g.os_name,
-        osUnknownReason: g.os_unknown_reason,
-        lifecycleEnd: g.lifecycle_end,
-      })),
+      guests:
+        written ??
+        guests.map((g) => ({
+          key: g.guest_key,
+          name: g.name,
+          status: g.status,
+          osName: g.os_name,
+          osUnknownReason: g.os_unknown_reason,
+          lifecycleEnd: g.lifecycle_end,
+        })),
     };
   }
 
