@@ -75,6 +75,8 @@ export interface CollectorOptions {
   intervalSec?: number;
   helloTimeoutMs?: number;
   pingIntervalMs?: number;
+  /** Frames one agent connection may send (default 5 a second, a burst of 30); test/bench raises it. */
+  frameRate?: { perSecond: number; burst: number };
   eolWarnDays?: number;
   silentAfterSec?: number;
   alertCheckIntervalMs?: number;
@@ -322,6 +324,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     intervalSec,
     helloTimeoutMs: options.helloTimeoutMs ?? COLLECTOR_DEFAULTS.helloTimeoutMs,
     pingIntervalMs: options.pingIntervalMs ?? COLLECTOR_DEFAULTS.pingIntervalMs,
+    frameRate: options.frameRate,
     onChanges: (agentName, changes) => events.emit('changes', agentName, changes),
     maxGuestsPerHost: options.maxGuestsPerHost ?? COLLECTOR_DEFAULTS.maxGuestsPerHost,
     observeEvaluation: (seconds) => evaluationSeconds.observe(seconds),

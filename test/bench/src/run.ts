@@ -151,7 +151,6 @@ async function main(): Promise<void> {
 
   await attempt('ingest', async () => {
     results.ingest = await runIngest({
-      // 1,000 agents: each then sends well under the collector's per-connection limit (5 frames/s).
       agents: 1000,
       reps: quick ? 1 : 3,
       warmupMs: quick ? 1500 : 3000,
@@ -194,9 +193,8 @@ async function main(): Promise<void> {
     results.postgres = await runPostgres({
       // Not the ingest section's 1,000: a collector on PostgreSQL stores ~150 snapshots/s and a host's
       // first snapshot (all inserts) takes ~110 ms, so 1,000 agents would need ~2 minutes before a
-      // window opens, and every ack would queue ~7 s behind the others. The per-connection frame
-      // limit that asks for 1,000 agents there (5 frames/s, a burst of 30) does not bind here: 200
-      // agents allow 1,000 snapshots/s, 100 over --quick's short window SQLite's ~550.
+      // window opens, and every ack would queue ~7 s behind the others. (The bench's collector lifts
+      // the per-connection frame limit, which 200 agents at 5 frames/s each would hit.)
       agents: quick ? 100 : 200,
       warmupMs: quick ? 1500 : 3000,
       windowMs: quick ? 4000 : 10_000,

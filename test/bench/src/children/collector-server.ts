@@ -18,6 +18,10 @@ const collector = await startCollector({
   listen: '127.0.0.1:0',
   logger,
   intervalSec: Number(interval ?? 60),
+  // The simulated agents send back to back to measure storing, not one snapshot an interval as real
+  // ones do: the per-connection limit (5 frames/s) would cap 200 agents at ~1,000 snapshots/s, below
+  // what one collector on SQLite now stores (§7 read 71 and 0 snapshots/s once it bound, 2026-12-04).
+  frameRate: { perSecond: 10_000, burst: 10_000 },
 });
 /**
  * The live map: when a snapshot changed something, the parent hears when (freshness). Only when asked:
