@@ -53,6 +53,16 @@ function recorder(reader: FrameReader, connections: number[]) {
   return { seen, until };
 }
 
+/** A reader whose worker loads, then answers each frame with `onMessage` (JavaScript source); its warnings. */
+async function readerWhoseWorker(onMessage: string) {
+  const warnings: unknown[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line)) });
+  const source = `import { parentPort } from 'node:worker_threads'; parentPort.on('message', ${onMessage}); parentPort.postMessage({ ready: true });`;
+  const reader = new FrameReader(logger, new URL(`data:text/javascript,${encodeURIComponent(source)}`));
+  await reader.ready;
+  return { reader, warnings };
+}
+
 describe('FrameReader', () => {
   it("gives each connection its frames in order, snapshots after a connection's first as deltas", async () => {
     const reader = new FrameReader(pino({ level: 'silent' }));
@@ -96,14 +106,8 @@ describe('FrameReader', () => {
   });
 
   it('hands frames over whole, in order, once the worker fails, and says so once', async () => {
-    const warnings: unknown[] = [];
-    const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line)) });
-    const failing = new URL(
-      `data:text/javascript,${encodeURIComponent("import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => { throw new Error('worker broke'); }); parentPort.postMessage({ ready: true });")}`,
-    );
-    const reader = new FrameReader(logger, failing);
+    const { reader, warnings } = await readerWhoseWorker("() => { throw new Error('worker broke'); }");
     const { seen, until } = recorder(reader, [1]);
-    await reader.ready;
     reader.read(1, bytes(hello));
     reader.read(1, bytes(snapshot(1, ['running'])));
     reader.read(1, bytes(snapshot(2, ['running'])));
@@ -117,14 +121,8 @@ describe('FrameReader', () => {
   });
 
   it('says which frames were lost with a worker that died holding their only bytes', async () => {
-    const warnings: unknown[] = [];
-    const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line)) });
-    const dying = new URL(
-      `data:text/javascript,${encodeURIComponent("import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => process.exit(3)); parentPort.postMessage({ ready: true });")}`,
-    );
-    const reader = new FrameReader(logger, dying);
+    const { reader, warnings } = await readerWhoseWorker('() => process.exit(3)');
     const { seen, until } = recorder(reader, [1]);
-    await reader.ready;
     reader.read(1, bytes(hello));
     reader.read(1, owned(snapshot(1, ['running'])));
     reader.read(1, bytes(snapshot(2, ['running'])));
