@@ -101,6 +101,15 @@ const firingByKey = (db: Db, keys: number) =>
      WHERE alert_key IN (${Array(keys).fill('?').join(', ')}) AND state = 'firing'`,
   );
 
+interface GuestRow {
+  guest_key: string;
+  name: string;
+  status: string;
+  os_name: string | null;
+  os_unknown_reason: string | null;
+  lifecycle_end: string | null;
+}
+
 interface FiringRow {
   alert_key: string;
   kind: string;
@@ -188,21 +197,6 @@ export class AlertStore {
       | undefined;
     if (!host) return null;
     const written = typeof withGuests === 'object' ? this.guestsWritten?.(agentName, withGuests) : null;
-    const rows = written
-      ? []
-      : withGuests === true
-        ? this.stmts.guests.all(agentName)
-        : withGuests === false
-          ? []
-          : [...withGuests].flatMap((key) => this.stmts.guest.all(agentName, key));
-    const guests = rows as {
-      guest_key: string;
-      name: string;
-      status: string;
-      os_name: string | null;
-      os_unknown_reason: string | null;
-      lifecycle_end: string | null;
-    }[];
     return {
       agentName,
       // Two agents reporting one hostname are two hosts: the alert names which one.
@@ -212,17 +206,26 @@ export class AlertStore {
       pollError: host.poll_error,
       partial: host.partial === 1,
       errors: JSON.parse(host.errors_json),
-      guests:
-        written ??
-        guests.map((g) => ({
-          key: g.guest_key,
-          name: g.name,
-          status: g.status,
-          osName: g.os_name,
-          osUnknownReason: g.os_unknown_reason,
-          lifecycleEnd: g.lifecycle_end,
-        })),
+      guests: written ?? this.guestsRead(agentName, withGuests),
     };
+  }
+
+  /** A host's guests for the rules as the database holds them: all, none, or those named. */
+  private guestsRead(agentName: string, withGuests: boolean | ReadonlySet<string>): HostState['guests'] {
+    const rows =
+      withGuests === true
+        ? this.stmts.guests.all(agentName)
+        : withGuests === false
+          ? []
+          : [...withGuests].flatMap((key) => this.stmts.guest.all(agentName, key));
+    return (rows as GuestRow[]).map((g) => ({
+      key: g.guest_key,
+      name: g.name,
+      status: g.status,
+      osName: g.os_name,
+      osUnknownReason: g.os_unknown_reason,
+      lifecycleEnd: g.lifecycle_end,
+    }));
   }
 
   /**
