@@ -189,21 +189,20 @@ export class AgentSessions {
       this.frames.read(connection, data as Buffer);
     });
 
+    /** Not the frame's fault: the agent is told, and reconnects with backoff to send again what was not acked. */
+    const closeForResend = (code: string, message: string) => {
+      send(socket, { type: 'error', code, message });
+      socket.close(CLOSE_CODES.storeFailed, code);
+      refused = true;
+    };
+
     /** One frame the worker read, handled in order with the other frames of its turn (`handleInbox`). */
     const handle = (outcome: ReadOutcome, bytes: Buffer) => {
       try {
         if (refused) return;
         if (outcome.kind === 'lost') {
-          // Not the frame's fault: its agent, never acknowledged, sends it again once reconnected.
           log.error({ code: 'INGEST_WORKER_FAILED' }, 'frame lost with the ingest worker');
-          send(socket, {
-            type: 'error',
-            code: 'INGEST_WORKER_FAILED',
-            message: 'the collector lost this frame; send it again',
-          });
-          socket.close(CLOSE_CODES.storeFailed, 'INGEST_WORKER_FAILED');
-          refused = true;
-          return;
+          return closeForResend('INGEST_WORKER_FAILED', 'the collector lost this frame; send it again');
         }
         const read = readFrame(outcome, bytes);
         if (read.kind === 'refused') return reject(read.code, read.reason, CLOSE_CODES.badFrame);
@@ -275,13 +274,7 @@ export class AgentSessions {
         // A write the store refuses (read-only database, full disk) during hello or a heartbeat: the
         // agent is told and reconnects with backoff; the collector itself goes on serving.
         log.error({ code: 'STORE_FAILED', err: (err as Error).message }, 'frame not handled');
-        send(socket, {
-          type: 'error',
-          code: 'STORE_FAILED',
-          message: `the collector could not record this (${(err as Error).message})`,
-        });
-        socket.close(CLOSE_CODES.storeFailed, 'STORE_FAILED');
-        refused = true;
+        closeForResend('STORE_FAILED', `the collector could not record this (${(err as Error).message})`);
       }
     };
     this.frames.open(connection, (outcome, bytes) =>
